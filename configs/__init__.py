@@ -1,0 +1,1 @@
+"""Shipped scenarios, installed as the package ``simulator.configs``."""

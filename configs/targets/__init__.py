@@ -1,0 +1,1 @@
+"""Published figures (calibration targets) with their sources."""

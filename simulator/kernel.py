@@ -1,0 +1,528 @@
+"""Numba kernels: one virtual patient per loop iteration, no I/O, no Python objects.
+
+Everything here takes and returns plain numbers and arrays. The friendly API
+(:mod:`simulator.simulation`) converts validated configuration into the arrays
+described below, once, and wraps the per-patient records into an
+:class:`xarray.Dataset`.
+
+Time runs in days from the first dose (day 1 of cycle 1 is time 0). Rates in the
+parameter vector are per month (``MONTH`` days).
+
+Random numbers come from a counter-based generator: every draw is a hash of
+(seed, patient id, stream id), so a patient's draws do not depend on thread
+count, chunking, or on what other patients did, and the same patient draws the
+same numbers under every dosing strategy (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+MONTH = 30.4375  # days per month
+REFERENCE_CYCLE_DOSE = 1.8  # mg/m2: dose effects are log(cycle dose / 1.8)
+REFERENCE_AGE = 47.0  # years: age effects are per decade from 47
+DOSE_EPS = 1e-9  # mg/m2: tolerance when comparing a dose with the cap
+
+# --- parameter vector layout: names in this order, see configs/parameters/default.yaml
+PARAMETER_NAMES = (
+    "resp_intercept_cycle1",
+    "resp_intercept_cycle2",
+    "resp_intercept_cycle3plus",
+    "resp_dose_slope",
+    "resp_sensitivity_sd",
+    "resp_blasts_over_90",
+    "resp_salvage2",
+    "resp_ph_positive",
+    "mrd_intercept",
+    "mrd_dose_slope",
+    "progression_rate_refractory",
+    "progression_blasts_over_90",
+    "death_rate_after_progression",
+    "death_rate_other",
+    "relapse_rate_remission",
+    "relapse_mrd_positive",
+    "g3ae_intercept_cycle1",
+    "g3ae_intercept_later",
+    "g3ae_dose_slope",
+    "sae_intercept",
+    "sae_not_in_remission",
+    "sae_dose_slope",
+    "fatal_toxicity_given_sae",
+    "discontinue_intercept",
+    "discontinue_cumulative_slope",
+    "dose_omission_prob",
+    "dose_reduction_given_g3ae",
+    "cycle_delay_mean_days",
+    "sos_intercept_treatment",
+    "sos_intercept_post_hsct",
+    "sos_cumulative_dose_slope",
+    "sos_age_per_decade",
+    "sos_prior_hsct",
+    "sos_bilirubin_high",
+    "sos_salvage2",
+    "sos_short_interval",
+    "sos_dual_alkylator",
+    "sos_severe_prob",
+    "sos_fatal_prob",
+    "sos_onset_median_days",
+    "sos_onset_spread",
+    "sos_death_mean_days",
+    "hsct_proceed_prob",
+    "hsct_wait_mean_days",
+    "hsct_late_rate",
+    "hsct_salvage_prob",
+    "hsct_salvage_mean_days",
+    "nrm_rate",
+    "nrm_shape",
+    "nrm_age_per_decade",
+    "nrm_cumulative_dose_slope",
+    "nrm_prior_hsct",
+    "nrm_after_sos",
+    "relapse_rate_post_hsct",
+    "relapse_post_hsct_mrd_positive",
+    "relapse_post_hsct_not_in_remission",
+)
+(
+    P_RESP_C1, P_RESP_C2, P_RESP_C3, P_RESP_DOSE, P_RESP_SD, P_RESP_BLASTS, P_RESP_SALV,
+    P_RESP_PH, P_MRD_INT, P_MRD_DOSE, P_PD_RATE, P_PD_BLASTS, P_DEATH_PROG, P_DEATH_OTHER,
+    P_REL_RATE, P_REL_MRDPOS, P_G3_C1, P_G3_LATER, P_G3_DOSE, P_SAE_INT, P_SAE_NOCR,
+    P_SAE_DOSE, P_FATAL_TOX, P_DISC_INT, P_DISC_CUM, P_OMIT, P_REDUCE, P_DELAY,
+    P_SOS_TX, P_SOS_POST, P_SOS_DOSE, P_SOS_AGE, P_SOS_PRIOR, P_SOS_BILI, P_SOS_SALV,
+    P_SOS_GAP, P_SOS_DUAL, P_SOS_SEVERE, P_SOS_FATAL, P_SOS_ONSET, P_SOS_SPREAD,
+    P_SOS_DEATH, P_HSCT_GO, P_HSCT_WAIT, P_HSCT_LATE, P_HSCT_SALV, P_HSCT_SALV_DAYS,
+    P_NRM_RATE, P_NRM_SHAPE, P_NRM_AGE, P_NRM_DOSE, P_NRM_PRIOR, P_NRM_SOS,
+    P_RELH_RATE, P_RELH_MRDPOS, P_RELH_NOCR,
+) = range(len(PARAMETER_NAMES))
+
+# --- population row layout (one row per cohort); the age quantile table is separate
+(
+    POP_WEIGHT_CUM, POP_SALVAGE2, POP_PRIOR_HSCT, POP_PH, POP_BLASTS_LT50, POP_BLASTS_50_90,
+    POP_BILI, POP_ELIG_LOGIT40, POP_ELIG_SLOPE,
+) = range(9)
+N_POP = 9
+
+# --- regimen row layout (one row per cohort); dose tables are separate arrays
+(
+    REG_LEN_C1, REG_LEN_LATER, REG_MAX_CYCLES, REG_CAP, REG_HSCT_CYCLES, REG_HSCT_EXTRA_MRD,
+    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR,
+) = range(9)
+N_REG = 9
+# dose-table kinds (first axis of the dose tables)
+KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
+
+# --- output layout. Float fields (NaN = did not happen before censoring):
+(
+    F_CUM_DOSE, F_STARTING_DOSE, F_RESPONSE_DAY, F_HSCT_DAY, F_PROGRESSION_DAY, F_DEATH_DAY,
+    F_PFS_MONTHS, F_OS_MONTHS, F_AGE, F_BLASTS, F_CENSOR_DAY,
+) = range(11)
+N_FLOAT = 11
+# Integer fields:
+(
+    I_COHORT, I_CYCLES, I_DOSES, I_BEST_RESPONSE, I_RESPONSE_CYCLE, I_MRD_NEG, I_G3AE, I_SAE,
+    I_DISC_AE, I_HSCT, I_SOS, I_SOS_GRADE, I_SOS_POST, I_DEATH_CAUSE, I_PFS_EVENT, I_OS_EVENT,
+    I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION,
+) = range(22)
+N_INT = 22
+
+# death causes (the `death_cause` variable)
+CAUSE_NONE, CAUSE_PROGRESSION, CAUSE_NRM_POST_HSCT, CAUSE_TOXICITY, CAUSE_OTHER = range(5)
+# SOS grades stored in `sos_grade`: 0 none, 1 grade 1-2, 3 grade 3-4, 5 fatal
+SOS_MILD, SOS_SEVERE, SOS_FATAL = 1, 3, 5
+
+# --- random-number streams: patient-level ids, then per-cycle blocks
+(
+    S_COHORT, S_AGE, S_SALVAGE, S_PRIOR, S_PH, S_BLAST_CAT, S_BLAST_VAL, S_BILI, S_ELIG,
+    S_SENS, S_PD, S_OTHER, S_RELAPSE, S_HSCT_LATE, S_SALV_HSCT, S_SALV_HSCT_T, S_DEATH_PROG,
+    S_DUAL, S_SOS_POST, S_SOS_POST_GRADE, S_SOS_ONSET, S_SOS_DEATH, S_NRM, S_RELAPSE_HSCT,
+    S_CENSOR, S_HSCT_WAIT, S_DEATH_PROG_HSCT,
+) = range(27)
+CYCLE_STREAM_BASE = 64
+CYCLE_STREAM_STRIDE = 32
+MAX_DOSES_PER_CYCLE = 8  # per-dose omission streams 0..7
+(
+    K_G3, K_SAE, K_FATAL, K_FATAL_T, K_SOS, K_SOS_GRADE, K_RESPONSE, K_MRD, K_DISC, K_REDUCE,
+    K_DELAY, K_HSCT_GO,
+) = range(MAX_DOSES_PER_CYCLE, MAX_DOSES_PER_CYCLE + 12)
+MAX_CYCLES = 12
+
+_M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+
+
+@njit(cache=True, inline="always")
+def _mix64(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def uniform(seed, patient, stream):
+    """Counter-based uniform draw in (0, 1).
+
+    Parameters
+    ----------
+    seed, patient, stream : int
+        Non-negative integers below 2**63; the draw is a splitmix64 hash chain of
+        the three, so it depends on nothing else.
+
+    Returns
+    -------
+    float
+        A 53-bit uniform strictly between 0 and 1.
+    """
+    g = np.uint64(_GOLDEN)
+    z = _mix64(np.uint64(seed) * g + np.uint64(1))
+    z = _mix64(z ^ (np.uint64(patient) * g + np.uint64(2)))
+    z = _mix64(z ^ (np.uint64(stream) * g + np.uint64(3)))
+    return ((z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always")
+def _expit(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit(cache=True, inline="always")
+def _exp1(u):
+    """Unit exponential from a uniform."""
+    return -math.log(u)
+
+
+@njit(cache=True, inline="always")
+def _wait(u, rate_per_month):
+    """Exponential waiting time in days for a rate per month (inf if the rate is 0)."""
+    return -math.log(u) / (rate_per_month / MONTH) if rate_per_month > 0.0 else math.inf
+
+
+@njit(cache=True, inline="always")
+def _cycle_stream(cycle, k):
+    return CYCLE_STREAM_BASE + cycle * CYCLE_STREAM_STRIDE + k
+
+
+@njit(cache=True)
+def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, fu, of, oi):
+    """Simulate one patient and write its record into ``of`` and ``oi``.
+
+    Parameters
+    ----------
+    seed, pid : int
+        Generator key: run seed and global patient id.
+    pop : ndarray, shape (n_cohorts, N_POP)
+        Population rows (``POP_*`` columns); ``POP_WEIGHT_CUM`` is cumulative.
+    age_table : ndarray, shape (n_cohorts, G)
+        Age quantiles (years) at G equally spaced probabilities 0..1.
+    reg : ndarray, shape (n_cohorts, N_REG)
+        Regimen rows (``REG_*`` columns); lengths in days, cap in mg/m2 (inf: none).
+    doses, days : ndarray, shape (n_cohorts, 3, MAX_DOSES_PER_CYCLE)
+        Dose (mg/m2) and day-in-cycle of each planned dose, by kind ``KIND_*``.
+    n_doses : ndarray of int, shape (n_cohorts, 3)
+        Number of planned doses by kind.
+    par : ndarray, shape (len(PARAMETER_NAMES),)
+        Model parameters (``P_*`` indices).
+    fu : ndarray, shape (2,)
+        Minimum follow-up and accrual period, months.
+    of : ndarray, shape (N_FLOAT,)
+        Float record (``F_*`` fields), written.
+    oi : ndarray of int, shape (N_INT,)
+        Integer record (``I_*`` fields), written.
+    """
+    inf = math.inf
+    # ---- covariates (patient-level streams: identical under every strategy)
+    u = uniform(seed, pid, S_COHORT)
+    k = 0
+    while k < pop.shape[0] - 1 and u >= pop[k, POP_WEIGHT_CUM]:
+        k += 1
+    x = uniform(seed, pid, S_AGE) * (age_table.shape[1] - 1)
+    j = min(int(x), age_table.shape[1] - 2)
+    age = age_table[k, j] + (x - j) * (age_table[k, j + 1] - age_table[k, j])
+    salvage2 = uniform(seed, pid, S_SALVAGE) < pop[k, POP_SALVAGE2]
+    prior = uniform(seed, pid, S_PRIOR) < pop[k, POP_PRIOR_HSCT]
+    ph = uniform(seed, pid, S_PH) < pop[k, POP_PH]
+    u = uniform(seed, pid, S_BLAST_CAT)
+    v = uniform(seed, pid, S_BLAST_VAL)
+    if u < pop[k, POP_BLASTS_LT50]:
+        blasts = 5.0 + 45.0 * v
+    elif u < pop[k, POP_BLASTS_LT50] + pop[k, POP_BLASTS_50_90]:
+        blasts = 50.0 + 40.0 * v
+    else:
+        blasts = 90.0 + 10.0 * v
+    high_blasts = blasts > 90.0
+    bili = uniform(seed, pid, S_BILI) < pop[k, POP_BILI]
+    elig_logit = pop[k, POP_ELIG_LOGIT40] + pop[k, POP_ELIG_SLOPE] * (age - 40.0) / 10.0
+    eligible = uniform(seed, pid, S_ELIG) < _expit(elig_logit)
+    u = uniform(seed, pid, S_SENS)
+    sensitivity = math.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)  # unit variance
+    censor = (fu[0] + fu[1] * uniform(seed, pid, S_CENSOR)) * MONTH
+
+    decades = (age - REFERENCE_AGE) / 10.0
+    resp_lp = (par[P_RESP_SD] * sensitivity + par[P_RESP_BLASTS] * high_blasts
+               + par[P_RESP_SALV] * salvage2 + par[P_RESP_PH] * ph)
+    sos_lp = (par[P_SOS_AGE] * decades + par[P_SOS_PRIOR] * prior
+              + par[P_SOS_BILI] * bili + par[P_SOS_SALV] * salvage2)
+    t_pd = _wait(uniform(seed, pid, S_PD), par[P_PD_RATE] * math.exp(par[P_PD_BLASTS] * high_blasts))
+    t_other = _wait(uniform(seed, pid, S_OTHER), par[P_DEATH_OTHER])
+
+    # ---- treatment, cycle by cycle and dose by dose
+    cap = reg[k, REG_CAP]
+    cum = 0.0
+    n_given = 0
+    cycles = 0
+    in_cr = False
+    mrd_neg = False
+    resp_cycle = 0
+    resp_day = inf
+    t_relapse = inf
+    reduced = False
+    any_g3 = False
+    any_sae = False
+    disc_ae = False
+    sos = 0
+    sos_grade = 0
+    sos_post = 0
+    death = inf
+    cause = CAUSE_NONE
+    prog = inf
+    hsct_day = inf
+    last_dose = 0.0
+    start = 0.0
+    t_end = 0.0
+    max_cycles = int(reg[k, REG_MAX_CYCLES])
+    for c in range(1, max_cycles + 1):
+        kind = KIND_CYCLE1 if c == 1 else (KIND_IN_CR if in_cr else KIND_NOT_IN_CR)
+        scale = 1.0 - reg[k, REG_REDUCTION] if reduced else 1.0
+        t_disease = t_relapse if in_cr else t_pd  # the disease event this cycle
+        dc = 0.0
+        capped = False
+        for q in range(n_doses[k, kind]):
+            d = doses[k, kind, q] * scale
+            day = start + days[k, kind, q] - 1.0
+            if d <= 0.0:
+                continue
+            if day >= t_other or day >= t_disease:
+                break
+            if q > 0 and uniform(seed, pid, _cycle_stream(c, q)) < par[P_OMIT]:
+                continue  # held for toxicity and omitted
+            if cum + d > cap + DOSE_EPS:
+                capped = True
+                break
+            cum += d
+            dc += d
+            n_given += 1
+            last_dose = day
+        if dc <= 0.0:
+            t_end = start
+            break
+        cycles = c
+        rel_dose = math.log(dc / REFERENCE_CYCLE_DOSE)
+        g3_int = par[P_G3_C1] if c == 1 else par[P_G3_LATER]
+        g3 = uniform(seed, pid, _cycle_stream(c, K_G3)) < _expit(g3_int + par[P_G3_DOSE] * rel_dose)
+        length = reg[k, REG_LEN_C1] if c == 1 else reg[k, REG_LEN_LATER]
+        if g3:
+            any_g3 = True
+            length += 2.0 * par[P_DELAY] * uniform(seed, pid, _cycle_stream(c, K_DELAY))
+        end = start + length
+        sae = uniform(seed, pid, _cycle_stream(c, K_SAE)) < _expit(
+            par[P_SAE_INT] + par[P_SAE_NOCR] * (not in_cr) + par[P_SAE_DOSE] * rel_dose)
+        t_fatal = inf
+        if sae:
+            any_sae = True
+            if uniform(seed, pid, _cycle_stream(c, K_FATAL)) < par[P_FATAL_TOX]:
+                t_fatal = start + length * uniform(seed, pid, _cycle_stream(c, K_FATAL_T))
+        # the first terminal event inside the cycle ends treatment
+        t_first = min(t_other, t_disease, t_fatal)
+        if t_first < end:
+            t_end = t_first
+            if t_first == t_fatal:
+                death, cause = t_fatal, CAUSE_TOXICITY
+            elif t_first == t_other:
+                death, cause = t_other, CAUSE_OTHER
+            else:
+                prog = t_disease
+            break
+        # response assessed at cycle end
+        if not in_cr:
+            p = _expit((par[P_RESP_C1] if c == 1 else (par[P_RESP_C2] if c == 2 else par[P_RESP_C3]))
+                       + par[P_RESP_DOSE] * rel_dose + resp_lp)
+            if uniform(seed, pid, _cycle_stream(c, K_RESPONSE)) < p:
+                in_cr = True
+                resp_cycle = c
+                resp_day = end
+                mrd_neg = uniform(seed, pid, _cycle_stream(c, K_MRD)) < _expit(
+                    par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
+                rel_rate = par[P_REL_RATE] * (1.0 if mrd_neg else math.exp(par[P_REL_MRDPOS]))
+                t_relapse = end + _wait(uniform(seed, pid, S_RELAPSE), rel_rate)
+        elif not mrd_neg:
+            mrd_neg = uniform(seed, pid, _cycle_stream(c, K_MRD)) < _expit(
+                par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
+        # toxicity at cycle end: SOS on treatment, discontinuation, dose reduction
+        stop = False
+        p = _expit(par[P_SOS_TX] + par[P_SOS_DOSE] * cum + sos_lp)
+        if uniform(seed, pid, _cycle_stream(c, K_SOS)) < p:
+            sos = 1
+            disc_ae = True
+            stop = True
+            u = uniform(seed, pid, _cycle_stream(c, K_SOS_GRADE))
+            sos_grade = SOS_FATAL if u < par[P_SOS_FATAL] else (
+                SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
+            if sos_grade == SOS_FATAL:
+                t_end = end
+                death, cause = end, CAUSE_TOXICITY
+                break
+        if g3:
+            if uniform(seed, pid, _cycle_stream(c, K_DISC)) < _expit(
+                    par[P_DISC_INT] + par[P_DISC_CUM] * (cum - REFERENCE_CYCLE_DOSE)):
+                disc_ae = True
+                stop = True
+            if uniform(seed, pid, _cycle_stream(c, K_REDUCE)) < par[P_REDUCE]:
+                reduced = True
+        t_end = end
+        # transplant-bound rule: enough cycles in remission and a transplant slot
+        if in_cr and eligible:
+            needed = reg[k, REG_HSCT_CYCLES] + (1.0 if reg[k, REG_HSCT_EXTRA_MRD] > 0 and not mrd_neg else 0.0)
+            if c >= needed and uniform(seed, pid, _cycle_stream(c, K_HSCT_GO)) < par[P_HSCT_GO]:
+                hsct_day = end + par[P_HSCT_WAIT] * _exp1(uniform(seed, pid, S_HSCT_WAIT))
+                break
+        if stop or capped or (not in_cr and c >= reg[k, REG_STOP_AFTER]):
+            break
+        start = end
+
+    # ---- after treatment: remission, transplant, progression, death
+    hsct_in_cr = False
+    if death == inf:
+        if in_cr and prog == inf:
+            if hsct_day == inf and eligible:
+                hsct_day = t_end + _wait(uniform(seed, pid, S_HSCT_LATE), par[P_HSCT_LATE])
+            if hsct_day < min(t_relapse, t_other):
+                hsct_in_cr = True
+            else:
+                hsct_day = inf
+                if t_other < t_relapse:
+                    death, cause = t_other, CAUSE_OTHER
+                else:
+                    prog = t_relapse
+        elif prog == inf:  # refractory at treatment end: disease progresses
+            if t_other < t_pd:
+                death, cause = t_other, CAUSE_OTHER
+            else:
+                prog = t_pd
+        if prog < inf and death == inf:
+            # further therapy after progression, then perhaps a transplant
+            t_dp = prog + _wait(uniform(seed, pid, S_DEATH_PROG), par[P_DEATH_PROG])
+            if eligible and uniform(seed, pid, S_SALV_HSCT) < par[P_HSCT_SALV]:
+                t_sh = prog + par[P_HSCT_SALV_DAYS] * _exp1(uniform(seed, pid, S_SALV_HSCT_T))
+                if t_sh < min(t_dp, t_other):
+                    hsct_day = t_sh
+            if hsct_day == inf:
+                if t_other < t_dp:
+                    death, cause = t_other, CAUSE_OTHER
+                else:
+                    death, cause = t_dp, CAUSE_PROGRESSION
+
+    # ---- after transplant: SOS, non-relapse mortality, relapse
+    if hsct_day < inf:
+        gap = hsct_day - last_dose
+        dual = uniform(seed, pid, S_DUAL) < reg[k, REG_DUAL_ALKYLATOR]
+        p = _expit(par[P_SOS_POST] + par[P_SOS_DOSE] * cum + sos_lp
+                   + par[P_SOS_GAP] * math.exp(-gap / MONTH) + par[P_SOS_DUAL] * dual)
+        t_sos_death = inf
+        post_grade = 0
+        if uniform(seed, pid, S_SOS_POST) < p:
+            u = uniform(seed, pid, S_SOS_POST_GRADE)
+            post_grade = SOS_FATAL if u < par[P_SOS_FATAL] else (
+                SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
+            u = uniform(seed, pid, S_SOS_ONSET)
+            onset = hsct_day + par[P_SOS_ONSET] * math.exp(par[P_SOS_SPREAD] * math.log(u / (1.0 - u)))
+            if onset <= censor:
+                sos = 1
+                sos_post = 1
+                sos_grade = max(sos_grade, post_grade)
+            if post_grade == SOS_FATAL:
+                t_sos_death = onset + par[P_SOS_DEATH] * _exp1(uniform(seed, pid, S_SOS_DEATH))
+        nrm_lp = (par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - 3.3)
+                  + par[P_NRM_PRIOR] * prior + par[P_NRM_SOS] * (post_grade == SOS_MILD or post_grade == SOS_SEVERE))
+        nrm_h = par[P_NRM_RATE] * math.exp(nrm_lp)
+        t_nrm = (hsct_day + MONTH * (_exp1(uniform(seed, pid, S_NRM)) / nrm_h) ** (1.0 / par[P_NRM_SHAPE])
+                 if nrm_h > 0 else inf)
+        rel_lp = (par[P_RELH_MRDPOS] * (hsct_in_cr and not mrd_neg)
+                  + par[P_RELH_NOCR] * (not hsct_in_cr))
+        t_rh = hsct_day + _wait(uniform(seed, pid, S_RELAPSE_HSCT), par[P_RELH_RATE] * math.exp(rel_lp))
+        t_nr = min(t_sos_death, t_nrm, t_other)
+        if t_nr < t_rh:
+            death, cause = t_nr, CAUSE_NRM_POST_HSCT
+        else:
+            prog = min(prog, t_rh)
+            t_dp = t_rh + _wait(uniform(seed, pid, S_DEATH_PROG_HSCT), par[P_DEATH_PROG])
+            if t_other < t_dp:
+                death, cause = t_other, CAUSE_OTHER
+            else:
+                death, cause = t_dp, CAUSE_PROGRESSION
+
+    # ---- administrative censoring and the record
+    nan = math.nan
+    hsct = hsct_day <= censor
+    of[F_CUM_DOSE] = cum
+    of[F_STARTING_DOSE] = 0.0
+    for q in range(n_doses[k, KIND_CYCLE1]):
+        of[F_STARTING_DOSE] += doses[k, KIND_CYCLE1, q]
+    of[F_RESPONSE_DAY] = resp_day if resp_day <= censor else nan
+    of[F_HSCT_DAY] = hsct_day if hsct else nan
+    of[F_PROGRESSION_DAY] = prog if prog <= censor else nan
+    of[F_DEATH_DAY] = death if death <= censor else nan
+    of[F_PFS_MONTHS] = min(prog, death, censor) / MONTH
+    of[F_OS_MONTHS] = min(death, censor) / MONTH
+    of[F_AGE] = age
+    of[F_BLASTS] = blasts
+    of[F_CENSOR_DAY] = censor
+    oi[I_COHORT] = k
+    oi[I_CYCLES] = cycles
+    oi[I_DOSES] = n_given
+    observed_cr = in_cr and resp_day <= censor
+    oi[I_BEST_RESPONSE] = observed_cr
+    oi[I_RESPONSE_CYCLE] = resp_cycle if observed_cr else 0
+    oi[I_MRD_NEG] = mrd_neg and observed_cr
+    oi[I_G3AE] = any_g3
+    oi[I_SAE] = any_sae
+    oi[I_DISC_AE] = disc_ae
+    oi[I_HSCT] = hsct
+    oi[I_SOS] = sos
+    oi[I_SOS_GRADE] = sos_grade
+    oi[I_SOS_POST] = sos_post
+    oi[I_DEATH_CAUSE] = cause if death <= censor else CAUSE_NONE
+    oi[I_PFS_EVENT] = min(prog, death) <= censor
+    oi[I_OS_EVENT] = death <= censor
+    oi[I_SALVAGE] = 2 if salvage2 else 1
+    oi[I_PRIOR_HSCT] = prior
+    oi[I_PH] = ph
+    oi[I_BILI] = bili
+    oi[I_ELIGIBLE] = eligible
+    oi[I_HSCT_IN_REMISSION] = hsct and hsct_in_cr
+
+
+@njit(cache=True, parallel=True)
+def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_doses, par, fu,
+                      out_float, out_int):
+    """Simulate patients ``first_patient .. first_patient + n - 1`` in parallel.
+
+    Parameters
+    ----------
+    seed : int
+        Run seed (non-negative).
+    first_patient : int
+        Global id of the first patient; a chunk of a larger run passes its offset,
+        which makes results independent of chunking.
+    pop, age_table, reg, doses, days, n_doses, par, fu
+        See :func:`simulate_patient`.
+    out_float : ndarray, shape (N_FLOAT, n)
+        Float records, written.
+    out_int : ndarray of int32, shape (N_INT, n)
+        Integer records, written.
+    """
+    for i in prange(out_float.shape[1]):
+        simulate_patient(seed, first_patient + i, pop, age_table, reg, doses, days, n_doses,
+                         par, fu, out_float[:, i], out_int[:, i])

@@ -1,0 +1,42 @@
+"""The ``inosim run`` command: the table, the file, and interruption safety."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.cli import main
+from simulator.storage import read_netcdf
+
+
+def test_run_prints_table_and_writes_file(tmp_path, capsys):
+    out = tmp_path / "res.nc"
+    assert main(["run", "--patients", "2000", "--seed", "4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for needle in ("CR/CRi rate", "<= 3.3 mg/m2", "> 3.3 mg/m2", "all patients", "simulated (95% CI)",
+                   "pub.", "months", "mg/m2"):
+        assert needle in text
+    ds = read_netcdf(out)
+    assert ds.sizes["patient"] == 2000 and ds.attrs["seed"] == 4
+    assert ds.attrs["scenario_name"] == "pooled_analysis"
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
+    import xarray as xr
+
+    def interrupted(self, *args, **kwargs):
+        with open(args[0], "wb") as f:
+            f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", interrupted)
+    out = tmp_path / "res.nc"
+    assert main(["run", "--patients", "100", "--out", str(out)]) == 130
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["run", "--patients", "0"], ["run", "--seed", "-1"]])
+def test_bad_flags_exit_2(args):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
