@@ -161,6 +161,7 @@ class Parameters(_Model):
     progression_rate_refractory: Rate
     progression_blasts_over_90: float
     death_rate_after_progression: Rate
+    death_after_progression_disease_share: Prob
     death_rate_other: Rate
     relapse_rate_remission: Rate
     relapse_mrd_positive: float

@@ -41,6 +41,7 @@ PARAMETER_NAMES = (
     "progression_rate_refractory",
     "progression_blasts_over_90",
     "death_rate_after_progression",
+    "death_after_progression_disease_share",
     "death_rate_other",
     "relapse_rate_remission",
     "relapse_mrd_positive",
@@ -87,7 +88,8 @@ PARAMETER_NAMES = (
 )
 (
     P_RESP_C1, P_RESP_C2, P_RESP_C3, P_RESP_DOSE, P_RESP_SD, P_RESP_BLASTS, P_RESP_SALV,
-    P_RESP_PH, P_MRD_INT, P_MRD_DOSE, P_PD_RATE, P_PD_BLASTS, P_DEATH_PROG, P_DEATH_OTHER,
+    P_RESP_PH, P_MRD_INT, P_MRD_DOSE, P_PD_RATE, P_PD_BLASTS, P_DEATH_PROG, P_DEATH_PROG_SHARE,
+    P_DEATH_OTHER,
     P_REL_RATE, P_REL_MRDPOS, P_G3_C1, P_G3_LATER, P_G3_DOSE, P_SAE_INT, P_SAE_NOCR,
     P_SAE_DOSE, P_FATAL_TOX, P_DISC_INT, P_DISC_CUM, P_OMIT, P_REDUCE, P_DELAY,
     P_SOS_TX, P_SOS_POST, P_SOS_DOSE, P_SOS_AGE, P_SOS_PRIOR, P_SOS_BILI, P_SOS_SALV,
@@ -137,8 +139,8 @@ SOS_MILD, SOS_SEVERE, SOS_FATAL = 1, 3, 5
     S_COHORT, S_AGE, S_SALVAGE, S_PRIOR, S_PH, S_BLAST_CAT, S_BLAST_VAL, S_BILI, S_ELIG,
     S_SENS, S_PD, S_OTHER, S_RELAPSE, S_HSCT_LATE, S_SALV_HSCT, S_SALV_HSCT_T, S_DEATH_PROG,
     S_DUAL, S_SOS_POST, S_SOS_POST_GRADE, S_SOS_ONSET, S_SOS_DEATH, S_NRM, S_RELAPSE_HSCT,
-    S_CENSOR, S_HSCT_WAIT, S_DEATH_PROG_HSCT,
-) = range(27)
+    S_CENSOR, S_HSCT_WAIT, S_DEATH_PROG_HSCT, S_DEATH_CAUSE,
+) = range(28)
 CYCLE_STREAM_BASE = 64
 CYCLE_STREAM_STRIDE = 32
 MAX_DOSES_PER_CYCLE = 8  # per-dose omission streams 0..7
@@ -162,25 +164,41 @@ def _mix64(z):
 
 
 @njit(cache=True)
-def uniform(seed, patient, stream):
-    """Counter-based uniform draw in (0, 1).
+def patient_key(seed, patient):
+    """The generator key of one patient: a hash of (seed, patient id).
 
     Parameters
     ----------
-    seed, patient, stream : int
-        Non-negative integers below 2**63; the draw is a splitmix64 hash chain of
-        the three, so it depends on nothing else.
+    seed, patient : int
+        Non-negative integers below 2**63.
+    """
+    g = np.uint64(_GOLDEN)
+    z = _mix64(np.uint64(seed) * g + np.uint64(1))
+    return _mix64(z ^ (np.uint64(patient) * g + np.uint64(2)))
+
+
+@njit(cache=True, inline="always")
+def draw(key, stream):
+    """Counter-based uniform in (0, 1) for one patient key and stream id.
+
+    The draw is a splitmix64 hash of the key and the stream id, so it depends on
+    nothing else: not on other patients, thread, chunk or earlier draws.
+    """
+    z = _mix64(key ^ (np.uint64(stream) * np.uint64(_GOLDEN) + np.uint64(3)))
+    return ((z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def uniform(seed, patient, stream):
+    """Uniform draw in (0, 1) keyed by (seed, patient id, stream id).
 
     Returns
     -------
     float
-        A 53-bit uniform strictly between 0 and 1.
+        A 53-bit uniform strictly between 0 and 1; equal to
+        ``draw(patient_key(seed, patient), stream)``.
     """
-    g = np.uint64(_GOLDEN)
-    z = _mix64(np.uint64(seed) * g + np.uint64(1))
-    z = _mix64(z ^ (np.uint64(patient) * g + np.uint64(2)))
-    z = _mix64(z ^ (np.uint64(stream) * g + np.uint64(3)))
-    return ((z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+    return draw(patient_key(seed, patient), stream)
 
 
 @njit(cache=True, inline="always")
@@ -203,6 +221,18 @@ def _wait(u, rate_per_month):
 @njit(cache=True, inline="always")
 def _cycle_stream(cycle, k):
     return CYCLE_STREAM_BASE + cycle * CYCLE_STREAM_STRIDE + k
+
+
+@njit(cache=True, inline="always")
+def _cause_after_progression(key, par):
+    """Recorded cause of a death after progression or relapse.
+
+    Trials attribute some of these deaths to the disease and the rest to infections
+    or toxicity of later therapy ("other"); the share is a parameter.
+    """
+    if draw(key, S_DEATH_CAUSE) < par[P_DEATH_PROG_SHARE]:
+        return CAUSE_PROGRESSION
+    return CAUSE_OTHER
 
 
 @njit(cache=True)
@@ -233,19 +263,20 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
         Integer record (``I_*`` fields), written.
     """
     inf = math.inf
+    key = patient_key(seed, pid)
     # ---- covariates (patient-level streams: identical under every strategy)
-    u = uniform(seed, pid, S_COHORT)
+    u = draw(key, S_COHORT)
     k = 0
     while k < pop.shape[0] - 1 and u >= pop[k, POP_WEIGHT_CUM]:
         k += 1
-    x = uniform(seed, pid, S_AGE) * (age_table.shape[1] - 1)
+    x = draw(key, S_AGE) * (age_table.shape[1] - 1)
     j = min(int(x), age_table.shape[1] - 2)
     age = age_table[k, j] + (x - j) * (age_table[k, j + 1] - age_table[k, j])
-    salvage2 = uniform(seed, pid, S_SALVAGE) < pop[k, POP_SALVAGE2]
-    prior = uniform(seed, pid, S_PRIOR) < pop[k, POP_PRIOR_HSCT]
-    ph = uniform(seed, pid, S_PH) < pop[k, POP_PH]
-    u = uniform(seed, pid, S_BLAST_CAT)
-    v = uniform(seed, pid, S_BLAST_VAL)
+    salvage2 = draw(key, S_SALVAGE) < pop[k, POP_SALVAGE2]
+    prior = draw(key, S_PRIOR) < pop[k, POP_PRIOR_HSCT]
+    ph = draw(key, S_PH) < pop[k, POP_PH]
+    u = draw(key, S_BLAST_CAT)
+    v = draw(key, S_BLAST_VAL)
     if u < pop[k, POP_BLASTS_LT50]:
         blasts = 5.0 + 45.0 * v
     elif u < pop[k, POP_BLASTS_LT50] + pop[k, POP_BLASTS_50_90]:
@@ -253,20 +284,20 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     else:
         blasts = 90.0 + 10.0 * v
     high_blasts = blasts > 90.0
-    bili = uniform(seed, pid, S_BILI) < pop[k, POP_BILI]
+    bili = draw(key, S_BILI) < pop[k, POP_BILI]
     elig_logit = pop[k, POP_ELIG_LOGIT40] + pop[k, POP_ELIG_SLOPE] * (age - 40.0) / 10.0
-    eligible = uniform(seed, pid, S_ELIG) < _expit(elig_logit)
-    u = uniform(seed, pid, S_SENS)
+    eligible = draw(key, S_ELIG) < _expit(elig_logit)
+    u = draw(key, S_SENS)
     sensitivity = math.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)  # unit variance
-    censor = (fu[0] + fu[1] * uniform(seed, pid, S_CENSOR)) * MONTH
+    censor = (fu[0] + fu[1] * draw(key, S_CENSOR)) * MONTH
 
     decades = (age - REFERENCE_AGE) / 10.0
     resp_lp = (par[P_RESP_SD] * sensitivity + par[P_RESP_BLASTS] * high_blasts
                + par[P_RESP_SALV] * salvage2 + par[P_RESP_PH] * ph)
     sos_lp = (par[P_SOS_AGE] * decades + par[P_SOS_PRIOR] * prior
               + par[P_SOS_BILI] * bili + par[P_SOS_SALV] * salvage2)
-    t_pd = _wait(uniform(seed, pid, S_PD), par[P_PD_RATE] * math.exp(par[P_PD_BLASTS] * high_blasts))
-    t_other = _wait(uniform(seed, pid, S_OTHER), par[P_DEATH_OTHER])
+    t_pd = _wait(draw(key, S_PD), par[P_PD_RATE] * math.exp(par[P_PD_BLASTS] * high_blasts))
+    t_other = _wait(draw(key, S_OTHER), par[P_DEATH_OTHER])
 
     # ---- treatment, cycle by cycle and dose by dose
     cap = reg[k, REG_CAP]
@@ -306,7 +337,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
                 continue
             if day >= t_other or day >= t_disease:
                 break
-            if q > 0 and uniform(seed, pid, _cycle_stream(c, q)) < par[P_OMIT]:
+            if q > 0 and draw(key, _cycle_stream(c, q)) < par[P_OMIT]:
                 continue  # held for toxicity and omitted
             if cum + d > cap + DOSE_EPS:
                 capped = True
@@ -321,19 +352,19 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
         cycles = c
         rel_dose = math.log(dc / REFERENCE_CYCLE_DOSE)
         g3_int = par[P_G3_C1] if c == 1 else par[P_G3_LATER]
-        g3 = uniform(seed, pid, _cycle_stream(c, K_G3)) < _expit(g3_int + par[P_G3_DOSE] * rel_dose)
+        g3 = draw(key, _cycle_stream(c, K_G3)) < _expit(g3_int + par[P_G3_DOSE] * rel_dose)
         length = reg[k, REG_LEN_C1] if c == 1 else reg[k, REG_LEN_LATER]
         if g3:
             any_g3 = True
-            length += 2.0 * par[P_DELAY] * uniform(seed, pid, _cycle_stream(c, K_DELAY))
+            length += 2.0 * par[P_DELAY] * draw(key, _cycle_stream(c, K_DELAY))
         end = start + length
-        sae = uniform(seed, pid, _cycle_stream(c, K_SAE)) < _expit(
+        sae = draw(key, _cycle_stream(c, K_SAE)) < _expit(
             par[P_SAE_INT] + par[P_SAE_NOCR] * (not in_cr) + par[P_SAE_DOSE] * rel_dose)
         t_fatal = inf
         if sae:
             any_sae = True
-            if uniform(seed, pid, _cycle_stream(c, K_FATAL)) < par[P_FATAL_TOX]:
-                t_fatal = start + length * uniform(seed, pid, _cycle_stream(c, K_FATAL_T))
+            if draw(key, _cycle_stream(c, K_FATAL)) < par[P_FATAL_TOX]:
+                t_fatal = start + length * draw(key, _cycle_stream(c, K_FATAL_T))
         # the first terminal event inside the cycle ends treatment
         t_first = min(t_other, t_disease, t_fatal)
         if t_first < end:
@@ -349,25 +380,25 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
         if not in_cr:
             p = _expit((par[P_RESP_C1] if c == 1 else (par[P_RESP_C2] if c == 2 else par[P_RESP_C3]))
                        + par[P_RESP_DOSE] * rel_dose + resp_lp)
-            if uniform(seed, pid, _cycle_stream(c, K_RESPONSE)) < p:
+            if draw(key, _cycle_stream(c, K_RESPONSE)) < p:
                 in_cr = True
                 resp_cycle = c
                 resp_day = end
-                mrd_neg = uniform(seed, pid, _cycle_stream(c, K_MRD)) < _expit(
+                mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
                     par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
                 rel_rate = par[P_REL_RATE] * (1.0 if mrd_neg else math.exp(par[P_REL_MRDPOS]))
-                t_relapse = end + _wait(uniform(seed, pid, S_RELAPSE), rel_rate)
+                t_relapse = end + _wait(draw(key, S_RELAPSE), rel_rate)
         elif not mrd_neg:
-            mrd_neg = uniform(seed, pid, _cycle_stream(c, K_MRD)) < _expit(
+            mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
                 par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
         # toxicity at cycle end: SOS on treatment, discontinuation, dose reduction
         stop = False
         p = _expit(par[P_SOS_TX] + par[P_SOS_DOSE] * cum + sos_lp)
-        if uniform(seed, pid, _cycle_stream(c, K_SOS)) < p:
+        if draw(key, _cycle_stream(c, K_SOS)) < p:
             sos = 1
             disc_ae = True
             stop = True
-            u = uniform(seed, pid, _cycle_stream(c, K_SOS_GRADE))
+            u = draw(key, _cycle_stream(c, K_SOS_GRADE))
             sos_grade = SOS_FATAL if u < par[P_SOS_FATAL] else (
                 SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
             if sos_grade == SOS_FATAL:
@@ -375,18 +406,18 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
                 death, cause = end, CAUSE_TOXICITY
                 break
         if g3:
-            if uniform(seed, pid, _cycle_stream(c, K_DISC)) < _expit(
+            if draw(key, _cycle_stream(c, K_DISC)) < _expit(
                     par[P_DISC_INT] + par[P_DISC_CUM] * (cum - REFERENCE_CYCLE_DOSE)):
                 disc_ae = True
                 stop = True
-            if uniform(seed, pid, _cycle_stream(c, K_REDUCE)) < par[P_REDUCE]:
+            if draw(key, _cycle_stream(c, K_REDUCE)) < par[P_REDUCE]:
                 reduced = True
         t_end = end
         # transplant-bound rule: enough cycles in remission and a transplant slot
         if in_cr and eligible:
             needed = reg[k, REG_HSCT_CYCLES] + (1.0 if reg[k, REG_HSCT_EXTRA_MRD] > 0 and not mrd_neg else 0.0)
-            if c >= needed and uniform(seed, pid, _cycle_stream(c, K_HSCT_GO)) < par[P_HSCT_GO]:
-                hsct_day = end + par[P_HSCT_WAIT] * _exp1(uniform(seed, pid, S_HSCT_WAIT))
+            if c >= needed and draw(key, _cycle_stream(c, K_HSCT_GO)) < par[P_HSCT_GO]:
+                hsct_day = end + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
                 break
         if stop or capped or (not in_cr and c >= reg[k, REG_STOP_AFTER]):
             break
@@ -397,7 +428,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     if death == inf:
         if in_cr and prog == inf:
             if hsct_day == inf and eligible:
-                hsct_day = t_end + _wait(uniform(seed, pid, S_HSCT_LATE), par[P_HSCT_LATE])
+                hsct_day = t_end + _wait(draw(key, S_HSCT_LATE), par[P_HSCT_LATE])
             if hsct_day < min(t_relapse, t_other):
                 hsct_in_cr = True
             else:
@@ -413,55 +444,55 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
                 prog = t_pd
         if prog < inf and death == inf:
             # further therapy after progression, then perhaps a transplant
-            t_dp = prog + _wait(uniform(seed, pid, S_DEATH_PROG), par[P_DEATH_PROG])
-            if eligible and uniform(seed, pid, S_SALV_HSCT) < par[P_HSCT_SALV]:
-                t_sh = prog + par[P_HSCT_SALV_DAYS] * _exp1(uniform(seed, pid, S_SALV_HSCT_T))
+            t_dp = prog + _wait(draw(key, S_DEATH_PROG), par[P_DEATH_PROG])
+            if eligible and draw(key, S_SALV_HSCT) < par[P_HSCT_SALV]:
+                t_sh = prog + par[P_HSCT_SALV_DAYS] * _exp1(draw(key, S_SALV_HSCT_T))
                 if t_sh < min(t_dp, t_other):
                     hsct_day = t_sh
             if hsct_day == inf:
                 if t_other < t_dp:
                     death, cause = t_other, CAUSE_OTHER
                 else:
-                    death, cause = t_dp, CAUSE_PROGRESSION
+                    death, cause = t_dp, _cause_after_progression(key, par)
 
     # ---- after transplant: SOS, non-relapse mortality, relapse
     if hsct_day < inf:
         gap = hsct_day - last_dose
-        dual = uniform(seed, pid, S_DUAL) < reg[k, REG_DUAL_ALKYLATOR]
+        dual = draw(key, S_DUAL) < reg[k, REG_DUAL_ALKYLATOR]
         p = _expit(par[P_SOS_POST] + par[P_SOS_DOSE] * cum + sos_lp
                    + par[P_SOS_GAP] * math.exp(-gap / MONTH) + par[P_SOS_DUAL] * dual)
         t_sos_death = inf
         post_grade = 0
-        if uniform(seed, pid, S_SOS_POST) < p:
-            u = uniform(seed, pid, S_SOS_POST_GRADE)
+        if draw(key, S_SOS_POST) < p:
+            u = draw(key, S_SOS_POST_GRADE)
             post_grade = SOS_FATAL if u < par[P_SOS_FATAL] else (
                 SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
-            u = uniform(seed, pid, S_SOS_ONSET)
+            u = draw(key, S_SOS_ONSET)
             onset = hsct_day + par[P_SOS_ONSET] * math.exp(par[P_SOS_SPREAD] * math.log(u / (1.0 - u)))
             if onset <= censor:
                 sos = 1
                 sos_post = 1
                 sos_grade = max(sos_grade, post_grade)
             if post_grade == SOS_FATAL:
-                t_sos_death = onset + par[P_SOS_DEATH] * _exp1(uniform(seed, pid, S_SOS_DEATH))
+                t_sos_death = onset + par[P_SOS_DEATH] * _exp1(draw(key, S_SOS_DEATH))
         nrm_lp = (par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - 3.3)
                   + par[P_NRM_PRIOR] * prior + par[P_NRM_SOS] * (post_grade == SOS_MILD or post_grade == SOS_SEVERE))
         nrm_h = par[P_NRM_RATE] * math.exp(nrm_lp)
-        t_nrm = (hsct_day + MONTH * (_exp1(uniform(seed, pid, S_NRM)) / nrm_h) ** (1.0 / par[P_NRM_SHAPE])
+        t_nrm = (hsct_day + MONTH * (_exp1(draw(key, S_NRM)) / nrm_h) ** (1.0 / par[P_NRM_SHAPE])
                  if nrm_h > 0 else inf)
         rel_lp = (par[P_RELH_MRDPOS] * (hsct_in_cr and not mrd_neg)
                   + par[P_RELH_NOCR] * (not hsct_in_cr))
-        t_rh = hsct_day + _wait(uniform(seed, pid, S_RELAPSE_HSCT), par[P_RELH_RATE] * math.exp(rel_lp))
+        t_rh = hsct_day + _wait(draw(key, S_RELAPSE_HSCT), par[P_RELH_RATE] * math.exp(rel_lp))
         t_nr = min(t_sos_death, t_nrm, t_other)
         if t_nr < t_rh:
             death, cause = t_nr, CAUSE_NRM_POST_HSCT
         else:
             prog = min(prog, t_rh)
-            t_dp = t_rh + _wait(uniform(seed, pid, S_DEATH_PROG_HSCT), par[P_DEATH_PROG])
+            t_dp = t_rh + _wait(draw(key, S_DEATH_PROG_HSCT), par[P_DEATH_PROG])
             if t_other < t_dp:
                 death, cause = t_other, CAUSE_OTHER
             else:
-                death, cause = t_dp, CAUSE_PROGRESSION
+                death, cause = t_dp, _cause_after_progression(key, par)
 
     # ---- administrative censoring and the record
     nan = math.nan

@@ -83,6 +83,10 @@ class Patient:
             return math.inf
         return start + -math.log(self.u(stream)) / (rate_per_month / K.MONTH)
 
+    def cause_after_progression(self):
+        share = self.p["death_after_progression_disease_share"]
+        return K.CAUSE_PROGRESSION if self.u(K.S_DEATH_CAUSE) < share else K.CAUSE_OTHER
+
     def sos_grade(self, u):
         p = self.p
         if u < p["sos_fatal_prob"]:
@@ -234,7 +238,7 @@ class Patient:
                 if t_other < t_dp:
                     st["death"], st["cause"] = t_other, K.CAUSE_OTHER
                 else:
-                    st["death"], st["cause"] = t_dp, K.CAUSE_PROGRESSION
+                    st["death"], st["cause"] = t_dp, self.cause_after_progression()
 
     def after_transplant(self, st, t_other, sos_lp, decades):
         p, h = self.p, st["hsct"]
@@ -272,7 +276,7 @@ class Patient:
             if t_other < t_dp:
                 st["death"], st["cause"] = t_other, K.CAUSE_OTHER
             else:
-                st["death"], st["cause"] = t_dp, K.CAUSE_PROGRESSION
+                st["death"], st["cause"] = t_dp, self.cause_after_progression()
 
     def record(self, st):
         cen, nan, a, k = self.censor, math.nan, self.a, self.k
