@@ -70,6 +70,145 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the parameters (default) or check a parameter set against every figure."""
+    from simulator import calibration
+    from simulator.config import default_config_dir, load_parameters
+
+    out = Path(args.out)
+    if args.check:
+        path = Path(args.parameters) if args.parameters else default_config_dir() / "parameters" / "default.yaml"
+    else:
+        size = calibration.QUICK if args.quick else calibration.FULL
+        path = calibration.calibrate(out, size)["parameters"]
+    rows = calibration.check(load_parameters(path), n_patients=args.patients)
+    text = calibration.format_check(rows, args.patients)
+    print(f"Parameters: {path}\n{text}")
+    plot = calibration.plot_check(rows, args.plot or out / "check.png")
+    if not args.check:
+        (out / "check.txt").write_text(text + "\n")
+    print(f"\nPlot written to {plot}")
+    primary_ok = all(r.inside for r in rows if r.section == "primary")
+    return 0 if primary_ok else 1
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    dim, sep, label = text.partition("=")
+    if not sep or not dim or not label:
+        raise argparse.ArgumentTypeError(f"expected AXIS=VALUE, got {text!r}")
+    return dim, label
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run an experiment's grid of strategies on the same virtual patients and save it."""
+    import math
+
+    from tqdm import tqdm
+
+    from simulator.compare import crn_saving_summary, format_pooled, paired_differences
+    from simulator.experiment import load_experiment, partial_dir, run_sweep
+
+    exp = load_experiment(args.experiment, replicates=args.replicates, patients=args.patients, seed=args.seed)
+    points = math.prod(exp.shape)
+    patients = points * exp.replicates * exp.patients
+    print(f"Experiment '{exp.name}' ({args.experiment}): {points} grid points "
+          f"({' x '.join(f'{a.name} {len(a.labels)}' for a in exp.axes)}) x {exp.replicates} replicates "
+          f"x {exp.patients} patients = {patients:,} simulated patients, seed {exp.seed}")
+    t0 = time.perf_counter()
+    with tqdm(desc=exp.name, unit="chunk", disable=None, file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            ds = run_sweep(exp, args.out, resume=args.resume, progress=progress)
+        except KeyboardInterrupt:
+            print(f"inosim: finished chunks are kept in {partial_dir(args.out)}; run the same command "
+                  "with --resume to go on", file=sys.stderr)
+            raise
+    elapsed = time.perf_counter() - t0
+    print(f"Done in {elapsed:.1f} s ({patients / elapsed:,.0f} patients/s); results written to {args.out}\n")
+    print(crn_saving_summary(paired_differences(ds)) + "\n")
+    print("Mean over replicates +- half its 95% Monte Carlo CI (rates in %):")
+    print(format_pooled(ds))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Paired differences between strategies, and the observational vs causal dose contrast."""
+    from simulator.compare import (
+        crn_saving_summary,
+        dose_contrast,
+        format_dose_contrast,
+        format_paired,
+        paired_differences,
+        reference_index,
+    )
+    from simulator.experiment import experiment_from_json, load_results, run_sweep, strategies_experiment
+
+    source = args.inputs[0]
+    if len(args.inputs) == 1 and source.endswith(".nc"):
+        ds = load_results(source)
+        exp = experiment_from_json(ds.attrs["experiment"], source)
+    else:
+        exp = strategies_experiment(args.inputs, replicates=args.replicates, patients=args.patients,
+                                    seed=args.seed)
+        ds = run_sweep(exp)
+    unknown = set(args.metric or ()) - {str(m) for m in ds.metric.values}
+    if unknown:
+        raise ConfigError(f"{source}: --metric: no metric '{sorted(unknown)[0]}'")
+    try:
+        index = reference_index(ds, dict(args.reference or ()))
+    except KeyError as exc:
+        raise ConfigError(f"{source}: --reference: {exc.args[0]}") from None
+    diffs = paired_differences(ds, dict(args.reference or ()))
+    print(crn_saving_summary(diffs) + "\n")
+    print(format_paired(diffs, tuple(args.metric) if args.metric else None) + "\n")
+    contrast = dose_contrast(exp.scenario_at(tuple(index[a.name] for a in exp.axes)), args.cutoff,
+                             seed=exp.seed, patients=exp.patients, replicates=exp.replicates)
+    if args.metric:
+        contrast = contrast.sel(metric=args.metric)
+    print(format_dose_contrast(contrast))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Heatmaps, Kaplan-Meier curves and a forest plot of a sweep's results."""
+    from simulator.compare import HEADLINE_METRICS
+    from simulator.experiment import load_results, sweep_axes
+    from simulator.plots import plot_all
+
+    ds = load_results(args.results)
+    metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
+    unknown = set(metrics) - {str(m) for m in ds.metric.values}
+    if unknown:
+        raise ConfigError(f"{args.results}: --metric: no metric '{sorted(unknown)[0]}'")
+    for flag, dim in (("--x", args.x), ("--y", args.y)):
+        if dim is not None and (dim not in sweep_axes(ds) or ds.sizes[dim] < 2):
+            raise ConfigError(f"{args.results}: {flag}: no axis '{dim}' with two or more values")
+    results = Path(args.results)
+    out_dir = Path(args.out_dir) if args.out_dir else results.with_name(results.stem + "_plots")
+    paths = plot_all(ds, out_dir, metrics, args.x, args.y)
+    print(f"{len(paths)} files written to {out_dir}:")
+    for path in paths:
+        print(f"  {path.name}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure throughput, floors, PSA workload, start-up and memory; print a report or JSON."""
+    import json
+
+    from simulator.benchmark import format_report, run_benchmark
+
+    path = Path(args.scenario) if args.scenario else default_scenario_path()
+    load_scenario(path)  # a broken scenario fails here, with the usual one-line error
+    results = run_benchmark(path, n_patients=args.patients, repeats=args.repeats,
+                            progress=lambda stage: print(f"inosim bench: {stage} ...", file=sys.stderr))
+    print(json.dumps(results, indent=2) if args.json else format_report(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``inosim``."""
     parser = argparse.ArgumentParser(
@@ -84,6 +223,69 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cutoff", type=_cutoff, default=3.3, help="cumulative-dose cutoff, mg/m2 (default 3.3)")
     run.add_argument("--out", help="write patient records to this netCDF file (atomically)")
     run.set_defaults(func=cmd_run)
+
+    cal = sub.add_parser("calibrate", help="fit the parameters to the published figures, or check the fit")
+    cal.add_argument("--quick", action="store_true", help="a short fit (about a minute) instead of the full one")
+    cal.add_argument("--out", default="calibration",
+                     help="folder for default.yaml, posterior.nc, check.txt and check.png (default: ./calibration)")
+    cal.add_argument("--check", action="store_true",
+                     help="only compare the shipped (or --parameters) values with every figure; exit 0 "
+                          "when every primary target is inside its 95%% interval")
+    cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml)")
+    cal.add_argument("--patients", type=_positive_int, default=200_000,
+                     help="simulated patients for the check (default 200,000)")
+    cal.add_argument("--plot", help="PNG of reported vs simulated (default: OUT/check.png)")
+    cal.set_defaults(func=cmd_calibrate)
+
+    from simulator.experiment import DEFAULT_REPLICATES, DEFAULT_SEED, TRIAL_PATIENTS
+    from simulator.outcomes import DEFAULT_CUTOFF
+
+    sweep = sub.add_parser("sweep", help="run an experiment's grid of strategies on the same virtual patients")
+    sweep.add_argument("experiment", help="experiment YAML (see experiments/)")
+    sweep.add_argument("--out", required=True, help="results netCDF file (written atomically)")
+    sweep.add_argument("--replicates", type=_positive_int, help="trials per grid point (default: from the file)")
+    sweep.add_argument("--patients", type=_positive_int, help="patients per trial (default: from the file)")
+    sweep.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
+    sweep.add_argument("--resume", action="store_true",
+                       help="go on with an interrupted sweep of the same experiment (OUT.partial/)")
+    sweep.set_defaults(func=cmd_sweep)
+
+    compare = sub.add_parser("compare", help="paired differences between strategies and the observational "
+                                             "vs causal dose contrast")
+    compare.add_argument("inputs", nargs="+", metavar="RESULTS.nc | SCENARIO.yaml",
+                         help="results of 'inosim sweep', or scenario files (the first is the reference)")
+    compare.add_argument("--cutoff", type=_cutoff, default=DEFAULT_CUTOFF,
+                         help=f"cumulative-dose cutoff and cap, mg/m2 (default {DEFAULT_CUTOFF:g})")
+    compare.add_argument("--reference", type=_assignment, action="append", metavar="AXIS=VALUE",
+                         help="change the reference grid point (default: the experiment's)")
+    compare.add_argument("--metric", action="append", help="only this metric (repeatable; default all)")
+    compare.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES,
+                         help=f"scenario files: trials per strategy (default {DEFAULT_REPLICATES})")
+    compare.add_argument("--patients", type=_positive_int, default=TRIAL_PATIENTS,
+                         help=f"scenario files: patients per trial (default {TRIAL_PATIENTS})")
+    compare.add_argument("--seed", type=_seed, default=DEFAULT_SEED,
+                         help=f"scenario files: random seed (default {DEFAULT_SEED})")
+    compare.set_defaults(func=cmd_compare)
+
+    plot = sub.add_parser("plot", help="heatmaps, Kaplan-Meier curves and a forest plot of sweep results")
+    plot.add_argument("results", help="results of 'inosim sweep'")
+    plot.add_argument("--out-dir", help="folder for the PNG and SVG files (default: RESULTS_plots/)")
+    plot.add_argument("--metric", action="append", help="metric to plot (repeatable; default: headline metrics)")
+    plot.add_argument("--x", help="heatmap axis across (default: the first axis that varies)")
+    plot.add_argument("--y", help="heatmap axis up (default: the next axis that varies)")
+    plot.set_defaults(func=cmd_plot)
+
+    from simulator.benchmark import DEFAULT_PATIENTS, DEFAULT_REPEATS
+
+    bench = sub.add_parser("bench", help="benchmark the kernel against the random-number floor, "
+                                         "start-up, memory and hesim's PSA workload")
+    bench.add_argument("scenario", nargs="?", help="scenario YAML (default: the shipped pooled_analysis.yaml)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    bench.add_argument("--patients", type=_positive_int, default=DEFAULT_PATIENTS,
+                       help=f"patients per throughput and memory run (default {DEFAULT_PATIENTS:,})")
+    bench.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS,
+                       help=f"timed runs per figure, median reported (default {DEFAULT_REPEATS})")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

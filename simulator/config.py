@@ -107,6 +107,8 @@ class Regimen(_Model):
     hsct_extra_cycle_if_mrd_positive: bool = True
     dose_reduction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.25
     dual_alkylator_conditioning: Prob = 0.5
+    cycle1_extension_in_cr_days: Annotated[float, Field(ge=0.0, le=21.0)] = Field(
+        7.0, description="cycle 1 may extend (uniformly up to this many days) until CR/CRi is documented")
 
     @model_validator(mode="after")
     def _schedules(self) -> Regimen:
@@ -127,16 +129,19 @@ class Regimen(_Model):
 
 
 class Cohort(_Model):
-    """A part of the population with its own covariates or regimen.
+    """A part of the population with its own covariates, regimen or follow-up.
 
     ``population`` and ``regimen`` hold only the keys that differ from the
-    scenario's; they are merged onto it and validated as a whole.
+    scenario's; they are merged onto it and validated as a whole. Follow-up and
+    accrual default to the scenario's ``simulation`` values.
     """
 
     name: str
     weight: Positive = Field(description="relative size (e.g. number of patients)")
     population: dict[str, Any] = {}
     regimen: dict[str, Any] = {}
+    follow_up_months: Annotated[float, Field(gt=0.0, le=240.0)] | None = None
+    accrual_months: Annotated[float, Field(ge=0.0, le=240.0)] | None = None
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -160,6 +165,7 @@ class Parameters(_Model):
     mrd_dose_slope: float
     progression_rate_refractory: Rate
     progression_blasts_over_90: float
+    progression_resistance: float
     death_rate_after_progression: Rate
     death_after_progression_disease_share: Prob
     death_rate_other: Rate
@@ -168,7 +174,8 @@ class Parameters(_Model):
     g3ae_intercept_cycle1: float
     g3ae_intercept_later: float
     g3ae_dose_slope: float
-    sae_intercept: float
+    sae_intercept_cycle1: float
+    sae_intercept_later: float
     sae_not_in_remission: float
     sae_dose_slope: float
     fatal_toxicity_given_sae: Prob
@@ -191,6 +198,7 @@ class Parameters(_Model):
     sos_onset_median_days: Positive
     sos_onset_spread: Rate
     sos_death_mean_days: Positive
+    eligibility_log_odds_shift: float
     hsct_proceed_prob: Prob
     hsct_wait_mean_days: Rate
     hsct_late_rate: Rate
@@ -203,6 +211,7 @@ class Parameters(_Model):
     nrm_prior_hsct: float
     nrm_after_sos: float
     relapse_rate_post_hsct: Rate
+    relapse_post_hsct_shape: Annotated[float, Field(gt=0.05, le=5.0)]
     relapse_post_hsct_mrd_positive: float
     relapse_post_hsct_not_in_remission: float
 
@@ -247,13 +256,15 @@ class Scenario(_Model):
 
 
 class ResolvedCohort(BaseModel):
-    """A cohort with its full population and regimen (the scenario's, overridden)."""
+    """A cohort with its full population, regimen and follow-up (the scenario's, overridden)."""
 
     model_config = ConfigDict(frozen=True)
     name: str
     weight: float
     population: Population
     regimen: Regimen
+    follow_up_months: float
+    accrual_months: float
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -269,9 +280,11 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def resolve_cohorts(scenario: Scenario) -> list[ResolvedCohort]:
     """The scenario's cohorts with overrides applied (one cohort if none are given)."""
+    sim = scenario.simulation
     if not scenario.cohorts:
         return [ResolvedCohort(name="all", weight=1.0, population=scenario.population,
-                               regimen=scenario.regimen)]
+                               regimen=scenario.regimen, follow_up_months=sim.follow_up_months,
+                               accrual_months=sim.accrual_months)]
     base_pop = scenario.population.model_dump()
     base_reg = scenario.regimen.model_dump()
     out = []
@@ -285,7 +298,11 @@ def resolve_cohorts(scenario: Scenario) -> list[ResolvedCohort]:
                 parts[section] = model.model_validate(deep_merge(base, override))
             except ValidationError as exc:
                 raise ValueError(f"cohorts.{i}.{section}.{_first_error(exc)}") from None
-        out.append(ResolvedCohort(name=cohort.name, weight=cohort.weight, **parts))
+        out.append(ResolvedCohort(
+            name=cohort.name, weight=cohort.weight, **parts,
+            follow_up_months=(sim.follow_up_months if cohort.follow_up_months is None
+                              else cohort.follow_up_months),
+            accrual_months=sim.accrual_months if cohort.accrual_months is None else cohort.accrual_months))
     return out
 
 

@@ -40,6 +40,7 @@ PARAMETER_NAMES = (
     "mrd_dose_slope",
     "progression_rate_refractory",
     "progression_blasts_over_90",
+    "progression_resistance",
     "death_rate_after_progression",
     "death_after_progression_disease_share",
     "death_rate_other",
@@ -48,7 +49,8 @@ PARAMETER_NAMES = (
     "g3ae_intercept_cycle1",
     "g3ae_intercept_later",
     "g3ae_dose_slope",
-    "sae_intercept",
+    "sae_intercept_cycle1",
+    "sae_intercept_later",
     "sae_not_in_remission",
     "sae_dose_slope",
     "fatal_toxicity_given_sae",
@@ -71,6 +73,7 @@ PARAMETER_NAMES = (
     "sos_onset_median_days",
     "sos_onset_spread",
     "sos_death_mean_days",
+    "eligibility_log_odds_shift",
     "hsct_proceed_prob",
     "hsct_wait_mean_days",
     "hsct_late_rate",
@@ -83,20 +86,22 @@ PARAMETER_NAMES = (
     "nrm_prior_hsct",
     "nrm_after_sos",
     "relapse_rate_post_hsct",
+    "relapse_post_hsct_shape",
     "relapse_post_hsct_mrd_positive",
     "relapse_post_hsct_not_in_remission",
 )
 (
     P_RESP_C1, P_RESP_C2, P_RESP_C3, P_RESP_DOSE, P_RESP_SD, P_RESP_BLASTS, P_RESP_SALV,
-    P_RESP_PH, P_MRD_INT, P_MRD_DOSE, P_PD_RATE, P_PD_BLASTS, P_DEATH_PROG, P_DEATH_PROG_SHARE,
+    P_RESP_PH, P_MRD_INT, P_MRD_DOSE, P_PD_RATE, P_PD_BLASTS, P_PD_RESIST, P_DEATH_PROG,
+    P_DEATH_PROG_SHARE,
     P_DEATH_OTHER,
-    P_REL_RATE, P_REL_MRDPOS, P_G3_C1, P_G3_LATER, P_G3_DOSE, P_SAE_INT, P_SAE_NOCR,
+    P_REL_RATE, P_REL_MRDPOS, P_G3_C1, P_G3_LATER, P_G3_DOSE, P_SAE_C1, P_SAE_LATER, P_SAE_NOCR,
     P_SAE_DOSE, P_FATAL_TOX, P_DISC_INT, P_DISC_CUM, P_OMIT, P_REDUCE, P_DELAY,
     P_SOS_TX, P_SOS_POST, P_SOS_DOSE, P_SOS_AGE, P_SOS_PRIOR, P_SOS_BILI, P_SOS_SALV,
     P_SOS_GAP, P_SOS_DUAL, P_SOS_SEVERE, P_SOS_FATAL, P_SOS_ONSET, P_SOS_SPREAD,
-    P_SOS_DEATH, P_HSCT_GO, P_HSCT_WAIT, P_HSCT_LATE, P_HSCT_SALV, P_HSCT_SALV_DAYS,
+    P_SOS_DEATH, P_ELIG_SHIFT, P_HSCT_GO, P_HSCT_WAIT, P_HSCT_LATE, P_HSCT_SALV, P_HSCT_SALV_DAYS,
     P_NRM_RATE, P_NRM_SHAPE, P_NRM_AGE, P_NRM_DOSE, P_NRM_PRIOR, P_NRM_SOS,
-    P_RELH_RATE, P_RELH_MRDPOS, P_RELH_NOCR,
+    P_RELH_RATE, P_RELH_SHAPE, P_RELH_MRDPOS, P_RELH_NOCR,
 ) = range(len(PARAMETER_NAMES))
 
 # --- population row layout (one row per cohort); the age quantile table is separate
@@ -109,18 +114,18 @@ N_POP = 9
 # --- regimen row layout (one row per cohort); dose tables are separate arrays
 (
     REG_LEN_C1, REG_LEN_LATER, REG_MAX_CYCLES, REG_CAP, REG_HSCT_CYCLES, REG_HSCT_EXTRA_MRD,
-    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR,
-) = range(9)
-N_REG = 9
+    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR, REG_C1_EXTENSION,
+) = range(10)
+N_REG = 10
 # dose-table kinds (first axis of the dose tables)
 KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
 
 # --- output layout. Float fields (NaN = did not happen before censoring):
 (
     F_CUM_DOSE, F_STARTING_DOSE, F_RESPONSE_DAY, F_HSCT_DAY, F_PROGRESSION_DAY, F_DEATH_DAY,
-    F_PFS_MONTHS, F_OS_MONTHS, F_AGE, F_BLASTS, F_CENSOR_DAY,
-) = range(11)
-N_FLOAT = 11
+    F_PFS_MONTHS, F_OS_MONTHS, F_AGE, F_BLASTS, F_CENSOR_DAY, F_RELAPSE_POST_HSCT_DAY,
+) = range(12)
+N_FLOAT = 12
 # Integer fields:
 (
     I_COHORT, I_CYCLES, I_DOSES, I_BEST_RESPONSE, I_RESPONSE_CYCLE, I_MRD_NEG, I_G3AE, I_SAE,
@@ -146,8 +151,8 @@ CYCLE_STREAM_STRIDE = 32
 MAX_DOSES_PER_CYCLE = 8  # per-dose omission streams 0..7
 (
     K_G3, K_SAE, K_FATAL, K_FATAL_T, K_SOS, K_SOS_GRADE, K_RESPONSE, K_MRD, K_DISC, K_REDUCE,
-    K_DELAY, K_HSCT_GO,
-) = range(MAX_DOSES_PER_CYCLE, MAX_DOSES_PER_CYCLE + 12)
+    K_DELAY, K_HSCT_GO, K_EXTENSION,
+) = range(MAX_DOSES_PER_CYCLE, MAX_DOSES_PER_CYCLE + 13)
 MAX_CYCLES = 12
 
 _M64 = (1 << 64) - 1
@@ -219,6 +224,12 @@ def _wait(u, rate_per_month):
 
 
 @njit(cache=True, inline="always")
+def _weibull(u, rate, shape):
+    """Weibull time in days with cumulative hazard rate * months**shape (inf if rate is 0)."""
+    return MONTH * (-math.log(u) / rate) ** (1.0 / shape) if rate > 0.0 else math.inf
+
+
+@njit(cache=True, inline="always")
 def _cycle_stream(cycle, k):
     return CYCLE_STREAM_BASE + cycle * CYCLE_STREAM_STRIDE + k
 
@@ -255,8 +266,8 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
         Number of planned doses by kind.
     par : ndarray, shape (len(PARAMETER_NAMES),)
         Model parameters (``P_*`` indices).
-    fu : ndarray, shape (2,)
-        Minimum follow-up and accrual period, months.
+    fu : ndarray, shape (n_cohorts, 2)
+        Minimum follow-up and accrual period by cohort, months.
     of : ndarray, shape (N_FLOAT,)
         Float record (``F_*`` fields), written.
     oi : ndarray of int, shape (N_INT,)
@@ -285,18 +296,21 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
         blasts = 90.0 + 10.0 * v
     high_blasts = blasts > 90.0
     bili = draw(key, S_BILI) < pop[k, POP_BILI]
-    elig_logit = pop[k, POP_ELIG_LOGIT40] + pop[k, POP_ELIG_SLOPE] * (age - 40.0) / 10.0
+    elig_logit = (pop[k, POP_ELIG_LOGIT40] + pop[k, POP_ELIG_SLOPE] * (age - 40.0) / 10.0
+                  + par[P_ELIG_SHIFT])
     eligible = draw(key, S_ELIG) < _expit(elig_logit)
     u = draw(key, S_SENS)
     sensitivity = math.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)  # unit variance
-    censor = (fu[0] + fu[1] * draw(key, S_CENSOR)) * MONTH
+    censor = (fu[k, 0] + fu[k, 1] * draw(key, S_CENSOR)) * MONTH
 
     decades = (age - REFERENCE_AGE) / 10.0
     resp_lp = (par[P_RESP_SD] * sensitivity + par[P_RESP_BLASTS] * high_blasts
                + par[P_RESP_SALV] * salvage2 + par[P_RESP_PH] * ph)
     sos_lp = (par[P_SOS_AGE] * decades + par[P_SOS_PRIOR] * prior
               + par[P_SOS_BILI] * bili + par[P_SOS_SALV] * salvage2)
-    t_pd = _wait(draw(key, S_PD), par[P_PD_RATE] * math.exp(par[P_PD_BLASTS] * high_blasts))
+    # resistant disease (low chemosensitivity) also progresses faster
+    t_pd = _wait(draw(key, S_PD), par[P_PD_RATE] * math.exp(
+        par[P_PD_BLASTS] * high_blasts - par[P_PD_RESIST] * sensitivity))
     t_other = _wait(draw(key, S_OTHER), par[P_DEATH_OTHER])
 
     # ---- treatment, cycle by cycle and dose by dose
@@ -359,7 +373,8 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
             length += 2.0 * par[P_DELAY] * draw(key, _cycle_stream(c, K_DELAY))
         end = start + length
         sae = draw(key, _cycle_stream(c, K_SAE)) < _expit(
-            par[P_SAE_INT] + par[P_SAE_NOCR] * (not in_cr) + par[P_SAE_DOSE] * rel_dose)
+            (par[P_SAE_C1] if c == 1 else par[P_SAE_LATER]) + par[P_SAE_NOCR] * (not in_cr)
+            + par[P_SAE_DOSE] * rel_dose)
         t_fatal = inf
         if sae:
             any_sae = True
@@ -381,6 +396,8 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
             p = _expit((par[P_RESP_C1] if c == 1 else (par[P_RESP_C2] if c == 2 else par[P_RESP_C3]))
                        + par[P_RESP_DOSE] * rel_dose + resp_lp)
             if draw(key, _cycle_stream(c, K_RESPONSE)) < p:
+                if c == 1:  # cycle 1 may be extended (label: to 28 days) until CR/CRi is documented
+                    end += reg[k, REG_C1_EXTENSION] * draw(key, _cycle_stream(c, K_EXTENSION))
                 in_cr = True
                 resp_cycle = c
                 resp_day = end
@@ -425,6 +442,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
 
     # ---- after treatment: remission, transplant, progression, death
     hsct_in_cr = False
+    relapse_post_hsct = inf
     if death == inf:
         if in_cr and prog == inf:
             if hsct_day == inf and eligible:
@@ -477,16 +495,16 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
                 t_sos_death = onset + par[P_SOS_DEATH] * _exp1(draw(key, S_SOS_DEATH))
         nrm_lp = (par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - 3.3)
                   + par[P_NRM_PRIOR] * prior + par[P_NRM_SOS] * (post_grade == SOS_MILD or post_grade == SOS_SEVERE))
-        nrm_h = par[P_NRM_RATE] * math.exp(nrm_lp)
-        t_nrm = (hsct_day + MONTH * (_exp1(draw(key, S_NRM)) / nrm_h) ** (1.0 / par[P_NRM_SHAPE])
-                 if nrm_h > 0 else inf)
+        t_nrm = hsct_day + _weibull(draw(key, S_NRM), par[P_NRM_RATE] * math.exp(nrm_lp), par[P_NRM_SHAPE])
         rel_lp = (par[P_RELH_MRDPOS] * (hsct_in_cr and not mrd_neg)
                   + par[P_RELH_NOCR] * (not hsct_in_cr))
-        t_rh = hsct_day + _wait(draw(key, S_RELAPSE_HSCT), par[P_RELH_RATE] * math.exp(rel_lp))
+        t_rh = hsct_day + _weibull(draw(key, S_RELAPSE_HSCT), par[P_RELH_RATE] * math.exp(rel_lp),
+                                   par[P_RELH_SHAPE])
         t_nr = min(t_sos_death, t_nrm, t_other)
         if t_nr < t_rh:
             death, cause = t_nr, CAUSE_NRM_POST_HSCT
         else:
+            relapse_post_hsct = t_rh
             prog = min(prog, t_rh)
             t_dp = t_rh + _wait(draw(key, S_DEATH_PROG_HSCT), par[P_DEATH_PROG])
             if t_other < t_dp:
@@ -510,6 +528,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     of[F_AGE] = age
     of[F_BLASTS] = blasts
     of[F_CENSOR_DAY] = censor
+    of[F_RELAPSE_POST_HSCT_DAY] = relapse_post_hsct if relapse_post_hsct <= censor else nan
     oi[I_COHORT] = k
     oi[I_CYCLES] = cycles
     oi[I_DOSES] = n_given
@@ -557,3 +576,187 @@ def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_d
     for i in prange(out_float.shape[1]):
         simulate_patient(seed, first_patient + i, pop, age_table, reg, doses, days, n_doses,
                          par, fu, out_float[:, i], out_int[:, i])
+
+
+# ---- experiment reductions (issue 4)
+# Many simulated trials at once: arrays of shape (sets, trials * patients) hold, per
+# set (a variable or a subgroup), ``trials`` trials of ``patients`` patients laid end
+# to end; ``include`` marks the patients counted. One parallel loop covers every
+# (set, trial) block, so a sweep needs no Python loop over trials.
+@njit(cache=True, inline="always")
+def _block(values, include, p, lo, patients):
+    """The included values of one block, in patient order."""
+    count = 0
+    for i in range(lo, lo + patients):
+        count += include[p, i]
+    out = np.empty(count, values.dtype)
+    k = 0
+    for i in range(lo, lo + patients):
+        if include[p, i]:
+            out[k] = values[p, i]
+            k += 1
+    return out
+
+
+@njit(cache=True)
+def _kaplan_meier_block(t, e, at, taus, surv, rmst):
+    """Kaplan-Meier estimate of one block; writes S(at) and RMST(taus), returns the median."""
+    n = t.shape[0]
+    o = np.argsort(t)
+    s = 1.0
+    median = np.nan
+    at_risk = n
+    last = 0.0  # the previous event time: S has been s since then
+    j = 0
+    i = 0
+    rmst[:] = 0.0
+    while i < n:
+        ti = t[o[i]]
+        deaths = 0
+        tied = 0
+        while i + tied < n and t[o[i + tied]] == ti:
+            deaths += e[o[i + tied]]
+            tied += 1
+        if deaths > 0:
+            while j < at.shape[0] and at[j] < ti:
+                surv[j] = s
+                j += 1
+            for m in range(taus.shape[0]):
+                if last < taus[m]:
+                    rmst[m] += s * (min(ti, taus[m]) - last)
+            last = ti
+            s *= 1.0 - deaths / at_risk
+            if s <= 0.5 and math.isnan(median):
+                median = ti
+        at_risk -= tied
+        i += tied
+    surv[j:] = s
+    for m in range(taus.shape[0]):
+        if last < taus[m]:
+            rmst[m] += s * (taus[m] - last)
+    return median
+
+
+@njit(cache=True, parallel=True)
+def km_by_trial(time, event, include, patients, at, taus):
+    """Kaplan-Meier summaries of every trial of every set.
+
+    Parameters
+    ----------
+    time : ndarray of float, shape (sets, trials * patients)
+        Follow-up times (months).
+    event : ndarray of bool, same shape
+        True where the event was observed, False where censored.
+    include : ndarray of bool, same shape
+        The patients counted.
+    patients : int
+        Patients per trial.
+    at : ndarray of float, shape (k,)
+        Increasing times (months) at which S(t) is read: S just after every event at
+        or before t.
+    taus : ndarray of float, shape (m,)
+        Horizons (months) of restricted mean survival times.
+
+    Returns
+    -------
+    median : ndarray, shape (sets, trials)
+        First event time at which S(t) <= 0.5 (NaN if never, or nobody counted).
+    surv : ndarray, shape (sets, trials, k)
+        S(at) (NaN if nobody counted).
+    rmst : ndarray, shape (sets, trials, m)
+        Integral of S(t) from 0 to each tau, months (NaN if nobody counted).
+    """
+    sets = time.shape[0]
+    trials = time.shape[1] // patients
+    median = np.full((sets, trials), np.nan)
+    surv = np.full((sets, trials, at.shape[0]), np.nan)
+    rmst = np.full((sets, trials, taus.shape[0]), np.nan)
+    for b in prange(sets * trials):
+        p, r = b // trials, b % trials
+        t = _block(time, include, p, r * patients, patients)
+        if t.shape[0] > 0:
+            e = _block(event, include, p, r * patients, patients)
+            median[p, r] = _kaplan_meier_block(t, e, at, taus, surv[p, r], rmst[p, r])
+    return median, surv, rmst
+
+
+@njit(cache=True, parallel=True)
+def median_by_trial(values, include, patients):
+    """Sample median of the included values of every trial of every set.
+
+    Parameters
+    ----------
+    values : ndarray of float, shape (sets, trials * patients)
+        One value per patient.
+    include : ndarray of bool, same shape
+        The patients counted.
+    patients : int
+        Patients per trial.
+
+    Returns
+    -------
+    ndarray, shape (sets, trials)
+        NaN where nobody is counted.
+    """
+    sets = values.shape[0]
+    trials = values.shape[1] // patients
+    out = np.full((sets, trials), np.nan)
+    for b in prange(sets * trials):
+        p, r = b // trials, b % trials
+        x = _block(values, include, p, r * patients, patients)
+        if x.shape[0] > 0:
+            out[p, r] = np.median(x)
+    return out
+
+
+# ---- benchmarks and parameter sets (issue 6)
+@njit(cache=True, parallel=True)
+def simulate_parameter_sets(seed, first_patient, pop, age_table, reg, doses, days, n_doses, par_sets,
+                            fu, out_float, out_int):
+    """Simulate the same patients under each of several parameter vectors, in one parallel loop.
+
+    The workload of probabilistic sensitivity analysis: patients x parameter sets are
+    one flat ``prange``, so threads stay busy however few patients or sets there are.
+    Every set simulates patients ``first_patient .. first_patient + n - 1``, so sets
+    differ only through their parameters (common random numbers), and set ``s`` gets
+    exactly the records :func:`simulate_patients` gives with ``par = par_sets[s]``.
+
+    Parameters
+    ----------
+    seed : int
+        Run seed (non-negative).
+    first_patient : int
+        Global id of the first patient (see :func:`simulate_patients`).
+    pop, age_table, reg, doses, days, n_doses, fu
+        See :func:`simulate_patient`.
+    par_sets : ndarray, shape (n_sets, len(PARAMETER_NAMES))
+        One parameter vector per row (``P_*`` columns).
+    out_float : ndarray, shape (N_FLOAT, n_sets, n)
+        Float records (``F_*`` fields) of patient ``i`` under set ``s`` at ``[:, s, i]``, written.
+    out_int : ndarray of int32, shape (N_INT, n_sets, n)
+        Integer records (``I_*`` fields), same layout, written.
+    """
+    n = out_float.shape[2]
+    for j in prange(par_sets.shape[0] * n):
+        s = j // n
+        i = j - s * n
+        simulate_patient(seed, first_patient + i, pop, age_table, reg, doses, days, n_doses,
+                         par_sets[s], fu, out_float[:, s, i], out_int[:, s, i])
+
+
+@njit(cache=True)
+def sum_exp(x):
+    """Sum of ``exp(-x[i])``: scalar libm ``exp`` calls as the kernel makes them (benchmark floor)."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += math.exp(-x[i])
+    return total
+
+
+@njit(cache=True)
+def sum_log(x):
+    """Sum of ``log(x[i])``: scalar libm ``log`` calls as the kernel makes them (benchmark floor)."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += math.log(x[i])
+    return total

@@ -94,6 +94,36 @@ def km_survival_at(time: np.ndarray, event: np.ndarray, at: float, level: float 
     return float(sv), float(sv ** np.exp(w)), float(sv ** np.exp(-w))
 
 
+def cumulative_incidence(time: np.ndarray, cause: np.ndarray, at: float, of: int = 1) -> float:
+    """Aalen-Johansen cumulative incidence of cause ``of`` by time ``at``.
+
+    Parameters
+    ----------
+    time : ndarray
+        Time to the first event or censoring.
+    cause : ndarray of int
+        0 censored, otherwise the cause of the first event (competing risks).
+    at : float
+        Time at which the incidence is read (same unit as ``time``).
+    of : int
+        The cause of interest.
+    """
+    time = np.asarray(time, dtype=float)
+    cause = np.asarray(cause)
+    if len(time) == 0:
+        return np.nan
+    order = np.argsort(time, kind="stable")
+    t, c = time[order], cause[order]
+    uniq, first = np.unique(t, return_index=True)
+    at_risk = len(t) - first
+    any_event = np.add.reduceat((c > 0).astype(np.int64), first)
+    of_interest = np.add.reduceat((c == of).astype(np.int64), first)
+    surv_after = np.cumprod(1.0 - any_event / at_risk)
+    surv_before = np.concatenate(([1.0], surv_after[:-1]))
+    increments = surv_before * of_interest / at_risk
+    return float(increments[uniq <= at].sum())
+
+
 def median_ci(x: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float, float]:
     """Sample median with a distribution-free (order-statistic) confidence interval."""
     x = np.sort(np.asarray(x, dtype=float))
@@ -173,17 +203,20 @@ METRICS = (
 METRIC_IDS = tuple(m.id for m in METRICS)
 
 
-def _columns(ds: xr.Dataset) -> dict:
-    d = {name: ds[name].values for name in (
-        "best_response", "hsct", "response_cycle", "os_event", "death_cause", "grade3_ae",
-        "discontinued_ae", "serious_ae", "sos_post_hsct", "sos_grade", "cumulative_dose",
-        "mrd_negative", "sos", "response_day", "pfs_event")}
-    for name in ("best_response", "hsct", "os_event", "grade3_ae", "discontinued_ae",
-                 "serious_ae", "sos_post_hsct", "mrd_negative", "sos", "pfs_event"):
+FLAG_VARIABLES = ("best_response", "hsct", "os_event", "grade3_ae", "discontinued_ae", "serious_ae",
+                  "sos_post_hsct", "mrd_negative", "sos", "pfs_event")
+
+
+def patient_columns(ds: xr.Dataset) -> dict:
+    """Every per-patient variable as a numpy array, flags as bool, plus survival pairs.
+
+    ``"pfs"`` and ``"os"`` hold (months, event) tuples for Kaplan-Meier metrics.
+    """
+    d = {name: ds[name].values for name in ds.data_vars if ds[name].dims == ("patient",)}
+    for name in FLAG_VARIABLES:
         d[name] = d[name].astype(bool)
-    # (time, event) pairs for survival metrics
-    d["pfs"] = (ds["pfs_months"].values, d["pfs_event"])
-    d["os"] = (ds["os_months"].values, d["os_event"])
+    d["pfs"] = (d["pfs_months"], d["pfs_event"])
+    d["os"] = (d["os_months"], d["os_event"])
     return d
 
 
@@ -234,7 +267,7 @@ def summarize(ds: xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF,
         (``%`` marks a fraction). ``group_size`` gives each group's patients.
     """
     chosen = [m for m in METRICS if m.id in metrics]
-    d = _columns(ds)
+    d = patient_columns(ds)
     masks = group_masks(ds, cutoff)
     out = np.full((4, len(chosen), len(masks)), np.nan)
     for j, mask in enumerate(masks.values()):

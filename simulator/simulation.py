@@ -33,6 +33,7 @@ FLOAT_FIELDS = (
     (K.F_AGE, "age", "year", "age at first dose"),
     (K.F_BLASTS, "marrow_blasts", "%", "bone marrow blasts at baseline"),
     (K.F_CENSOR_DAY, "censor_day", "day", "administrative censoring (data cut-off) day"),
+    (K.F_RELAPSE_POST_HSCT_DAY, "relapse_post_hsct_day", "day", "day of relapse after HSCT (NaN: none)"),
 )
 INT_FIELDS = (
     (K.I_COHORT, "cohort", "1", "index into attrs['cohorts']"),
@@ -117,6 +118,7 @@ def _regimen_row(r: Regimen) -> np.ndarray:
     row[K.REG_STOP_AFTER] = r.stop_if_no_response_after
     row[K.REG_REDUCTION] = r.dose_reduction
     row[K.REG_DUAL_ALKYLATOR] = r.dual_alkylator_conditioning
+    row[K.REG_C1_EXTENSION] = r.cycle1_extension_in_cr_days
     return row
 
 
@@ -141,7 +143,6 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
             doses[i, kind, : len(d)] = d
             days[i, kind, : len(d)] = dd
     par = scenario.parameters
-    sim = scenario.simulation
     return ModelArrays(
         pop=np.stack([_population_row(c.population, w) for c, w in zip(cohorts, weight_cum)]),
         age_table=np.stack([_age_table(c.population) for c in cohorts]),
@@ -150,23 +151,65 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
         days=days,
         n_doses=n_doses,
         par=np.array([getattr(par, name) for name in K.PARAMETER_NAMES], dtype=float),
-        fu=np.array([sim.follow_up_months, sim.accrual_months]),
+        fu=np.array([[c.follow_up_months, c.accrual_months] for c in cohorts]),
     )
 
 
-def run_kernel(arrays: ModelArrays, seed: int, first_patient: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def run_kernel(arrays: ModelArrays, seed: int, first_patient: int, n: int, *,
+               out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run the jitted kernel for patients ``first_patient .. first_patient + n - 1``.
+
+    Parameters
+    ----------
+    out : (out_float, out_int), optional
+        Record arrays to write into, shapes (N_FLOAT, n) and (N_INT, n) (int32), e.g.
+        reused across repeated runs; new arrays by default.
 
     Returns
     -------
     (out_float, out_int) : ndarray, shapes (N_FLOAT, n) and (N_INT, n)
         Per-patient records in the kernel's ``F_*`` and ``I_*`` layouts.
     """
-    out_float = np.empty((K.N_FLOAT, n))
-    out_int = np.empty((K.N_INT, n), dtype=np.int32)
+    if out is None:
+        out = (np.empty((K.N_FLOAT, n)), np.empty((K.N_INT, n), dtype=np.int32))
+    out_float, out_int = out
     a = arrays
     K.simulate_patients(seed, first_patient, a.pop, a.age_table, a.reg, a.doses, a.days,
                         a.n_doses, a.par, a.fu, out_float, out_int)
+    return out_float, out_int
+
+
+def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: int,
+                       first_patient: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Run the same patients under each parameter vector (probabilistic sensitivity analysis).
+
+    Parameters
+    ----------
+    arrays : ModelArrays
+        The scenario; its ``par`` is ignored in favour of ``par_sets``.
+    par_sets : ndarray, shape (n_sets, len(kernel.PARAMETER_NAMES))
+        One parameter vector per row, in ``kernel.PARAMETER_NAMES`` order.
+    seed, first_patient : int
+        Generator seed and global id of the first patient, shared by every set.
+    n : int
+        Patients per set.
+
+    Returns
+    -------
+    (out_float, out_int) : ndarray, shapes (N_FLOAT, n_sets, n) and (N_INT, n_sets, n)
+        ``[:, s, :]`` holds exactly the records :func:`run_kernel` gives with
+        ``par = par_sets[s]`` (same patients, common random numbers).
+    """
+    par_sets = np.ascontiguousarray(par_sets, dtype=float)
+    if par_sets.ndim != 2 or par_sets.shape[1] != len(K.PARAMETER_NAMES):
+        raise ValueError(f"par_sets must have shape (n_sets, {len(K.PARAMETER_NAMES)}), "
+                         f"got {par_sets.shape}")
+    n_sets = par_sets.shape[0]
+    out_float = np.empty((K.N_FLOAT, n_sets, n))
+    out_int = np.empty((K.N_INT, n_sets, n), dtype=np.int32)
+    a = arrays
+    K.simulate_parameter_sets(seed, first_patient, a.pop, a.age_table, a.reg, a.doses, a.days,
+                              a.n_doses, par_sets, a.fu, out_float, out_int)
     return out_float, out_int
 
 

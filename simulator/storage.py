@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
@@ -11,11 +13,12 @@ import xarray as xr
 NETCDF_ENGINE = "h5netcdf"
 
 
-def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` to netCDF-4 at ``path`` atomically.
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed over it once the block completes.
 
-    The data go to a temporary file in the same folder, which is renamed over
-    ``path`` only once complete; an interruption leaves ``path`` untouched.
+    The caller writes the temporary file; if the block raises (or is interrupted)
+    the temporary file is removed and ``path`` is left untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,12 +28,18 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
     try:
-        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to netCDF-4 at ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
+    return Path(path)
 
 
 def read_netcdf(path: str | Path) -> xr.Dataset:

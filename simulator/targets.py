@@ -23,6 +23,7 @@ class Target:
     value: float
     n: int | None
     what: str
+    precision: float | None = None  # half the last reported digit where the text says more
 
     def ci(self) -> tuple[float, float] | None:
         """95% Clopper-Pearson interval of a rate at the published n (None without n)."""
@@ -57,7 +58,7 @@ def load_pooled_targets(path: str | Path | None = None) -> Publication:
     for i, t in enumerate(doc.get("targets", [])):
         try:
             out.append(Target(t["id"], GROUP_KEYS[t["group"]], float(t["value"]), t.get("n"),
-                              t.get("what", "")))
+                              t.get("what", ""), t.get("precision")))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{path}: targets.{i}: malformed target ({exc})") from None
     return Publication(out, sizes)

@@ -26,3 +26,26 @@ def with_changes(scenario, **sections):
     from simulator.config import Scenario, deep_merge
 
     return Scenario.model_validate(deep_merge(scenario.model_dump(), sections))
+
+
+def write_experiment(folder: Path, axes: dict, name: str = "exp.yaml", **keys) -> Path:
+    """Write an experiment file on the shipped label-dosing scenario (small by default)."""
+    import yaml
+
+    doc = {"name": "test_experiment", "scenario": str(CONFIGS / "label_dosing.yaml"), "axes": axes,
+           "replicates": 8, "patients": 60, "seed": 11, **keys}
+    path = folder / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory):
+    """Results of a 3 x 2 sweep (cap x cycle-1 doses), 12 trials of 80 patients per point."""
+    from simulator.experiment import load_experiment, run_sweep
+
+    folder = tmp_path_factory.mktemp("sweep")
+    path = write_experiment(folder, {"regimen.cumulative_cap": [1.8, 3.3, None],
+                                     "regimen.cycle1_doses": [[0.8, 0.5, 0.5], [0.6, 0.3, 0.3]]},
+                            replicates=12, patients=80)
+    return run_sweep(load_experiment(path), folder / "results.nc")

@@ -50,7 +50,7 @@ class Patient:
         return self.u(K.CYCLE_STREAM_BASE + cycle * K.CYCLE_STREAM_STRIDE + k)
 
     def covariates(self):
-        a, p = self.a, self.p
+        a = self.a
         u = self.u(K.S_COHORT)
         cum_w = list(a.pop[:, K.POP_WEIGHT_CUM])
         k = next((i for i, w in enumerate(cum_w[:-1]) if u < w), len(cum_w) - 1)
@@ -71,17 +71,24 @@ class Patient:
         else:
             self.blasts = 90.0 + 10.0 * v
         self.bili = self.u(K.S_BILI) < pop[K.POP_BILI]
-        logit = pop[K.POP_ELIG_LOGIT40] + pop[K.POP_ELIG_SLOPE] * (self.age - 40.0) / 10.0
+        logit = (pop[K.POP_ELIG_LOGIT40] + pop[K.POP_ELIG_SLOPE] * (self.age - 40.0) / 10.0
+                 + self.p["eligibility_log_odds_shift"])
         self.eligible = self.u(K.S_ELIG) < expit(logit)
         u = self.u(K.S_SENS)
         self.z = math.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)
-        fu = a.fu
+        fu = a.fu[k]
         self.censor = (fu[0] + fu[1] * self.u(K.S_CENSOR)) * K.MONTH
 
     def exp_time(self, stream, rate_per_month, start=0.0):
         if rate_per_month <= 0:
             return math.inf
         return start + -math.log(self.u(stream)) / (rate_per_month / K.MONTH)
+
+    def weibull_time(self, stream, rate, shape):
+        """Days until an event with cumulative hazard rate * months**shape."""
+        if rate <= 0:
+            return math.inf
+        return K.MONTH * (-math.log(self.u(stream)) / rate) ** (1.0 / shape)
 
     def cause_after_progression(self):
         share = self.p["death_after_progression_disease_share"]
@@ -103,14 +110,14 @@ class Patient:
                    + p["resp_salvage2"] * self.salvage2 + p["resp_ph_positive"] * self.ph)
         sos_lp = (p["sos_age_per_decade"] * decades + p["sos_prior_hsct"] * self.prior
                   + p["sos_bilirubin_high"] * self.bili + p["sos_salvage2"] * self.salvage2)
-        t_pd = self.exp_time(K.S_PD, p["progression_rate_refractory"]
-                             * math.exp(p["progression_blasts_over_90"] * high_blasts))
+        t_pd = self.exp_time(K.S_PD, p["progression_rate_refractory"] * math.exp(
+            p["progression_blasts_over_90"] * high_blasts - p["progression_resistance"] * self.z))
         t_other = self.exp_time(K.S_OTHER, p["death_rate_other"])
 
         st = dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
                   resp_day=math.inf, t_rel=math.inf, reduced=False, g3=False, sae=False,
                   disc=False, sos=0, grade=0, sos_post=0, death=math.inf, cause=0,
-                  prog=math.inf, hsct=math.inf, last_dose=0.0)
+                  prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf)
         start = t_end = 0.0
         for c in range(1, int(reg[K.REG_MAX_CYCLES]) + 1):
             if c == 1:
@@ -149,7 +156,8 @@ class Patient:
                 st["g3"] = True
                 length += 2.0 * p["cycle_delay_mean_days"] * self.uc(c, K.K_DELAY)
             end = start + length
-            sae = self.uc(c, K.K_SAE) < expit(p["sae_intercept"] + p["sae_not_in_remission"] * (not st["in_cr"])
+            sae_int = p["sae_intercept_cycle1"] if c == 1 else p["sae_intercept_later"]
+            sae = self.uc(c, K.K_SAE) < expit(sae_int + p["sae_not_in_remission"] * (not st["in_cr"])
                                               + p["sae_dose_slope"] * ld)
             t_fatal = math.inf
             if sae:
@@ -171,6 +179,8 @@ class Patient:
                 intercept = [p["resp_intercept_cycle1"], p["resp_intercept_cycle2"],
                              p["resp_intercept_cycle3plus"]][min(c, 3) - 1]
                 if self.uc(c, K.K_RESPONSE) < expit(intercept + p["resp_dose_slope"] * ld + resp_lp):
+                    if c == 1:
+                        end += reg[K.REG_C1_EXTENSION] * self.uc(c, K.K_EXTENSION)
                     st.update(in_cr=True, resp_cycle=c, resp_day=end)
                     st["mrd"] = self.uc(c, K.K_MRD) < mrd_p
                     rate = p["relapse_rate_remission"] * (1.0 if st["mrd"] else math.exp(p["relapse_mrd_positive"]))
@@ -261,16 +271,16 @@ class Patient:
                 t_sos_death = onset + p["sos_death_mean_days"] * -math.log(self.u(K.S_SOS_DEATH))
         lp = (p["nrm_age_per_decade"] * decades + p["nrm_cumulative_dose_slope"] * (st["cum"] - 3.3)
               + p["nrm_prior_hsct"] * self.prior + p["nrm_after_sos"] * (grade in (K.SOS_MILD, K.SOS_SEVERE)))
-        rate = p["nrm_rate"] * math.exp(lp)
-        t_nrm = h + K.MONTH * (-math.log(self.u(K.S_NRM)) / rate) ** (1.0 / p["nrm_shape"]) if rate > 0 else math.inf
+        t_nrm = h + self.weibull_time(K.S_NRM, p["nrm_rate"] * math.exp(lp), p["nrm_shape"])
         mrd_pos = st["hsct_in_cr"] and not st["mrd"]
         rel_rate = p["relapse_rate_post_hsct"] * math.exp(
             p["relapse_post_hsct_mrd_positive"] * mrd_pos + p["relapse_post_hsct_not_in_remission"] * (not st["hsct_in_cr"]))
-        t_rh = self.exp_time(K.S_RELAPSE_HSCT, rel_rate, h)
+        t_rh = h + self.weibull_time(K.S_RELAPSE_HSCT, rel_rate, p["relapse_post_hsct_shape"])
         t_nr = min(t_sos_death, t_nrm, t_other)
         if t_nr < t_rh:
             st["death"], st["cause"] = t_nr, K.CAUSE_NRM_POST_HSCT
         else:
+            st["relapse_post_hsct"] = t_rh
             st["prog"] = min(st["prog"], t_rh)
             t_dp = self.exp_time(K.S_DEATH_PROG_HSCT, p["death_rate_after_progression"], t_rh)
             if t_other < t_dp:
@@ -295,6 +305,7 @@ class Patient:
             "age": self.age,
             "marrow_blasts": self.blasts,
             "censor_day": cen,
+            "relapse_post_hsct_day": seen(st["relapse_post_hsct"]),
             "cohort": k,
             "cycles": st["cycles"],
             "doses_given": st["n_given"],

@@ -77,3 +77,30 @@ def test_common_random_numbers_across_strategies(label):
     # cycle 1 is identical under both, so is who responds in cycle 1
     np.testing.assert_array_equal(base.response_cycle.values == 1, capped.response_cycle.values == 1)
     assert (base.cumulative_dose.values != capped.cumulative_dose.values).any()
+
+
+def test_parameter_sets_equal_simulate_with_each_vector(label):
+    """Set s of the PSA entry point is exactly simulate() with parameter vector s, on 1 or 2 threads."""
+    from simulator.simulation import FLOAT_FIELDS, INT_FIELDS, run_parameter_sets
+
+    scenarios = [with_changes(label, parameters=change) for change in (
+        {},
+        {"resp_intercept_cycle1": 2.0, "hsct_proceed_prob": 0.9},
+        {"death_rate_other": 0.05, "nrm_rate": 0.2, "dose_omission_prob": 0.4},
+    )]
+    par_sets = np.stack([model_arrays(s).par for s in scenarios])
+    saved = numba.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            runs.append(run_parameter_sets(model_arrays(label), par_sets, seed=8, n=700, first_patient=50))
+    finally:
+        numba.set_num_threads(saved)
+    expected = [simulate(s, n_patients=700, seed=8, first_patient=50) for s in scenarios]
+    for out_float, out_int in runs:
+        for s, ds in enumerate(expected):
+            for fields, out in ((FLOAT_FIELDS, out_float), (INT_FIELDS, out_int)):
+                for idx, name, _, _ in fields:
+                    np.testing.assert_array_equal(out[idx, s], ds[name].values, err_msg=f"set {s}: {name}")
+    assert (expected[0].cumulative_dose.values != expected[2].cumulative_dose.values).any()

@@ -1,0 +1,486 @@
+"""Performance measurements behind ``inosim bench`` and ``benchmarks/bench.py``.
+
+Every function returns plain numbers or dicts. Throughput is the median of several
+runs after a warm-up run (JIT compilation or cache loading excluded); start-up,
+cold compilation, draw counting and peak memory are measured in fresh interpreters
+(subprocesses), because they depend on process state.
+
+The figures and the goals they are held against (issue 6):
+
+* patients/second with 1 and 2 numba threads; 2 threads at least 1.8x faster than 1;
+* the *random-number floor*: patients/second numpy's ``Generator(PCG64)`` achieves
+  producing just the uniforms a patient consumes (counted, not estimated); the
+  kernel's time per patient at most 2.5x that (one thread). For context, the
+  *libm floor* is the same for the kernel's scalar ``exp``/``log`` calls (counted too);
+* the workload of hesim's published benchmark: 1,000 patients x 1,000 parameter
+  sets (PSA) in at most 0.5 s (hesim: 6 s for a 6-state model);
+* cold JIT compilation, and start-up of ``inosim run`` with a warm cache (at most 1.5 s
+  until its first kernel call has returned);
+* peak memory of :func:`simulator.simulate` at most 1.2x its output arrays.
+
+Memory figures read ``/proc/self``, so they need Linux.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from simulator.simulation import ModelArrays
+
+DEFAULT_PATIENTS = 1_000_000  # patients per throughput and memory run
+DEFAULT_REPEATS = 5  # timed runs per figure (the median is reported)
+COUNT_PATIENTS = 5_000  # patients of the plain-Python run that counts draws and libm calls
+RNG_CHUNK = 1 << 20  # uniforms per PCG64 call of the floor measurement
+LIBM_SAMPLE = 1 << 20  # arguments per libm timing loop
+PSA_PATIENTS = 1_000  # hesim's benchmark: 1,000 patients ...
+PSA_SETS = 1_000  # ... x 1,000 PSA parameter sets
+PSA_JITTER_SD = 0.1  # log-scale spread of the benchmark's parameter sets around the scenario's
+HESIM_PSA_SECONDS = 6.0  # hesim vignettes/benchmarks.Rmd: 6-state leukemia model, same workload
+START_PATIENTS = 1_000  # patients of the `inosim run` whose start-up is timed
+START_RUNS = 3  # start-up runs (median)
+WARMUP_PATIENTS = 1_000  # patients of the run that loads the kernel before memory is measured
+MILLION = 1_000_000
+MEBIBYTE = 1 << 20
+KIBIBYTE = 1 << 10  # unit of /proc/self/status
+CLEAR_PEAK_RSS = "5"  # written to /proc/self/clear_refs: resets the peak (VmHWM) to the current RSS
+SEED = 1
+
+GOALS = {  # (measured key, comparison, limit)
+    "kernel time per patient <= 2.5x the PCG64 time for its draws (1 thread)":
+        ("kernel_to_rng_floor", "<=", 2.5),
+    "2 threads >= 1.8x faster than 1": ("speedup_2t", ">=", 1.8),
+    "1,000 x 1,000 PSA workload <= 0.5 s": ("psa_1000x1000_seconds", "<=", 0.5),
+    "`inosim run` warm start <= 1.5 s": ("cached_start_seconds", "<=", 1.5),
+    "peak memory <= 1.2x the output arrays": ("memory_to_output", "<=", 1.2),
+}
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall-clock time of ``repeats`` calls of ``fn``, seconds."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def kernel_patients_per_second(arrays: ModelArrays, n_patients: int, threads: int, repeats: int,
+                               seed: int = SEED) -> float:
+    """Kernel throughput with ``threads`` numba threads, writing into reused record arrays.
+
+    Parameters
+    ----------
+    arrays : ModelArrays
+        The scenario as the kernel sees it.
+    n_patients, threads, repeats : int
+        Patients per run, numba threads, timed runs.
+
+    Returns
+    -------
+    float
+        Patients per second (median run; the warm-up run is not timed).
+    """
+    import numba
+
+    from simulator.simulation import run_kernel
+
+    out = run_kernel(arrays, seed, 0, n_patients)  # compiles or loads the kernel, touches the pages
+    saved = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        seconds = median_seconds(lambda: run_kernel(arrays, seed, 0, n_patients, out=out), repeats)
+    finally:
+        numba.set_num_threads(saved)
+    return n_patients / seconds
+
+
+def rng_floor_patients_per_second(draws_per_patient: float, n_patients: int, repeats: int,
+                                  seed: int = SEED) -> float:
+    """Patients per second if a patient cost only its uniforms from numpy's PCG64 (one thread).
+
+    The uniforms are written into a reused buffer, in chunks of ``RNG_CHUNK``.
+    """
+    rng = np.random.Generator(np.random.PCG64(seed))
+    total = round(draws_per_patient * n_patients)
+    buffer = np.empty(min(total, RNG_CHUNK))
+
+    def produce() -> None:
+        left = total
+        while left > 0:
+            k = min(left, buffer.shape[0])
+            rng.random(out=buffer[:k])
+            left -= k
+
+    produce()
+    return n_patients / median_seconds(produce, repeats)
+
+
+def libm_floor_patients_per_second(exp_per_patient: float, log_per_patient: float,
+                                   repeats: int, seed: int = SEED) -> float:
+    """Patients per second if a patient cost only its scalar libm ``exp`` and ``log`` calls."""
+    from simulator import kernel as K
+
+    x = np.random.Generator(np.random.PCG64(seed)).random(LIBM_SAMPLE)
+    K.sum_exp(x)  # compile or load
+    K.sum_log(x)
+    per_exp = median_seconds(lambda: K.sum_exp(x), repeats) / LIBM_SAMPLE
+    per_log = median_seconds(lambda: K.sum_log(x), repeats) / LIBM_SAMPLE
+    return 1.0 / (exp_per_patient * per_exp + log_per_patient * per_log)
+
+
+class _CountingMath:
+    """Stands in for the kernel's ``math`` module, counting calls of the functions in ``counts``."""
+
+    def __init__(self, counts: dict[str, int]):
+        self._counts = counts
+
+    def __getattr__(self, name: str):
+        attr = getattr(math, name)
+        if name not in self._counts:
+            return attr
+
+        def counted(*args):
+            self._counts[name] += 1
+            return attr(*args)
+
+        return counted
+
+
+def count_kernel_calls(arrays: ModelArrays, n_patients: int, seed: int = SEED) -> dict[str, float]:
+    """Generator draws and libm ``exp``/``log`` calls per patient, counted on the kernel itself.
+
+    The kernel runs as plain Python (``NUMBA_DISABLE_JIT=1`` must be set before numba
+    is imported; :func:`kernel_call_counts` does this in a subprocess) with its
+    generator and its ``math`` module wrapped in counters, so every draw of every
+    branch taken is counted, for the same patients the jitted kernel simulates.
+
+    Returns
+    -------
+    dict
+        ``{"draws": ..., "exp": ..., "log": ...}``, mean calls per patient.
+    """
+    import numba
+
+    from simulator import kernel as K
+    from simulator.simulation import run_kernel
+
+    if not numba.config.DISABLE_JIT:
+        raise RuntimeError("counting runs the kernel as plain Python: set NUMBA_DISABLE_JIT=1")
+    counts = {"draws": 0, "exp": 0, "log": 0}
+    real_draw = K.draw
+
+    def counted_draw(key, stream):
+        counts["draws"] += 1
+        return real_draw(key, stream)
+
+    K.draw, K.math = counted_draw, _CountingMath(counts)
+    try:
+        with np.errstate(over="ignore"):  # the uint64 hash wraps around by design
+            run_kernel(arrays, seed, 0, n_patients)
+    finally:
+        K.draw, K.math = real_draw, math
+    return {name: count / n_patients for name, count in counts.items()}
+
+
+def psa_parameter_sets(par: np.ndarray, n_sets: int, seed: int = SEED) -> np.ndarray:
+    """``n_sets`` parameter vectors around ``par``: each value times exp(0.1 z), z ~ N(0, 1).
+
+    A timing workload with realistic spread, not a calibrated PSA ensemble.
+    """
+    z = np.random.Generator(np.random.PCG64(seed)).standard_normal((n_sets, par.shape[0]))
+    return par * np.exp(PSA_JITTER_SD * z)
+
+
+def psa_seconds(arrays: ModelArrays, n_patients: int, n_sets: int, repeats: int, seed: int = SEED) -> float:
+    """Median time of simulating ``n_patients`` under each of ``n_sets`` parameter sets.
+
+    One :func:`simulator.simulation.run_parameter_sets` call on all numba threads,
+    including the allocation of its record arrays.
+    """
+    from simulator.simulation import run_parameter_sets
+
+    sets = psa_parameter_sets(arrays.par, n_sets, seed)
+    run_parameter_sets(arrays, sets, seed, n_patients)  # compiles or loads the kernel
+    return median_seconds(lambda: run_parameter_sets(arrays, sets, seed, n_patients), repeats)
+
+
+# ---- measurements in fresh interpreters: the probe runs in the child, the caller in the parent
+def _python(code: str, env: dict[str, str] | None = None) -> str:
+    """Run ``python -c code`` in a fresh interpreter; its standard output."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}):\n{proc.stderr}")
+    return proc.stdout
+
+
+def _probe(call: str, env: dict[str, str] | None = None):
+    """The JSON value printed by ``simulator.benchmark.<call>`` run in a fresh interpreter."""
+    out = _python(f"import json; from simulator import benchmark as b; print(json.dumps(b.{call}))", env)
+    return json.loads(out.splitlines()[-1])
+
+
+def call_count_probe(scenario_path: str, n_patients: int, seed: int) -> dict[str, float]:
+    """Child side of :func:`kernel_call_counts`."""
+    from simulator import load_scenario
+    from simulator.simulation import model_arrays
+
+    return count_kernel_calls(model_arrays(load_scenario(scenario_path)), n_patients, seed)
+
+
+def kernel_call_counts(scenario_path: str | Path, n_patients: int = COUNT_PATIENTS,
+                       seed: int = SEED) -> dict[str, float]:
+    """:func:`count_kernel_calls` on a scenario, in a subprocess with the JIT disabled."""
+    return _probe(f"call_count_probe({str(scenario_path)!r}, {n_patients}, {seed})",
+                  env={"NUMBA_DISABLE_JIT": "1"})
+
+
+def compile_probe(scenario_path: str) -> float:
+    """Child side of :func:`cold_compile_seconds`: seconds of the first kernel call."""
+    from simulator import load_scenario
+    from simulator.simulation import model_arrays, run_kernel
+
+    arrays = model_arrays(load_scenario(scenario_path))
+    t0 = time.perf_counter()
+    run_kernel(arrays, SEED, 0, 1)
+    return time.perf_counter() - t0
+
+
+def cold_compile_seconds(scenario_path: str | Path) -> float:
+    """Time to JIT-compile the patient kernel from scratch (a fresh, empty numba cache)."""
+    with tempfile.TemporaryDirectory() as cache:
+        return _probe(f"compile_probe({str(scenario_path)!r})", env={"NUMBA_CACHE_DIR": cache})
+
+
+def start_probe(scenario_path: str, stamp_path: str) -> int:
+    """Child side of :func:`cached_start_seconds`: ``inosim run`` with a time stamp.
+
+    Runs ``inosim run`` on ``START_PATIENTS`` patients (output discarded) and writes
+    the wall-clock time at which its first kernel call returned to ``stamp_path``.
+    """
+    import contextlib
+    import io
+
+    from simulator import kernel as K
+    from simulator.cli import main
+
+    kernel = K.simulate_patients
+
+    def stamped(*args):
+        kernel(*args)
+        Path(stamp_path).write_text(repr(time.time()))
+        K.simulate_patients = kernel
+
+    K.simulate_patients = stamped
+    with contextlib.redirect_stdout(io.StringIO()):
+        return main(["run", scenario_path, "--patients", str(START_PATIENTS)])
+
+
+def cached_start_seconds(scenario_path: str | Path, runs: int = START_RUNS) -> float:
+    """Median time from launching ``inosim run`` until its first kernel call has returned.
+
+    The numba cache must be warm (run the kernel once first). The time includes the
+    interpreter's start, all imports, reading the scenario and targets, loading the
+    cached machine code and simulating ``START_PATIENTS`` patients (well under 1 ms).
+    """
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        stamp = Path(tmp) / "stamp"
+        code = ("import sys; from simulator.benchmark import start_probe; "
+                f"sys.exit(start_probe({str(scenario_path)!r}, {str(stamp)!r}))")
+        for _ in range(runs):
+            t0 = time.time()
+            _python(code)
+            times.append(float(stamp.read_text()) - t0)
+    return statistics.median(times)
+
+
+def _resident_bytes(field: str) -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) resident memory of this process (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * KIBIBYTE
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def memory_probe(scenario_path: str, n_patients: int, seed: int) -> dict[str, int]:
+    """Child side of :func:`peak_memory`."""
+    from simulator import load_scenario, simulate
+
+    scenario = load_scenario(scenario_path)
+    simulate(scenario, n_patients=WARMUP_PATIENTS, seed=seed)  # imports, kernel loading or compiling
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text(CLEAR_PEAK_RSS)
+    before = _resident_bytes("VmRSS")
+    ds = simulate(scenario, n_patients=n_patients, seed=seed)
+    return {"peak_bytes": _resident_bytes("VmHWM") - before, "output_bytes": int(ds.nbytes)}
+
+
+def peak_memory(scenario_path: str | Path, n_patients: int, seed: int = SEED) -> dict[str, int]:
+    """Peak memory :func:`simulator.simulate` adds for ``n_patients``, and its Dataset's size.
+
+    Measured in a fresh interpreter after a small warm-up run: the peak resident set
+    during the run minus the resident set before it (Linux).
+
+    Returns
+    -------
+    dict
+        ``peak_bytes`` (added at the peak) and ``output_bytes`` (``Dataset.nbytes``).
+    """
+    return _probe(f"memory_probe({str(scenario_path)!r}, {n_patients}, {seed})")
+
+
+def machine() -> dict[str, object]:
+    """CPUs, CPU model, RAM and numba threads of this machine."""
+    import numba
+
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cpus": os.cpu_count(), "cpu_model": model, "ram_gib": round(ram / (1 << 30), 1),
+            "numba_threads": numba.config.NUMBA_NUM_THREADS,
+            "python": platform.python_version(), "numba": numba.__version__, "numpy": np.__version__}
+
+
+def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
+                  repeats: int = DEFAULT_REPEATS,
+                  progress: Callable[[str], None] | None = None) -> dict[str, object]:
+    """Every measurement of ``inosim bench`` on one scenario.
+
+    Parameters
+    ----------
+    scenario_path : str or Path
+        Scenario YAML.
+    n_patients : int
+        Patients per throughput and memory run.
+    repeats : int
+        Timed runs per throughput figure (median reported).
+    progress : callable, optional
+        Called with the name of each stage as it starts.
+
+    Returns
+    -------
+    dict
+        Plain numbers (seconds, patients/second, bytes as MB per million patients),
+        the machine, and ``goals``: for each goal its measured key, limit and whether
+        it is met (``None`` if not measured, e.g. 2 threads on a 1-CPU machine).
+    """
+    import numba
+
+    from simulator import load_scenario
+    from simulator.simulation import model_arrays
+
+    say = progress or (lambda stage: None)
+    arrays = model_arrays(load_scenario(scenario_path))
+    say("kernel throughput, 1 thread")
+    pps_1t = kernel_patients_per_second(arrays, n_patients, 1, repeats)
+    pps_2t = None
+    if numba.config.NUMBA_NUM_THREADS >= 2:
+        say("kernel throughput, 2 threads")
+        pps_2t = kernel_patients_per_second(arrays, n_patients, 2, repeats)
+    say("counting draws and libm calls (kernel as plain Python)")
+    calls = kernel_call_counts(scenario_path)
+    say("random-number and libm floors")
+    rng_floor = rng_floor_patients_per_second(calls["draws"], n_patients, repeats)
+    libm_floor = libm_floor_patients_per_second(calls["exp"], calls["log"], repeats)
+    say(f"PSA workload, {PSA_PATIENTS:,} patients x {PSA_SETS:,} parameter sets")
+    psa = psa_seconds(arrays, PSA_PATIENTS, PSA_SETS, repeats)
+    say("cold JIT compilation (fresh numba cache)")
+    cold = cold_compile_seconds(scenario_path)
+    say("`inosim run` start-up (warm cache)")
+    start = cached_start_seconds(scenario_path)
+    say("peak memory")
+    memory = peak_memory(scenario_path, n_patients)
+    per_million = MILLION / n_patients / MEBIBYTE
+    results: dict[str, object] = {
+        "scenario": str(scenario_path),
+        "machine": machine(),
+        "patients": n_patients,
+        "repeats": repeats,
+        "patients_per_second_1t": pps_1t,
+        "patients_per_second_2t": pps_2t,
+        "speedup_2t": None if pps_2t is None else pps_2t / pps_1t,
+        "draws_per_patient": calls["draws"],
+        "libm_calls_per_patient": calls["exp"] + calls["log"],
+        "rng_floor_patients_per_second": rng_floor,
+        "kernel_to_rng_floor": rng_floor / pps_1t,
+        "libm_floor_patients_per_second": libm_floor,
+        "kernel_to_rng_plus_libm_floor": 1.0 / pps_1t / (1.0 / rng_floor + 1.0 / libm_floor),
+        "psa_1000x1000_seconds": psa,
+        "hesim_psa_1000x1000_seconds": HESIM_PSA_SECONDS,
+        "cold_compile_seconds": cold,
+        "cached_start_seconds": start,
+        "peak_memory_mib_per_million": memory["peak_bytes"] * per_million,
+        "output_mib_per_million": memory["output_bytes"] * per_million,
+        "memory_to_output": memory["peak_bytes"] / memory["output_bytes"],
+    }
+    results["goals"] = goal_status(results)
+    return results
+
+
+def goal_status(results: dict[str, object]) -> dict[str, dict[str, object]]:
+    """Each goal of :data:`GOALS` with its measured value and whether it is met."""
+    status = {}
+    for goal, (key, op, limit) in GOALS.items():
+        value = results[key]
+        met = None if value is None else (value <= limit if op == "<=" else value >= limit)
+        status[goal] = {"key": key, "limit": limit, "value": value, "met": met}
+    return status
+
+
+def format_report(results: dict[str, object]) -> str:
+    """The human-readable report of :func:`run_benchmark`'s results."""
+    r = results
+    m = r["machine"]
+
+    def rate(value) -> str:
+        return "n/a" if value is None else f"{value:,.0f} patients/s"
+
+    lines = [
+        f"InOSim benchmark: {r['scenario']}",
+        f"machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, "
+        f"{m['numba_threads']} numba threads; Python {m['python']}, numba {m['numba']}, numpy {m['numpy']}",
+        f"throughput: median of {r['repeats']} runs of {r['patients']:,} patients, JIT excluded",
+        "",
+        f"kernel, 1 thread                 {rate(r['patients_per_second_1t'])}",
+        f"kernel, 2 threads                {rate(r['patients_per_second_2t'])}"
+        + ("" if r["speedup_2t"] is None else f"  ({r['speedup_2t']:.2f}x)"),
+        f"draws per patient (counted)      {r['draws_per_patient']:.2f}",
+        f"random-number floor (PCG64)      {rate(r['rng_floor_patients_per_second'])}"
+        f"  (kernel takes {r['kernel_to_rng_floor']:.2f}x its time)",
+        f"libm exp/log calls per patient   {r['libm_calls_per_patient']:.2f}"
+        f"  (alone: {rate(r['libm_floor_patients_per_second'])}; kernel takes "
+        f"{r['kernel_to_rng_plus_libm_floor']:.2f}x draws + libm)",
+        f"PSA 1,000 patients x 1,000 sets  {r['psa_1000x1000_seconds']:.3f} s"
+        f"  (hesim: {r['hesim_psa_1000x1000_seconds']:g} s)",
+        f"cold JIT compilation             {r['cold_compile_seconds']:.2f} s",
+        f"`inosim run` warm start          {r['cached_start_seconds']:.2f} s",
+        f"peak memory per million patients {r['peak_memory_mib_per_million']:.0f} MiB"
+        f"  (output arrays {r['output_mib_per_million']:.0f} MiB: {r['memory_to_output']:.2f}x)",
+        "",
+        "goals:",
+    ]
+    for goal, s in r["goals"].items():
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[s["met"]]
+        lines.append(f"  {verdict:<12} {goal}")
+    return "\n".join(lines)
