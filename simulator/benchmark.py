@@ -46,7 +46,7 @@ DEFAULT_PATIENTS = 1_000_000  # patients per throughput and memory run
 DEFAULT_REPEATS = 5  # timed runs per figure (the median is reported)
 COUNT_PATIENTS = 5_000  # patients of the plain-Python run that counts draws and libm calls
 RNG_CHUNK = 1 << 20  # uniforms per PCG64 call of the floor measurement
-LIBM_SAMPLE = 1 << 20  # arguments per libm timing loop
+LIBM_SAMPLE = 1 << 22  # arguments per libm timing loop
 PSA_PATIENTS = 1_000  # hesim's benchmark: 1,000 patients ...
 PSA_SETS = 1_000  # ... x 1,000 PSA parameter sets
 PSA_JITTER_SD = 0.1  # log-scale spread of the benchmark's parameter sets around the scenario's
@@ -199,7 +199,7 @@ def count_kernel_calls(arrays: ModelArrays, n_patients: int, seed: int = SEED) -
 
 
 def psa_parameter_sets(par: np.ndarray, n_sets: int, seed: int = SEED) -> np.ndarray:
-    """``n_sets`` parameter vectors around ``par``: each value times exp(0.1 z), z ~ N(0, 1).
+    """``n_sets`` parameter vectors around ``par``: each value times exp(PSA_JITTER_SD z), z ~ N(0, 1).
 
     A timing workload with realistic spread, not a calibrated PSA ensemble.
     """
@@ -207,7 +207,8 @@ def psa_parameter_sets(par: np.ndarray, n_sets: int, seed: int = SEED) -> np.nda
     return par * np.exp(PSA_JITTER_SD * z)
 
 
-def psa_seconds(arrays: ModelArrays, n_patients: int, n_sets: int, repeats: int, seed: int = SEED) -> float:
+def psa_seconds(arrays: ModelArrays, n_patients: int, n_sets: int, repeats: int,
+                seed: int = SEED) -> float:
     """Median time of simulating ``n_patients`` under each of ``n_sets`` parameter sets.
 
     One :func:`simulator.simulation.run_parameter_sets` call on all numba threads,
@@ -459,7 +460,8 @@ def format_report(results: dict[str, object]) -> str:
     lines = [
         f"InOSim benchmark: {r['scenario']}",
         f"machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, "
-        f"{m['numba_threads']} numba threads; Python {m['python']}, numba {m['numba']}, numpy {m['numpy']}",
+        f"{m['numba_threads']} numba threads; "
+        f"Python {m['python']}, numba {m['numba']}, numpy {m['numpy']}",
         f"throughput: median of {r['repeats']} runs of {r['patients']:,} patients, JIT excluded",
         "",
         f"kernel, 1 thread                 {rate(r['patients_per_second_1t'])}",

@@ -35,7 +35,8 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("args", [["run", "--patients", "0"], ["run", "--seed", "-1"]])
+@pytest.mark.parametrize("args", [["run", "--patients", "0"], ["run", "--seed", "-1"],
+                                  ["bench", "--repeats", "0"]])
 def test_bad_flags_exit_2(args):
     with pytest.raises(SystemExit) as exc:
         main(args)
