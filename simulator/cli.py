@@ -121,7 +121,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         try:
-            ds = run_sweep(exp, args.out, resume=args.resume, progress=progress)
+            ds = run_sweep(exp, args.out, resume=args.resume, progress=progress, dask=args.dask)
         except KeyboardInterrupt:
             print(f"inosim: finished chunks are kept in {partial_dir(args.out)}; run the same command "
                   "with --resume to go on", file=sys.stderr)
@@ -209,6 +209,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """Run a sensitivity file (one-way, PSA, Sobol or Morris), save the results and their figures."""
+    import warnings
+
+    from tqdm import tqdm
+
+    from simulator.plots import plot_sensitivity
+    from simulator.sensitivity import SensitivityWarning, format_result, load_sensitivity, run_sensitivity
+    from simulator.storage import write_netcdf
+
+    config = load_sensitivity(args.config, patients=args.patients, replicates=args.replicates, seed=args.seed)
+    model = config.model
+    print(f"Sensitivity analysis '{config.name}' ({args.config}): method {config.method}, scenario "
+          f"'{model.scenario.name}', {model.replicates} replicates x {model.patients} patients per parameter set, "
+          f"seed {model.seed}")
+    t0 = time.perf_counter()
+    with tqdm(desc=config.name, unit="set", disable=None, file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        with warnings.catch_warnings():  # format_result lists them below
+            warnings.simplefilter("ignore", SensitivityWarning)
+            ds = run_sensitivity(config, progress=progress)
+    out = write_netcdf(ds, args.out)
+    print(f"Done in {time.perf_counter() - t0:.1f} s; results written to {out}\n")
+    print(format_result(ds, top=args.top))
+    if not args.no_plots:
+        folder = Path(args.plot_dir) if args.plot_dir else out.with_name(out.stem + "_plots")
+        paths = plot_sensitivity(ds, folder)
+        print(f"\n{len(paths)} figures written to {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``inosim``."""
     parser = argparse.ArgumentParser(
@@ -248,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
     sweep.add_argument("--resume", action="store_true",
                        help="go on with an interrupted sweep of the same experiment (OUT.partial/)")
+    sweep.add_argument("--dask", metavar="SCHEDULER",
+                       help="run the chunks on a dask.distributed cluster: a scheduler address "
+                            "(tcp://host:8786) or local:N (a LocalCluster of N single-threaded worker "
+                            "processes); the results are bit-identical to a run without it")
     sweep.set_defaults(func=cmd_sweep)
 
     compare = sub.add_parser("compare", help="paired differences between strategies and the observational "
@@ -286,6 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS,
                        help=f"timed runs per figure, median reported (default {DEFAULT_REPEATS})")
     bench.set_defaults(func=cmd_bench)
+
+    sens = sub.add_parser("sensitivity", help="one-way (tornado), probabilistic, Sobol or Morris sensitivity "
+                                              "analysis from a sensitivity file")
+    sens.add_argument("config", help="sensitivity YAML (see experiments/*.yaml with a 'method' key)")
+    sens.add_argument("--out", required=True, help="results netCDF file (written atomically)")
+    sens.add_argument("--patients", type=_positive_int, help="patients per replicate (default: from the file)")
+    sens.add_argument("--replicates", type=_positive_int, help="replicates per parameter set (default: from the file)")
+    sens.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
+    sens.add_argument("--top", type=_positive_int, help="show only the most important parameters in the tables")
+    sens.add_argument("--plot-dir", help="folder for the figures (default: OUT_plots/ beside the results)")
+    sens.add_argument("--no-plots", action="store_true", help="write no figures")
+    sens.set_defaults(func=cmd_sensitivity)
     return parser
 
 

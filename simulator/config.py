@@ -171,6 +171,7 @@ class Parameters(_Model):
     death_rate_other: Rate
     relapse_rate_remission: Rate
     relapse_mrd_positive: float
+    relapse_on_treatment: float
     g3ae_intercept_cycle1: float
     g3ae_intercept_later: float
     g3ae_dose_slope: float

@@ -23,8 +23,9 @@ paired trial by trial.
 
 The unit of work is :func:`run_chunk`, a pure function of a :class:`ChunkSpec`
 (one grid point, a block of replicates) returning a small Dataset; a sweep runs the
-chunks, saves each one atomically (so ``--resume`` redoes none that finished), and
-assembles them into the results Dataset (:func:`run_sweep`).
+chunks, here or on a dask cluster (:mod:`simulator.scaleout`), saves each one
+atomically as it finishes (so ``--resume`` redoes none that finished, whatever
+scheduler ran them), and assembles them into the results Dataset (:func:`run_sweep`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import ConfigError, Scenario, deep_merge, load_scenario, read_yaml, validate
 from simulator.outcomes import CONFIDENCE, patient_columns
+from simulator.scaleout import scheduler
 from simulator.simulation import model_arrays, records_to_dataset, run_kernel
 from simulator.storage import atomic_path, read_netcdf, write_netcdf
 from simulator.trial_metrics import (
@@ -65,7 +67,7 @@ MAX_PATIENTS_PER_CHUNK = 2_000_000  # bounds a chunk's memory (about 0.5 kB per 
 RESERVED_DIMS = ("replicate", "month", "metric", "unit", "label")  # names used in the results
 FIXED_KEYS = {"simulation.patients": "patients", "simulation.seed": "seed"}
 PARTIAL_SUFFIX = ".partial"
-CHUNK_PATTERN = "chunk-{:06d}.npz"
+CHUNK_PATTERN = "chunk-{point:06d}-{first:07d}-{count:07d}.npz"  # flat grid index, replicate block
 CHUNK_GLOB = "chunk-*.npz"
 
 
@@ -374,9 +376,19 @@ def run_chunk(spec: ChunkSpec) -> xr.Dataset:
                          np.stack([curves[name] for name in CURVES]))
 
 
-def plan_chunks(exp: Experiment) -> list[ChunkSpec]:
-    """The chunks of a sweep: every grid point, in blocks of replicates of bounded size."""
-    per_chunk = max(1, min(exp.replicates, MAX_PATIENTS_PER_CHUNK // exp.patients))
+def plan_chunks(exp: Experiment, replicates_per_chunk: int | None = None) -> list[ChunkSpec]:
+    """The chunks of a sweep: every grid point, in blocks of replicates.
+
+    Parameters
+    ----------
+    exp : Experiment
+    replicates_per_chunk : int, optional
+        Replicates per block (default: as many as fit in
+        :data:`MAX_PATIENTS_PER_CHUNK` patients). Results do not depend on it.
+    """
+    if replicates_per_chunk is not None and replicates_per_chunk < 1:
+        raise ValueError(f"replicates_per_chunk must be at least 1, got {replicates_per_chunk}")
+    per_chunk = min(exp.replicates, replicates_per_chunk or max(1, MAX_PATIENTS_PER_CHUNK // exp.patients))
     chunks = []
     for index in np.ndindex(exp.shape):
         scenario = exp.scenario_at(index)
@@ -460,25 +472,34 @@ def _save_chunk(path: Path, ds: xr.Dataset, fingerprint: str) -> None:
                  fingerprint=np.array(fingerprint))
 
 
-def _finished_chunks(plan: list[ChunkSpec], fingerprint: str, folder: Path,
+def _chunk_file(spec: ChunkSpec, shape: tuple[int, ...]) -> str:
+    """The checkpoint's name: what it holds, so a resume with other chunk sizes reuses only matches."""
+    point = int(np.ravel_multi_index(spec.index, shape))
+    return CHUNK_PATTERN.format(point=point, first=spec.first_replicate, count=spec.replicates)
+
+
+def _finished_chunks(plan: list[ChunkSpec], shape: tuple[int, ...], fingerprint: str, folder: Path,
                      resume: bool) -> dict[int, xr.Dataset]:
     """Chunks an interrupted sweep of the same experiment finished; clear the folder otherwise."""
     if not resume:
         shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
+    position = {_chunk_file(spec, shape): i for i, spec in enumerate(plan)}
     done = {}
     for path in sorted(folder.glob(CHUNK_GLOB)):
         with np.load(path) as saved:
             if str(saved["fingerprint"]) != fingerprint:
                 raise ConfigError(f"{folder}: holds an unfinished sweep of a different experiment, "
                                   "size or program version; run without --resume to start over")
-            i = int(path.name.split("-")[1].split(".")[0])
-            done[i] = chunk_dataset(plan[i], saved["values"], saved["curves"])
+            if path.name in position:  # else: a block of other chunk sizes, computed again
+                i = position[path.name]
+                done[i] = chunk_dataset(plan[i], saved["values"], saved["curves"])
     return done
 
 
 def run_sweep(exp: Experiment, out: str | Path | None = None, *, resume: bool = False,
-              progress: Callable[[int, int], Any] | None = None) -> xr.Dataset:
+              progress: Callable[[int, int], Any] | None = None, dask: str | None = None,
+              replicates_per_chunk: int | None = None) -> xr.Dataset:
     """Run every chunk of an experiment and return (and optionally save) the results.
 
     Parameters
@@ -490,31 +511,40 @@ def run_sweep(exp: Experiment, out: str | Path | None = None, *, resume: bool = 
         ``out + '.partial/'`` until the file is complete, so an interrupted sweep
         can go on with ``resume=True``.
     resume : bool
-        Reuse the finished chunks of an interrupted sweep of the same experiment;
-        the result is bit-identical to an uninterrupted run.
+        Reuse the finished chunks of an interrupted sweep of the same experiment
+        (whatever scheduler ran them); the result is bit-identical to an
+        uninterrupted run.
     progress : callable, optional
         Called as ``progress(done, total)`` with chunk counts, after each chunk
         (and once before the first).
+    dask : str, optional
+        Run the chunks on a dask.distributed cluster: ``local:N`` (a LocalCluster
+        of N worker processes, started and stopped here) or a scheduler address
+        (``tcp://host:8786``); see :func:`simulator.scaleout.scheduler`. Default:
+        in this process. The results are bit-identical either way.
+    replicates_per_chunk : int, optional
+        Replicate block size (see :func:`plan_chunks`); the results do not depend on it.
 
     Returns
     -------
     xarray.Dataset
         See :func:`assemble`.
     """
-    plan = plan_chunks(exp)
+    plan = plan_chunks(exp, replicates_per_chunk)
     fingerprint = exp.fingerprint()
     folder = partial_dir(out) if out is not None else None
-    results = _finished_chunks(plan, fingerprint, folder, resume) if folder is not None else {}
-    if progress:
-        progress(len(results), len(plan))
-    for i, spec in enumerate(plan):
-        if i in results:
-            continue
-        results[i] = run_chunk(spec)
-        if folder is not None:
-            _save_chunk(folder / CHUNK_PATTERN.format(i), results[i], fingerprint)
+    with scheduler(dask) as map_tasks:  # connects (or fails) before any file is touched
+        results = _finished_chunks(plan, exp.shape, fingerprint, folder, resume) if folder is not None else {}
         if progress:
             progress(len(results), len(plan))
+        todo = [i for i in range(len(plan)) if i not in results]
+        for k, ds in map_tasks(run_chunk, [plan[i] for i in todo]):
+            i = todo[k]
+            results[i] = ds
+            if folder is not None:
+                _save_chunk(folder / _chunk_file(plan[i], exp.shape), ds, fingerprint)
+            if progress:
+                progress(len(results), len(plan))
     ds = assemble(exp, ((spec, results[i]) for i, spec in enumerate(plan)))
     if out is not None:
         write_netcdf(ds, out)

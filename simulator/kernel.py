@@ -46,6 +46,7 @@ PARAMETER_NAMES = (
     "death_rate_other",
     "relapse_rate_remission",
     "relapse_mrd_positive",
+    "relapse_on_treatment",
     "g3ae_intercept_cycle1",
     "g3ae_intercept_later",
     "g3ae_dose_slope",
@@ -95,7 +96,7 @@ PARAMETER_NAMES = (
     P_RESP_PH, P_MRD_INT, P_MRD_DOSE, P_PD_RATE, P_PD_BLASTS, P_PD_RESIST, P_DEATH_PROG,
     P_DEATH_PROG_SHARE,
     P_DEATH_OTHER,
-    P_REL_RATE, P_REL_MRDPOS, P_G3_C1, P_G3_LATER, P_G3_DOSE, P_SAE_C1, P_SAE_LATER, P_SAE_NOCR,
+    P_REL_RATE, P_REL_MRDPOS, P_REL_ON, P_G3_C1, P_G3_LATER, P_G3_DOSE, P_SAE_C1, P_SAE_LATER, P_SAE_NOCR,
     P_SAE_DOSE, P_FATAL_TOX, P_DISC_INT, P_DISC_CUM, P_OMIT, P_REDUCE, P_DELAY,
     P_SOS_TX, P_SOS_POST, P_SOS_DOSE, P_SOS_AGE, P_SOS_PRIOR, P_SOS_BILI, P_SOS_SALV,
     P_SOS_GAP, P_SOS_DUAL, P_SOS_SEVERE, P_SOS_FATAL, P_SOS_ONSET, P_SOS_SPREAD,
@@ -230,6 +231,18 @@ def _weibull(u, rate, shape):
 
 
 @njit(cache=True, inline="always")
+def _remaining(hazard, rate_per_month):
+    """Days until ``hazard`` more cumulative hazard accrues at a rate per month (inf if 0)."""
+    return hazard / (rate_per_month / MONTH) if rate_per_month > 0.0 else math.inf
+
+
+@njit(cache=True, inline="always")
+def _relapse_rate(par, mrd_neg):
+    """Relapse rate per month in remission without HSCT, off treatment."""
+    return par[P_REL_RATE] * (1.0 if mrd_neg else math.exp(par[P_REL_MRDPOS]))
+
+
+@njit(cache=True, inline="always")
 def _cycle_stream(cycle, k):
     return CYCLE_STREAM_BASE + cycle * CYCLE_STREAM_STRIDE + k
 
@@ -322,7 +335,9 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     mrd_neg = False
     resp_cycle = 0
     resp_day = inf
-    t_relapse = inf
+    rel_e = 0.0  # unit-exponential threshold of the relapse clock (drawn at response)
+    rel_h = 0.0  # relapse hazard accrued since response while on treatment
+    rate_on = 0.0
     reduced = False
     any_g3 = False
     any_sae = False
@@ -341,7 +356,12 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     for c in range(1, max_cycles + 1):
         kind = KIND_CYCLE1 if c == 1 else (KIND_IN_CR if in_cr else KIND_NOT_IN_CR)
         scale = 1.0 - reg[k, REG_REDUCTION] if reduced else 1.0
-        t_disease = t_relapse if in_cr else t_pd  # the disease event this cycle
+        # the disease event this cycle: relapse (InO changes its rate) or progression
+        if in_cr:
+            rate_on = _relapse_rate(par, mrd_neg) * math.exp(par[P_REL_ON])
+            t_disease = start + _remaining(rel_e - rel_h, rate_on)
+        else:
+            t_disease = t_pd
         dc = 0.0
         capped = False
         for q in range(n_doses[k, kind]):
@@ -391,6 +411,8 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
             else:
                 prog = t_disease
             break
+        if in_cr:
+            rel_h += rate_on * (end - start) / MONTH
         # response assessed at cycle end
         if not in_cr:
             p = _expit((par[P_RESP_C1] if c == 1 else (par[P_RESP_C2] if c == 2 else par[P_RESP_C3]))
@@ -403,8 +425,8 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
                 resp_day = end
                 mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
                     par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
-                rel_rate = par[P_REL_RATE] * (1.0 if mrd_neg else math.exp(par[P_REL_MRDPOS]))
-                t_relapse = end + _wait(draw(key, S_RELAPSE), rel_rate)
+                rel_e = _exp1(draw(key, S_RELAPSE))
+                rel_h = 0.0
         elif not mrd_neg:
             mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
                 par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
@@ -443,6 +465,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     # ---- after treatment: remission, transplant, progression, death
     hsct_in_cr = False
     relapse_post_hsct = inf
+    t_relapse = t_end + _remaining(rel_e - rel_h, _relapse_rate(par, mrd_neg)) if in_cr else inf
     if death == inf:
         if in_cr and prog == inf:
             if hsct_day == inf and eligible:

@@ -84,6 +84,15 @@ class Patient:
             return math.inf
         return start + -math.log(self.u(stream)) / (rate_per_month / K.MONTH)
 
+    def relapse_rate(self, mrd_negative):
+        p = self.p
+        return p["relapse_rate_remission"] * (1.0 if mrd_negative else math.exp(p["relapse_mrd_positive"]))
+
+    @staticmethod
+    def remaining(hazard, rate_per_month):
+        """Days until ``hazard`` more cumulative hazard accrues."""
+        return hazard / (rate_per_month / K.MONTH) if rate_per_month > 0 else math.inf
+
     def weibull_time(self, stream, rate, shape):
         """Days until an event with cumulative hazard rate * months**shape."""
         if rate <= 0:
@@ -115,7 +124,7 @@ class Patient:
         t_other = self.exp_time(K.S_OTHER, p["death_rate_other"])
 
         st = dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
-                  resp_day=math.inf, t_rel=math.inf, reduced=False, g3=False, sae=False,
+                  resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
                   disc=False, sos=0, grade=0, sos_post=0, death=math.inf, cause=0,
                   prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf)
         start = t_end = 0.0
@@ -125,7 +134,11 @@ class Patient:
             else:
                 kind = K.KIND_IN_CR if st["in_cr"] else K.KIND_NOT_IN_CR
             scale = 1.0 - reg[K.REG_REDUCTION] if st["reduced"] else 1.0
-            t_disease = st["t_rel"] if st["in_cr"] else t_pd
+            if st["in_cr"]:
+                rate_on = self.relapse_rate(st["mrd"]) * math.exp(p["relapse_on_treatment"])
+                t_disease = start + self.remaining(st["rel_e"] - st["rel_h"], rate_on)
+            else:
+                t_disease = t_pd
             given = 0.0
             capped = False
             for q in range(a.n_doses[k, kind]):
@@ -174,6 +187,8 @@ class Patient:
                 else:
                     st["prog"] = t_disease
                 break
+            if st["in_cr"]:
+                st["rel_h"] += rate_on * (end - start) / K.MONTH
             mrd_p = expit(p["mrd_intercept"] + p["mrd_dose_slope"] * ld)
             if not st["in_cr"]:
                 intercept = [p["resp_intercept_cycle1"], p["resp_intercept_cycle2"],
@@ -183,8 +198,7 @@ class Patient:
                         end += reg[K.REG_C1_EXTENSION] * self.uc(c, K.K_EXTENSION)
                     st.update(in_cr=True, resp_cycle=c, resp_day=end)
                     st["mrd"] = self.uc(c, K.K_MRD) < mrd_p
-                    rate = p["relapse_rate_remission"] * (1.0 if st["mrd"] else math.exp(p["relapse_mrd_positive"]))
-                    st["t_rel"] = self.exp_time(K.S_RELAPSE, rate, end)
+                    st["rel_e"], st["rel_h"] = -math.log(self.u(K.S_RELAPSE)), 0.0
             elif not st["mrd"]:
                 st["mrd"] = self.uc(c, K.K_MRD) < mrd_p
             stop = False
@@ -220,6 +234,9 @@ class Patient:
     def after_treatment(self, st, t_end, t_pd, t_other):
         p = self.p
         st["hsct_in_cr"] = False
+        st["t_rel"] = math.inf
+        if st["in_cr"]:
+            st["t_rel"] = t_end + self.remaining(st["rel_e"] - st["rel_h"], self.relapse_rate(st["mrd"]))
         if st["death"] < math.inf:
             return
         if st["in_cr"] and st["prog"] == math.inf:

@@ -217,6 +217,21 @@ def test_interrupted_sweep_resumes_bit_identical(tmp_path, monkeypatch):
     assert not partial_dir(out).exists()
 
 
+def test_resume_with_another_chunk_size_reuses_only_the_same_blocks(tmp_path, monkeypatch):
+    exp = load_experiment(write_experiment(tmp_path, {"regimen.max_cycles": [2, 6]}, replicates=6, patients=30))
+    out = tmp_path / "r.nc"
+    monkeypatch.setattr(E, "run_chunk", _interrupt_at((1,)))
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(exp, out, replicates_per_chunk=4)  # grid point 0 finished: replicates 0-3 and 4-5
+    calls = []
+    monkeypatch.setattr(E, "run_chunk", lambda spec: calls.append((spec.index, spec.first_replicate)) or
+                        REAL_RUN_CHUNK(spec))
+    resumed = run_sweep(exp, out, resume=True, replicates_per_chunk=2)
+    assert calls == [((0,), 0), ((0,), 2), ((1,), 0), ((1,), 2), ((1,), 4)]  # block 4-5 of point 0 reused
+    xr.testing.assert_identical(resumed, run_sweep(exp))
+    assert not partial_dir(out).exists()
+
+
 def test_resume_refuses_chunks_of_another_experiment(tmp_path, monkeypatch):
     path = write_experiment(tmp_path, AXES, replicates=3, patients=30)
     out = tmp_path / "r.nc"
