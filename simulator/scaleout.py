@@ -27,7 +27,9 @@ scheduler, provided the workers run the same versions of inosim, numpy and numba
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +48,7 @@ TaskMap = Callable[[Callable[[Any], Any], Sequence[Any]], Iterator[tuple[int, An
 LOCAL = "local"  # "local" or "local:N": a LocalCluster started (and stopped) here
 LOOPBACK = "127.0.0.1"  # a LocalCluster listens on this interface only (HTTP routes: a random port)
 LOCAL_NUMBA_THREADS = 1  # per LocalCluster worker process: the processes give the parallelism
+WORKER_LOG_LEVEL = logging.ERROR  # LocalCluster: no warnings about tasks cancelled by Ctrl-C
 _ONE_TASK_AT_A_TIME = threading.Lock()  # per worker process
 
 
@@ -100,10 +103,25 @@ def dask_client(dask: str) -> Iterator[Client]:
         with client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host=LOOPBACK,
-                      dashboard_address=f"{LOOPBACK}:0") as cluster, \
-            Client(cluster, set_as_default=False) as client:
+    with _workers_ignore_ctrl_c():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host=LOOPBACK,
+                               dashboard_address=f"{LOOPBACK}:0", silence_logs=WORKER_LOG_LEVEL)
+    with cluster, Client(cluster, set_as_default=False) as client:
         yield client
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Ignore SIGINT while worker processes start: they inherit that, so Ctrl-C reaches this
+    process alone, which stops them in order (instead of each dying with a traceback)."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _on_worker(func: Callable[[T], R], numba_threads: int | None, item: T) -> R:

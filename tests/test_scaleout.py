@@ -8,6 +8,7 @@ replicate blocks of ``run_chunk`` in test_experiment.py.)
 from __future__ import annotations
 
 import os
+import signal
 
 import dask
 import numba
@@ -47,8 +48,8 @@ def local(experiment, tmp_path_factory):
     return run_sweep(experiment, path), path
 
 
-def _worker_facts(_: int) -> tuple[int, int]:
-    return os.getpid(), numba.get_num_threads()
+def _worker_facts(_: int) -> tuple[int, int, bool]:
+    return os.getpid(), numba.get_num_threads(), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
 def test_sweep_on_a_two_worker_cluster_is_identical_to_the_local_run(cluster, experiment, local, tmp_path):
@@ -71,12 +72,14 @@ def test_local_cluster_from_the_command_line(experiment, local, tmp_path, capsys
     assert out.read_bytes() == local[1].read_bytes()
 
 
-def test_local_cluster_workers_are_processes_with_one_numba_thread():
+def test_local_cluster_workers_are_processes_with_one_numba_thread_that_leave_ctrl_c_to_us():
+    handler = signal.getsignal(signal.SIGINT)
     with scheduler("local:2") as map_tasks:
+        assert signal.getsignal(signal.SIGINT) == handler
         facts = dict(map_tasks(_worker_facts, range(8)))
-    pids = {pid for pid, _ in facts.values()}
+    pids = {pid for pid, _, _ in facts.values()}
     assert sorted(facts) == list(range(8)) and os.getpid() not in pids and len(pids) <= 2
-    assert {threads for _, threads in facts.values()} == {1}
+    assert {(threads, ignores) for _, threads, ignores in facts.values()} == {(1, True)}
 
 
 def test_sweep_interrupted_locally_resumes_on_the_cluster(cluster, experiment, local, tmp_path, monkeypatch):
