@@ -219,7 +219,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from simulator.sensitivity import SensitivityWarning, format_result, load_sensitivity, run_sensitivity
     from simulator.storage import write_netcdf
 
-    config = load_sensitivity(args.config, patients=args.patients, replicates=args.replicates, seed=args.seed)
+    config = load_sensitivity(args.config, patients=args.patients, replicates=args.replicates, seed=args.seed,
+                              dask=args.dask)
     model = config.model
     print(f"Sensitivity analysis '{config.name}' ({args.config}): method {config.method}, scenario "
           f"'{model.scenario.name}', {model.replicates} replicates x {model.patients} patients per parameter set, "
@@ -335,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--top", type=_positive_int, help="show only the most important parameters in the tables")
     sens.add_argument("--plot-dir", help="folder for the figures (default: OUT_plots/ beside the results)")
     sens.add_argument("--no-plots", action="store_true", help="write no figures")
+    sens.add_argument("--dask", metavar="SCHEDULER",
+                      help="run the parameter sets on a dask.distributed cluster (local:N or a scheduler "
+                           "address); the results are bit-identical to a run without it")
     sens.set_defaults(func=cmd_sensitivity)
     return parser
 

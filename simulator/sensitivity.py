@@ -530,7 +530,7 @@ class SensitivityConfig:
 
 
 def load_sensitivity(path: str | Path, *, patients: int | None = None, replicates: int | None = None,
-                     seed: int | None = None) -> SensitivityConfig:
+                     seed: int | None = None, dask: str | None = None) -> SensitivityConfig:
     """Load a sensitivity file and check everything that can be checked before simulating.
 
     Parameters
@@ -539,6 +539,8 @@ def load_sensitivity(path: str | Path, *, patients: int | None = None, replicate
         The YAML file; ``scenario``, ``strategies`` files and ``ensemble`` are relative to it.
     patients, replicates, seed : int, optional
         Override the file's sizes (validated as if written in it).
+    dask : str, optional
+        Run the parameter sets on a dask.distributed cluster (see :class:`SimulatorModel`).
 
     Raises
     ------
@@ -563,7 +565,7 @@ def load_sensitivity(path: str | Path, *, patients: int | None = None, replicate
     try:
         ensemble = load_ensemble(ensemble_path)
         model = SimulatorModel(scenario, spec.metrics, strategies=strategies, patients=spec.patients,
-                               replicates=spec.replicates, seed=spec.seed, ensemble=ensemble)
+                               replicates=spec.replicates, seed=spec.seed, ensemble=ensemble, dask=dask)
         params = resolve_parameters(model, spec.parameters) if spec.method != "psa" else ()
     except ConfigError as exc:  # SpecError included
         raise ConfigError(f"{source}: {exc}") from None

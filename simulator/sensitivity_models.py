@@ -26,6 +26,7 @@ from simulator.calibration import FIT_PARAMETERS
 from simulator.config import Parameters, Scenario, deep_merge, validate
 from simulator.experiment import MAX_PATIENTS_PER_CHUNK, TRIAL_PATIENTS
 from simulator.outcomes import Metric, patient_columns
+from simulator.scaleout import scheduler
 from simulator.simulation import model_arrays, records_to_dataset, run_parameter_sets
 from simulator.trial_metrics import (
     CURVE_HORIZON_MONTHS,
@@ -205,12 +206,17 @@ class SimulatorModel:
     ensemble : str, Path or xarray.Dataset, optional
         Where specs without a mean or SD take them from (default: the shipped
         calibrated ensemble; read only when needed).
+    dask : str, optional
+        Run the chunks of parameter sets on a dask.distributed cluster (``local:N`` or
+        a scheduler address, see :func:`simulator.scaleout.scheduler`); the results
+        are bit-identical to an in-process run.
     """
 
     def __init__(self, scenario: Scenario, metrics: Sequence[str | dict | MetricSpec], *,
                  strategies: Mapping[str, Scenario | Mapping] | None = None,
                  patients: int = DEFAULT_PATIENTS, replicates: int = DEFAULT_REPLICATES,
-                 seed: int = DEFAULT_SEED, ensemble: str | Path | xr.Dataset | None = None):
+                 seed: int = DEFAULT_SEED, ensemble: str | Path | xr.Dataset | None = None,
+                 dask: str | None = None):
         if patients < 1 or replicates < 1:
             raise ValueError(f"patients and replicates must be at least 1, got {patients} and {replicates}")
         if not 0 <= seed < 2**63:
@@ -219,6 +225,7 @@ class SimulatorModel:
         self.strategies = resolve_strategies(scenario, strategies)
         self.outputs, self.times = simulator_outputs(metrics, tuple(self.strategies))
         self.patients, self.replicates, self.seed = patients, replicates, seed
+        self.dask = dask
         self._ensemble_source = ensemble
         self._ensemble: xr.Dataset | None = None
         self.baseline = model_arrays(scenario).par
@@ -281,17 +288,25 @@ class SimulatorModel:
         out = {o.name: np.empty((n_sets, len(o.metrics), reps)) for o in self.outputs}
         if progress:
             progress(0, n_sets)
-        for start in range(0, n_sets, per_chunk):
-            chunk = sets[start:start + per_chunk]
-            figures = {s: self._figures(s, chunk) for s in self._metrics}
-            for o in self.outputs:
-                value = np.stack([figures[o.strategy][m.id] for m in o.metrics], axis=1)
-                if o.minus is not None:
-                    value = value - np.stack([figures[o.minus][m.id] for m in o.metrics], axis=1)
-                out[o.name][start:start + len(chunk)] = value
-            if progress:
-                progress(start + len(chunk), n_sets)
+        starts = range(0, n_sets, per_chunk)
+        done = 0
+        with scheduler(self.dask) as map_tasks:
+            for i, figures in map_tasks(self._chunk_figures, [sets[s:s + per_chunk] for s in starts]):
+                start = starts[i]
+                size = min(per_chunk, n_sets - start)
+                for o in self.outputs:
+                    value = np.stack([figures[o.strategy][m.id] for m in o.metrics], axis=1)
+                    if o.minus is not None:
+                        value = value - np.stack([figures[o.minus][m.id] for m in o.metrics], axis=1)
+                    out[o.name][start:start + size] = value
+                done += size
+                if progress:
+                    progress(done, n_sets)
         return out
+
+    def _chunk_figures(self, sets: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        """The figures of a chunk of parameter sets under every strategy needed (one task)."""
+        return {s: self._figures(s, sets) for s in self._metrics}
 
     def _figures(self, strategy: str, sets: np.ndarray) -> dict[str, np.ndarray]:
         """The figures needed under one strategy, per (set, replicate), same patients for every set."""
