@@ -8,7 +8,8 @@ posterior ensemble to ``parameters/posterior.nc``.
   (``targets/pooled_dose_analysis.yaml``) plus the share of patients at <= 3.3 mg/m2,
   computed on the pooled scenario with patients grouped by realised cumulative dose
   exactly as in :func:`simulator.outcomes.summarize`. Secondary: INO-VATE figures
-  (``targets/label_and_inovate.yaml``) computed on the label-dosing scenario. Figures
+  (``targets/label_and_inovate.yaml``) computed on the pooled scenario's INO-VATE
+  cohort (the INO-VATE arm under the regimen it received). Figures
   that are inputs of the model (population shares, SOS onset, fatal SOS share) or
   that we keep out of the fit are reported as *validation*.
 * **Likelihood.** A rate is binomial at its published n; where n is not reported it
@@ -58,6 +59,7 @@ from simulator.outcomes import (
     cumulative_incidence,
     group_masks,
     kaplan_meier,
+    km_survival_at,
     patient_columns,
 )
 from simulator.simulation import model_arrays, records_to_dataset, run_kernel
@@ -218,7 +220,7 @@ class Figure:
     """A published figure and how to compute it on simulated patients.
 
     ``study`` is "pooled" (pooled scenario, groups by realised dose) or "inovate"
-    (label-dosing scenario); ``group_size`` is the published size of the group the
+    (the pooled scenario's INO-VATE cohort); ``group_size`` is the published size of the group the
     figure is a share of (to derive n where it is not reported).
     """
 
@@ -335,9 +337,7 @@ def _inovate_statistics() -> dict[str, tuple[bool, Callable[[dict, list], list[S
                 h = d["hsct"]
                 os_t = (np.fmin(np.nan_to_num(d["death_day"][h], nan=np.inf), d["censor_day"][h])
                         - d["hsct_day"][h]) / K.MONTH
-                ts, s, _ = kaplan_meier(os_t, d["os_event"][h])
-                est = [float(s[np.searchsorted(ts, m, side="right") - 1]) if m >= ts[0] else 1.0
-                       for m in (12.0, 24.0)]
+                est = [km_survival_at(os_t, d["os_event"][h], m)[0] for m in (12.0, 24.0)]
             else:
                 est = [cumulative_incidence(t, cause, m, of=1 if which == "relapse" else 2)
                        for m in (12.0, 24.0)]
@@ -375,7 +375,7 @@ def _inovate_statistics() -> dict[str, tuple[bool, Callable[[dict, list], list[S
         "median number of cycles": (False, median_cycles),
         "CR/CRi by marrow blasts <50% / 50-90% / >90%": (False, rate_by(blasts_masks, lambda d: d["best_response"])),
         "fatal post-HSCT SOS, of post-HSCT SOS cases": (False, rate_by(
-            lambda d: [d["sos_post_hsct"]], lambda d: d["sos_grade"] == K.SOS_FATAL)),
+            lambda d: [d["sos_post_hsct"]], lambda d: d["sos_post_hsct_grade"] == K.SOS_FATAL)),
         "age >= 55, InO arm": (False, rate_by(every, age55)),
         "salvage 2 (two prior induction regimens)": (False, rate_by(every, lambda d: d["salvage"] == 2)),
         "Philadelphia chromosome positive": (False, rate_by(every, lambda d: d["ph_positive"] == 1)),
@@ -411,7 +411,7 @@ def _inovate_figures() -> list[Figure]:
             suffix = f" [{i + 1}/{len(values)}]" if len(values) > 1 else ""
             kind = "median" if what.startswith("median") else "rate"
             figures.append(Figure(f"inovate:{what}{suffix}", what + suffix, "inovate", float(value),
-                                  entry.get("n") if len(values) == 1 or what.startswith("responders") else None,
+                                  entry.get("n"),
                                   kind, False, fitted, INOVATE_N, entry.get("source", ""), one,
                                   weight=SHARED_PATIENTS_WEIGHT.get(what, 1.0)))
     return figures
@@ -456,11 +456,13 @@ def default_setting(n_patients: int, seed: int = 20251125, parameters: Parameter
 class Evaluator:
     """Simulates the pooled scenario for a parameter vector and computes every figure."""
 
-    def __init__(self, setting: Setting, figures: list[Figure] | None = None):
+    def __init__(self, setting: Setting, figures: list[Figure] | None = None,
+                 prior_centre: Parameters | None = None):
         self.setting = setting
         self.figures = figures if figures is not None else all_figures()
         self.arrays = model_arrays(setting.pooled)
-        self.base = setting.pooled.parameters
+        # the prior is centred on the starting values, not on what is being simulated
+        self.base = prior_centre if prior_centre is not None else setting.pooled.parameters
         self.fit_index = [K.PARAMETER_NAMES.index(n) for n in FIT_NAMES]
         names = [c.name for c in resolve_cohorts(setting.pooled)]
         self.inovate_cohort = names.index(INOVATE_COHORT)
@@ -540,7 +542,7 @@ def _ess(logw: np.ndarray) -> float:
 
 
 def sample_posterior(setting: Setting, centre: np.ndarray, jac: np.ndarray, particles: int,
-                     moves: int, seed: int = 2, log=print) -> dict:
+                     moves: int, prior_centre: Parameters, seed: int = 2, log=print) -> dict:
     """Posterior ensemble by a sequential Monte Carlo sampler with likelihood tempering.
 
     Particles start from the Laplace approximation q = N(centre, (J'J)^-1) (J includes
@@ -549,10 +551,10 @@ def sample_posterior(setting: Setting, centre: np.ndarray, jac: np.ndarray, part
     particles; after each reweighting the particles are resampled (systematically)
     and moved by ``moves`` random-walk Metropolis steps whose covariance is the
     particles' own (scaled 2.38^2 / d). This is the likelihood-based sibling of
-    ABC-SMC; plain importance sampling from q fails in 35 dimensions because the
+    ABC-SMC; plain importance sampling from q fails in 36 dimensions because the
     posterior is far from Gaussian in some directions.
     """
-    ev = Evaluator(setting, [f for f in all_figures() if f.fitted])
+    ev = Evaluator(setting, [f for f in all_figures() if f.fitted], prior_centre)
     rng = np.random.default_rng(seed)
     d = len(centre)
     cov = np.linalg.pinv(jac.T @ jac)
@@ -693,7 +695,7 @@ def format_check(rows: list[CheckRow], n_patients: int) -> str:
     """The check as text: one section each for primary, secondary and validation figures."""
     titles = {
         "primary": "PRIMARY TARGETS (pooled dose analysis; fitted)",
-        "secondary": "SECONDARY TARGETS (INO-VATE, label dosing; fitted)",
+        "secondary": "SECONDARY TARGETS (INO-VATE arm, as received; fitted)",
         "validation": "VALIDATION (not used in the fit)",
     }
     out = [f"Calibration check: {n_patients:,} simulated patients per study; 'interval' is the "
@@ -797,7 +799,7 @@ def calibrate(out_dir: str | Path, size: CalibrationSize = FULL, seed: int = 202
     fitted = start.model_copy(update=values)
     log(f"Sampling the posterior: SMC with {size.particles} particles, {size.smc_patients:,} patients each")
     post = sample_posterior(default_setting(size.smc_patients, seed, fitted), result["free"], result["jac"],
-                            size.particles, size.moves, seed=seed, log=log)
+                            size.particles, size.moves, prior_centre=start, seed=seed, log=log)
     t_all = time.perf_counter() - t0
     header = (f"# STATUS: FITTED by `inosim calibrate` ({'quick' if size is QUICK else 'full'}, seed {seed}) "
               f"from starting.yaml; -log-likelihood {result['cost']:.2f}.\n"

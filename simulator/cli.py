@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     cal = sub.add_parser("calibrate", help="fit the parameters to the published figures, or check the fit")
-    cal.add_argument("--quick", action="store_true", help="a short fit (about a minute) instead of the full one")
+    cal.add_argument("--quick", action="store_true", help="a short fit (under a minute) instead of the full one")
     cal.add_argument("--out", default="calibration",
                      help="folder for default.yaml, posterior.nc, check.txt and check.png (default: ./calibration)")
     cal.add_argument("--check", action="store_true",

@@ -125,15 +125,16 @@ KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
 (
     F_CUM_DOSE, F_STARTING_DOSE, F_RESPONSE_DAY, F_HSCT_DAY, F_PROGRESSION_DAY, F_DEATH_DAY,
     F_PFS_MONTHS, F_OS_MONTHS, F_AGE, F_BLASTS, F_CENSOR_DAY, F_RELAPSE_POST_HSCT_DAY,
-) = range(12)
-N_FLOAT = 12
+    F_LAST_DOSE_DAY,
+) = range(13)
+N_FLOAT = 13
 # Integer fields:
 (
     I_COHORT, I_CYCLES, I_DOSES, I_BEST_RESPONSE, I_RESPONSE_CYCLE, I_MRD_NEG, I_G3AE, I_SAE,
     I_DISC_AE, I_HSCT, I_SOS, I_SOS_GRADE, I_SOS_POST, I_DEATH_CAUSE, I_PFS_EVENT, I_OS_EVENT,
-    I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION,
-) = range(22)
-N_INT = 22
+    I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION, I_SOS_POST_GRADE,
+) = range(23)
+N_INT = 23
 
 # death causes (the `death_cause` variable)
 CAUSE_NONE, CAUSE_PROGRESSION, CAUSE_NRM_POST_HSCT, CAUSE_TOXICITY, CAUSE_OTHER = range(5)
@@ -152,8 +153,8 @@ CYCLE_STREAM_STRIDE = 32
 MAX_DOSES_PER_CYCLE = 8  # per-dose omission streams 0..7
 (
     K_G3, K_SAE, K_FATAL, K_FATAL_T, K_SOS, K_SOS_GRADE, K_RESPONSE, K_MRD, K_DISC, K_REDUCE,
-    K_DELAY, K_HSCT_GO, K_EXTENSION,
-) = range(MAX_DOSES_PER_CYCLE, MAX_DOSES_PER_CYCLE + 13)
+    K_DELAY, K_HSCT_GO, K_EXTENSION, K_SOS_DEATH,
+) = range(MAX_DOSES_PER_CYCLE, MAX_DOSES_PER_CYCLE + 14)
 MAX_CYCLES = 12
 
 _M64 = (1 << 64) - 1
@@ -228,6 +229,22 @@ def _wait(u, rate_per_month):
 def _weibull(u, rate, shape):
     """Weibull time in days with cumulative hazard rate * months**shape (inf if rate is 0)."""
     return MONTH * (-math.log(u) / rate) ** (1.0 / shape) if rate > 0.0 else math.inf
+
+
+@njit(cache=True, inline="always")
+def _weibull_step(u, rate, shape, change_months, factor):
+    """Days until an event whose Weibull hazard is multiplied by ``factor`` after ``change_months``.
+
+    Cumulative hazard rate * t**shape (t in months) up to the change, then
+    rate * (change**shape + factor * (t**shape - change**shape)); inf if the rate is 0.
+    """
+    if rate <= 0.0:
+        return math.inf
+    e = -math.log(u)
+    h_change = rate * change_months**shape if change_months < math.inf else math.inf
+    if e <= h_change:
+        return MONTH * (e / rate) ** (1.0 / shape)
+    return MONTH * (change_months**shape + (e - h_change) / (rate * factor)) ** (1.0 / shape)
 
 
 @njit(cache=True, inline="always")
@@ -345,6 +362,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     sos = 0
     sos_grade = 0
     sos_post = 0
+    sos_post_grade = 0
     death = inf
     cause = CAUSE_NONE
     prog = inf
@@ -395,11 +413,21 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
         sae = draw(key, _cycle_stream(c, K_SAE)) < _expit(
             (par[P_SAE_C1] if c == 1 else par[P_SAE_LATER]) + par[P_SAE_NOCR] * (not in_cr)
             + par[P_SAE_DOSE] * rel_dose)
+        # response, assessed at the cycle end, which cycle 1 extends (label: to 28 days)
+        # until CR/CRi is documented; it counts only if no terminal event comes first
+        responds = False
+        if not in_cr:
+            p = _expit((par[P_RESP_C1] if c == 1 else (par[P_RESP_C2] if c == 2 else par[P_RESP_C3]))
+                       + par[P_RESP_DOSE] * rel_dose + resp_lp)
+            responds = draw(key, _cycle_stream(c, K_RESPONSE)) < p
+            if responds and c == 1:
+                end += reg[k, REG_C1_EXTENSION] * draw(key, _cycle_stream(c, K_EXTENSION))
         t_fatal = inf
         if sae:
             any_sae = True
             if draw(key, _cycle_stream(c, K_FATAL)) < par[P_FATAL_TOX]:
-                t_fatal = start + length * draw(key, _cycle_stream(c, K_FATAL_T))
+                # toxicity of the doses given: death between the cycle's last dose and its end
+                t_fatal = last_dose + (end - last_dose) * draw(key, _cycle_stream(c, K_FATAL_T))
         # the first terminal event inside the cycle ends treatment
         t_first = min(t_other, t_disease, t_fatal)
         if t_first < end:
@@ -413,21 +441,15 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
             break
         if in_cr:
             rel_h += rate_on * (end - start) / MONTH
-        # response assessed at cycle end
-        if not in_cr:
-            p = _expit((par[P_RESP_C1] if c == 1 else (par[P_RESP_C2] if c == 2 else par[P_RESP_C3]))
-                       + par[P_RESP_DOSE] * rel_dose + resp_lp)
-            if draw(key, _cycle_stream(c, K_RESPONSE)) < p:
-                if c == 1:  # cycle 1 may be extended (label: to 28 days) until CR/CRi is documented
-                    end += reg[k, REG_C1_EXTENSION] * draw(key, _cycle_stream(c, K_EXTENSION))
-                in_cr = True
-                resp_cycle = c
-                resp_day = end
-                mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
-                    par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
-                rel_e = _exp1(draw(key, S_RELAPSE))
-                rel_h = 0.0
-        elif not mrd_neg:
+        if responds:
+            in_cr = True
+            resp_cycle = c
+            resp_day = end
+            mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
+                par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
+            rel_e = _exp1(draw(key, S_RELAPSE))
+            rel_h = 0.0
+        elif in_cr and not mrd_neg:
             mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
                 par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
         # toxicity at cycle end: SOS on treatment, discontinuation, dose reduction
@@ -440,9 +462,10 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
             u = draw(key, _cycle_stream(c, K_SOS_GRADE))
             sos_grade = SOS_FATAL if u < par[P_SOS_FATAL] else (
                 SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
-            if sos_grade == SOS_FATAL:
+            if sos_grade == SOS_FATAL:  # SOS found at the cycle end, death after it
                 t_end = end
-                death, cause = end, CAUSE_TOXICITY
+                death = end + par[P_SOS_DEATH] * _exp1(draw(key, _cycle_stream(c, K_SOS_DEATH)))
+                cause = CAUSE_TOXICITY
                 break
         if g3:
             if draw(key, _cycle_stream(c, K_DISC)) < _expit(
@@ -504,21 +527,20 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
                    + par[P_SOS_GAP] * math.exp(-gap / MONTH) + par[P_SOS_DUAL] * dual)
         t_sos_death = inf
         post_grade = 0
+        onset = inf
         if draw(key, S_SOS_POST) < p:
             u = draw(key, S_SOS_POST_GRADE)
             post_grade = SOS_FATAL if u < par[P_SOS_FATAL] else (
                 SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
             u = draw(key, S_SOS_ONSET)
             onset = hsct_day + par[P_SOS_ONSET] * math.exp(par[P_SOS_SPREAD] * math.log(u / (1.0 - u)))
-            if onset <= censor:
-                sos = 1
-                sos_post = 1
-                sos_grade = max(sos_grade, post_grade)
             if post_grade == SOS_FATAL:
                 t_sos_death = onset + par[P_SOS_DEATH] * _exp1(draw(key, S_SOS_DEATH))
-        nrm_lp = (par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - 3.3)
-                  + par[P_NRM_PRIOR] * prior + par[P_NRM_SOS] * (post_grade == SOS_MILD or post_grade == SOS_SEVERE))
-        t_nrm = hsct_day + _weibull(draw(key, S_NRM), par[P_NRM_RATE] * math.exp(nrm_lp), par[P_NRM_SHAPE])
+        nrm_lp = par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - 3.3) + par[P_NRM_PRIOR] * prior
+        # a non-fatal SOS raises the NRM hazard from its onset on
+        change = (onset - hsct_day) / MONTH if post_grade == SOS_MILD or post_grade == SOS_SEVERE else inf
+        t_nrm = hsct_day + _weibull_step(draw(key, S_NRM), par[P_NRM_RATE] * math.exp(nrm_lp), par[P_NRM_SHAPE],
+                                         change, math.exp(par[P_NRM_SOS]))
         rel_lp = (par[P_RELH_MRDPOS] * (hsct_in_cr and not mrd_neg)
                   + par[P_RELH_NOCR] * (not hsct_in_cr))
         t_rh = hsct_day + _weibull(draw(key, S_RELAPSE_HSCT), par[P_RELH_RATE] * math.exp(rel_lp),
@@ -534,6 +556,12 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
                 death, cause = t_other, CAUSE_OTHER
             else:
                 death, cause = t_dp, _cause_after_progression(key, par)
+        # post-HSCT SOS is seen if its onset comes before death and the data cut-off
+        if post_grade > 0 and onset <= min(death, censor):
+            sos = 1
+            sos_post = 1
+            sos_post_grade = post_grade
+            sos_grade = max(sos_grade, post_grade)
 
     # ---- administrative censoring and the record
     nan = math.nan
@@ -551,6 +579,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     of[F_AGE] = age
     of[F_BLASTS] = blasts
     of[F_CENSOR_DAY] = censor
+    of[F_LAST_DOSE_DAY] = last_dose if n_given > 0 else nan
     of[F_RELAPSE_POST_HSCT_DAY] = relapse_post_hsct if relapse_post_hsct <= censor else nan
     oi[I_COHORT] = k
     oi[I_CYCLES] = cycles
@@ -566,6 +595,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     oi[I_SOS] = sos
     oi[I_SOS_GRADE] = sos_grade
     oi[I_SOS_POST] = sos_post
+    oi[I_SOS_POST_GRADE] = sos_post_grade
     oi[I_DEATH_CAUSE] = cause if death <= censor else CAUSE_NONE
     oi[I_PFS_EVENT] = min(prog, death) <= censor
     oi[I_OS_EVENT] = death <= censor

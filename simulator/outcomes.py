@@ -183,7 +183,7 @@ METRICS = (
     Metric("post_hsct_sos_any", "SOS after HSCT, of transplanted", "%", "rate", _v("hsct"),
            _v("sos_post_hsct")),
     Metric("post_hsct_sos_grade34", "grade >=3 SOS after HSCT, of transplanted", "%", "rate",
-           _v("hsct"), lambda d: d["sos_post_hsct"] & (d["sos_grade"] >= SOS_SEVERE)),
+           _v("hsct"), lambda d: d["sos_post_hsct_grade"] >= SOS_SEVERE),
     Metric("post_hsct_mortality", "death after HSCT, of transplanted", "%", "rate", _v("hsct"),
            _v("os_event")),
     Metric("post_hsct_nrm", "non-relapse mortality after HSCT", "%", "rate", _v("hsct"),

@@ -33,6 +33,7 @@ FLOAT_FIELDS = (
     (K.F_AGE, "age", "year", "age at first dose"),
     (K.F_BLASTS, "marrow_blasts", "%", "bone marrow blasts at baseline"),
     (K.F_CENSOR_DAY, "censor_day", "day", "administrative censoring (data cut-off) day"),
+    (K.F_LAST_DOSE_DAY, "last_dose_day", "day", "day of the last inotuzumab dose (NaN: none)"),
     (K.F_RELAPSE_POST_HSCT_DAY, "relapse_post_hsct_day", "day", "day of relapse after HSCT (NaN: none)"),
 )
 INT_FIELDS = (
@@ -49,6 +50,7 @@ INT_FIELDS = (
     (K.I_SOS, "sos", "1", "SOS/VOD at any time"),
     (K.I_SOS_GRADE, "sos_grade", "1", "worst SOS grade: 0 none, 1 grade 1-2, 3 grade 3-4, 5 fatal"),
     (K.I_SOS_POST, "sos_post_hsct", "1", "SOS/VOD after HSCT"),
+    (K.I_SOS_POST_GRADE, "sos_post_hsct_grade", "1", "grade of SOS after HSCT: 0 none, 1 grade 1-2, 3 grade 3-4, 5 fatal"),
     (K.I_DEATH_CAUSE, "death_cause", "1",
      "0 alive or censored, 1 progression or relapse, 2 non-relapse after HSCT (incl. SOS), "
      "3 toxicity during treatment, 4 other"),

@@ -125,7 +125,7 @@ class Patient:
 
         st = dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
                   resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
-                  disc=False, sos=0, grade=0, sos_post=0, death=math.inf, cause=0,
+                  disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
                   prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf)
         start = t_end = 0.0
         for c in range(1, int(reg[K.REG_MAX_CYCLES]) + 1):
@@ -172,11 +172,19 @@ class Patient:
             sae_int = p["sae_intercept_cycle1"] if c == 1 else p["sae_intercept_later"]
             sae = self.uc(c, K.K_SAE) < expit(sae_int + p["sae_not_in_remission"] * (not st["in_cr"])
                                               + p["sae_dose_slope"] * ld)
+            responds = False
+            if not st["in_cr"]:
+                intercept = [p["resp_intercept_cycle1"], p["resp_intercept_cycle2"],
+                             p["resp_intercept_cycle3plus"]][min(c, 3) - 1]
+                responds = self.uc(c, K.K_RESPONSE) < expit(intercept + p["resp_dose_slope"] * ld + resp_lp)
+                if responds and c == 1:
+                    end += reg[K.REG_C1_EXTENSION] * self.uc(c, K.K_EXTENSION)
             t_fatal = math.inf
             if sae:
                 st["sae"] = True
                 if self.uc(c, K.K_FATAL) < p["fatal_toxicity_given_sae"]:
-                    t_fatal = start + length * self.uc(c, K.K_FATAL_T)
+                    last = st["last_dose"]
+                    t_fatal = last + (end - last) * self.uc(c, K.K_FATAL_T)
             first = min(t_other, t_disease, t_fatal)
             if first < end:
                 t_end = first
@@ -190,16 +198,11 @@ class Patient:
             if st["in_cr"]:
                 st["rel_h"] += rate_on * (end - start) / K.MONTH
             mrd_p = expit(p["mrd_intercept"] + p["mrd_dose_slope"] * ld)
-            if not st["in_cr"]:
-                intercept = [p["resp_intercept_cycle1"], p["resp_intercept_cycle2"],
-                             p["resp_intercept_cycle3plus"]][min(c, 3) - 1]
-                if self.uc(c, K.K_RESPONSE) < expit(intercept + p["resp_dose_slope"] * ld + resp_lp):
-                    if c == 1:
-                        end += reg[K.REG_C1_EXTENSION] * self.uc(c, K.K_EXTENSION)
-                    st.update(in_cr=True, resp_cycle=c, resp_day=end)
-                    st["mrd"] = self.uc(c, K.K_MRD) < mrd_p
-                    st["rel_e"], st["rel_h"] = -math.log(self.u(K.S_RELAPSE)), 0.0
-            elif not st["mrd"]:
+            if responds:
+                st.update(in_cr=True, resp_cycle=c, resp_day=end)
+                st["mrd"] = self.uc(c, K.K_MRD) < mrd_p
+                st["rel_e"], st["rel_h"] = -math.log(self.u(K.S_RELAPSE)), 0.0
+            elif st["in_cr"] and not st["mrd"]:
                 st["mrd"] = self.uc(c, K.K_MRD) < mrd_p
             stop = False
             if self.uc(c, K.K_SOS) < expit(p["sos_intercept_treatment"]
@@ -209,7 +212,8 @@ class Patient:
                 st["grade"] = self.sos_grade(self.uc(c, K.K_SOS_GRADE))
                 if st["grade"] == K.SOS_FATAL:
                     t_end = end
-                    st["death"], st["cause"] = end, K.CAUSE_TOXICITY
+                    lag = p["sos_death_mean_days"] * -math.log(self.uc(c, K.K_SOS_DEATH))
+                    st["death"], st["cause"] = end + lag, K.CAUSE_TOXICITY
                     break
             if g3:
                 if self.uc(c, K.K_DISC) < expit(p["discontinue_intercept"] + p["discontinue_cumulative_slope"]
@@ -278,17 +282,26 @@ class Patient:
                  + p["sos_dual_alkylator"] * dual)
         t_sos_death = math.inf
         grade = 0
+        onset = math.inf
         if self.u(K.S_SOS_POST) < expit(logit):
             grade = self.sos_grade(self.u(K.S_SOS_POST_GRADE))
             u = self.u(K.S_SOS_ONSET)
             onset = h + p["sos_onset_median_days"] * math.exp(p["sos_onset_spread"] * math.log(u / (1.0 - u)))
-            if onset <= self.censor:
-                st.update(sos=1, sos_post=1, grade=max(st["grade"], grade))
             if grade == K.SOS_FATAL:
                 t_sos_death = onset + p["sos_death_mean_days"] * -math.log(self.u(K.S_SOS_DEATH))
         lp = (p["nrm_age_per_decade"] * decades + p["nrm_cumulative_dose_slope"] * (st["cum"] - 3.3)
-              + p["nrm_prior_hsct"] * self.prior + p["nrm_after_sos"] * (grade in (K.SOS_MILD, K.SOS_SEVERE)))
-        t_nrm = h + self.weibull_time(K.S_NRM, p["nrm_rate"] * math.exp(lp), p["nrm_shape"])
+              + p["nrm_prior_hsct"] * self.prior)
+        rate, shape = p["nrm_rate"] * math.exp(lp), p["nrm_shape"]
+        t_nrm = math.inf
+        if rate > 0:  # cumulative hazard rate * t^shape, times exp(nrm_after_sos) after a non-fatal SOS
+            e = -math.log(self.u(K.S_NRM))
+            change = (onset - h) / K.MONTH if grade in (K.SOS_MILD, K.SOS_SEVERE) else math.inf
+            h_change = rate * change**shape if change < math.inf else math.inf
+            if e <= h_change:
+                t_nrm = h + K.MONTH * (e / rate) ** (1.0 / shape)
+            else:
+                factor = math.exp(p["nrm_after_sos"])
+                t_nrm = h + K.MONTH * (change**shape + (e - h_change) / (rate * factor)) ** (1.0 / shape)
         mrd_pos = st["hsct_in_cr"] and not st["mrd"]
         rel_rate = p["relapse_rate_post_hsct"] * math.exp(
             p["relapse_post_hsct_mrd_positive"] * mrd_pos + p["relapse_post_hsct_not_in_remission"] * (not st["hsct_in_cr"]))
@@ -304,6 +317,8 @@ class Patient:
                 st["death"], st["cause"] = t_other, K.CAUSE_OTHER
             else:
                 st["death"], st["cause"] = t_dp, self.cause_after_progression()
+        if grade > 0 and onset <= min(st["death"], self.censor):
+            st.update(sos=1, sos_post=1, sos_post_grade=grade, grade=max(st["grade"], grade))
 
     def record(self, st):
         cen, nan, a, k = self.censor, math.nan, self.a, self.k
@@ -323,6 +338,7 @@ class Patient:
             "marrow_blasts": self.blasts,
             "censor_day": cen,
             "relapse_post_hsct_day": seen(st["relapse_post_hsct"]),
+            "last_dose_day": st["last_dose"] if st["n_given"] > 0 else nan,
             "cohort": k,
             "cycles": st["cycles"],
             "doses_given": st["n_given"],
@@ -336,6 +352,7 @@ class Patient:
             "sos": st["sos"],
             "sos_grade": st["grade"],
             "sos_post_hsct": st["sos_post"],
+            "sos_post_hsct_grade": st["sos_post_grade"],
             "death_cause": st["cause"] if st["death"] <= cen else 0,
             "pfs_event": int(min(st["prog"], st["death"]) <= cen),
             "os_event": int(st["death"] <= cen),

@@ -105,3 +105,34 @@ def test_more_cycles_more_dose_outcome_not_input(label):
     assert (ds.cycles.values[ds.best_response.values == 0] <= 3).all()
     assert float(ds.cumulative_dose[ds.best_response == 1].mean()) > float(
         ds.cumulative_dose[ds.best_response == 0].mean())
+
+
+@pytest.mark.parametrize("name", ["pooled_analysis", "cap_3p3", "low_start_1p2"])
+def test_trajectories_are_consistent(name):
+    """Event order holds for every patient (checks the kernel on its own, not against the reference)."""
+    from conftest import CONFIGS
+
+    from simulator import load_scenario
+
+    scenario = load_scenario(CONFIGS / f"{name}.yaml")
+    ds = simulate(scenario, n_patients=50_000, seed=12)
+    v = {k: ds[k].values for k in ds.data_vars}
+
+    def before(a, b, strict=False):  # a before b wherever both happened
+        both = ~np.isnan(a) & ~np.isnan(b)
+        return bool(np.all(a[both] < b[both])) if strict else bool(np.all(a[both] <= b[both]))
+
+    assert before(v["last_dose_day"], v["death_day"])
+    assert before(v["last_dose_day"], v["hsct_day"], strict=True)
+    assert before(v["response_day"], v["death_day"], strict=True)
+    assert before(v["response_day"], v["progression_day"], strict=True)
+    assert before(v["hsct_day"], v["death_day"], strict=True)
+    assert before(v["hsct_day"], v["relapse_post_hsct_day"], strict=True)
+    assert np.all(np.isnan(v["last_dose_day"]) == (v["doses_given"] == 0))
+    assert np.all(v["hsct"][v["sos_post_hsct"] == 1] == 1)
+    assert np.all((v["sos_post_hsct_grade"] > 0) == (v["sos_post_hsct"] == 1))
+    assert np.all(v["hsct"][v["death_cause"] == 3] == 0)  # toxicity deaths happen on treatment
+    assert np.all(np.isnan(v["death_day"]) == (v["os_event"] == 0))
+    cap = scenario.regimen.cumulative_cap
+    if cap is not None:
+        assert v["cumulative_dose"].max() <= cap + 1e-9
