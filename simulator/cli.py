@@ -351,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"inosim: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:  # e.g. an output folder that cannot be created
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"inosim: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         print("inosim: interrupted; no result file was written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -32,7 +32,7 @@ import xarray as xr
 
 from simulator.config import Scenario, deep_merge
 from simulator.experiment import simulate_replicates, sweep_axes
-from simulator.outcomes import DEFAULT_CUTOFF, group_masks, patient_columns
+from simulator.outcomes import DEFAULT_CUTOFF, every_patient, group_masks, patient_columns
 from simulator.trial_metrics import (
     FRACTION_UNIT,
     MC_STATS,
@@ -42,6 +42,7 @@ from simulator.trial_metrics import (
     trial_figures,
 )
 
+BY_ID = {m.id: m for m in TRIAL_METRICS}
 # Columns of the dose contrast: groups (label dosing unless "capped"), then contrasts.
 GROUP_COLUMNS = ("le", "gt", "gt_capped", "all", "all_capped")
 CONTRAST_COLUMNS = ("observational", "dose", "selection", "everyone_capped")
@@ -292,9 +293,13 @@ def format_dose_contrast(c: xr.Dataset) -> str:
         obs, dose = r.sel(column="observational"), r.sel(column="dose")
         clear = float(obs.lower) > 0 or float(obs.upper) < 0  # the observed contrast is not ~0
         share_txt = f"{100 * float(dose.estimate) / float(obs.estimate):.0f}%" if clear else "-"
+        label = str(r.label.values) + ("" if BY_ID[m].among is every_patient else " *")
         lines.append(
-            f"{str(r.label.values):<{LABEL_WIDTH}} {_unit_label(unit):<6} "
+            f"{label:<{LABEL_WIDTH}} {_unit_label(unit):<6} "
             f"{_fmt(float(r.estimate.sel(column='le')), unit):>7} {_fmt(float(r.estimate.sel(column='gt')), unit):>7}  "
             f"{cell['observational']:<24} {cell['dose']:<24} {cell['selection']:<24} {share_txt:>10}  "
             f"{cell['everyone_capped']:<24}")
+    lines += ["", "* The denominator is chosen after baseline (responders, transplanted patients, deaths): "
+              f"the dose column compares the same >{cut} group, not the same patients within it; the rows "
+              "over all patients (e.g. 'died of NRM after HSCT') are the causal per-patient contrasts."]
     return "\n".join(lines)

@@ -153,7 +153,8 @@ def _v(name: str) -> Callable[[dict], np.ndarray]:
     return lambda d: d[name]
 
 
-def _all(d: dict) -> np.ndarray:
+def every_patient(d: dict) -> np.ndarray:
+    """The denominator of a figure over all patients (a mask of ones)."""
     return np.ones_like(d["hsct"], dtype=bool)
 
 
@@ -166,8 +167,8 @@ def _early_hsct(d: dict) -> np.ndarray:
 
 
 METRICS = (
-    Metric("cr_cri", "CR/CRi rate", "%", "rate", _all, _v("best_response")),
-    Metric("hsct", "proceeded to HSCT", "%", "rate", _all, _v("hsct")),
+    Metric("cr_cri", "CR/CRi rate", "%", "rate", every_patient, _v("best_response")),
+    Metric("hsct", "proceeded to HSCT", "%", "rate", every_patient, _v("hsct")),
     Metric("time_to_remission_median_months", "median time to CR/CRi, responders", "months",
            "median", _v("best_response"), lambda d: d["response_day"] / MONTH),
     Metric("early_responder_hsct", "HSCT, early responders", "%", "rate", _early, _v("hsct")),
@@ -177,9 +178,9 @@ METRICS = (
            "km_median", _early, _v("os")),
     Metric("deaths_from_progression_share", "deaths from progression, of deaths", "%", "rate",
            lambda d: d["os_event"], lambda d: d["death_cause"] == CAUSE_PROGRESSION),
-    Metric("grade3plus_ae", "any grade >=3 AE", "%", "rate", _all, _v("grade3_ae")),
-    Metric("discontinued_for_ae", "discontinued for AE", "%", "rate", _all, _v("discontinued_ae")),
-    Metric("serious_ae", "any serious AE", "%", "rate", _all, _v("serious_ae")),
+    Metric("grade3plus_ae", "any grade >=3 AE", "%", "rate", every_patient, _v("grade3_ae")),
+    Metric("discontinued_for_ae", "discontinued for AE", "%", "rate", every_patient, _v("discontinued_ae")),
+    Metric("serious_ae", "any serious AE", "%", "rate", every_patient, _v("serious_ae")),
     Metric("post_hsct_sos_any", "SOS after HSCT, of transplanted", "%", "rate", _v("hsct"),
            _v("sos_post_hsct")),
     Metric("post_hsct_sos_grade34", "grade >=3 SOS after HSCT, of transplanted", "%", "rate",
@@ -192,13 +193,13 @@ METRICS = (
            "rate", _early_hsct, _v("os_event")),
     Metric("early_responder_post_hsct_nrm", "NRM after HSCT, early responders", "%", "rate",
            _early_hsct, lambda d: d["death_cause"] == CAUSE_NRM_POST_HSCT),
-    Metric("cumulative_dose_median_mg_m2", "median cumulative dose", "mg/m2", "median", _all,
+    Metric("cumulative_dose_median_mg_m2", "median cumulative dose", "mg/m2", "median", every_patient,
            _v("cumulative_dose")),
     Metric("mrd_negative_among_responders", "MRD negativity, of CR/CRi", "%", "rate",
            _v("best_response"), _v("mrd_negative")),
-    Metric("sos_any", "SOS/VOD at any time", "%", "rate", _all, _v("sos")),
-    Metric("pfs_median_months", "median PFS", "months", "km_median", _all, _v("pfs")),
-    Metric("os_median_months", "median OS", "months", "km_median", _all, _v("os")),
+    Metric("sos_any", "SOS/VOD at any time", "%", "rate", every_patient, _v("sos")),
+    Metric("pfs_median_months", "median PFS", "months", "km_median", every_patient, _v("pfs")),
+    Metric("os_median_months", "median OS", "months", "km_median", every_patient, _v("os")),
 )
 METRIC_IDS = tuple(m.id for m in METRICS)
 

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from simulator import kernel as K
-from simulator.outcomes import CONFIDENCE, METRICS, Metric
+from simulator.outcomes import CONFIDENCE, METRICS, Metric, every_patient
 
 FRACTION_UNIT = "1"  # netCDF unit of a fraction; metrics with unit "%" are stored as fractions
 CURVE_STEP_MONTHS = 1.0
@@ -37,10 +37,6 @@ class TrialMetric(Metric):
     horizon_months: float = math.nan
 
 
-def _everyone(d: dict) -> np.ndarray:
-    return np.ones_like(d["hsct"], dtype=bool)
-
-
 def _died_of(cause: int):
     return lambda d: d["death_cause"] == cause
 
@@ -51,25 +47,25 @@ def _os(d: dict) -> tuple[np.ndarray, np.ndarray]:
 
 # Figures beyond the pooled analysis' (outcomes.METRICS) that strategy comparisons need.
 EXTRA_METRICS = (
-    TrialMetric("mrd_negative", "MRD-negative CR/CRi, of all patients", "%", "rate", _everyone,
+    TrialMetric("mrd_negative", "MRD-negative CR/CRi, of all patients", "%", "rate", every_patient,
                 lambda d: d["mrd_negative"]),
-    TrialMetric("sos_grade34", "grade >=3 SOS/VOD at any time (incl. fatal)", "%", "rate", _everyone,
+    TrialMetric("sos_grade34", "grade >=3 SOS/VOD at any time (incl. fatal)", "%", "rate", every_patient,
                 lambda d: d["sos_grade"] >= K.SOS_SEVERE),
-    TrialMetric("os_12_months", "overall survival at 12 months (KM)", "%", "km_survival", _everyone,
+    TrialMetric("os_12_months", "overall survival at 12 months (KM)", "%", "km_survival", every_patient,
                 _os, 12.0),
-    TrialMetric("os_24_months", "overall survival at 24 months (KM)", "%", "km_survival", _everyone,
+    TrialMetric("os_24_months", "overall survival at 24 months (KM)", "%", "km_survival", every_patient,
                 _os, 24.0),
-    TrialMetric("os_rmst_24_months", "restricted mean OS to 24 months", "months", "rmst", _everyone,
+    TrialMetric("os_rmst_24_months", "restricted mean OS to 24 months", "months", "rmst", every_patient,
                 _os, 24.0),
-    TrialMetric("deaths_progression", "died of progression or relapse", "%", "rate", _everyone,
+    TrialMetric("deaths_progression", "died of progression or relapse", "%", "rate", every_patient,
                 _died_of(K.CAUSE_PROGRESSION)),
     TrialMetric("deaths_nrm_post_hsct", "died of NRM after HSCT (incl. SOS)", "%",
-                "rate", _everyone, _died_of(K.CAUSE_NRM_POST_HSCT)),
-    TrialMetric("deaths_toxicity", "died of toxicity during treatment", "%", "rate", _everyone,
+                "rate", every_patient, _died_of(K.CAUSE_NRM_POST_HSCT)),
+    TrialMetric("deaths_toxicity", "died of toxicity during treatment", "%", "rate", every_patient,
                 _died_of(K.CAUSE_TOXICITY)),
-    TrialMetric("deaths_other", "died of other causes", "%", "rate", _everyone,
+    TrialMetric("deaths_other", "died of other causes", "%", "rate", every_patient,
                 _died_of(K.CAUSE_OTHER)),
-    TrialMetric("cumulative_dose_mean_mg_m2", "mean cumulative dose", "mg/m2", "mean", _everyone,
+    TrialMetric("cumulative_dose_mean_mg_m2", "mean cumulative dose", "mg/m2", "mean", every_patient,
                 lambda d: d["cumulative_dose"]),
 )
 TRIAL_METRICS: tuple[Metric, ...] = METRICS + EXTRA_METRICS

@@ -41,3 +41,11 @@ def test_bad_flags_exit_2(args):
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2
+
+
+def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["run", "--patients", "100", "--out", str(blocker / "x.nc")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("inosim: ") and err.count("\n") == 0
