@@ -13,34 +13,22 @@ EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _argument(convert, ok, expected: str, rule: str):
+    """An argparse type: ``convert`` the text, then check it with ``ok``; one-line errors."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**63), got {value}")
-    return value
-
-
-def _cutoff(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in mg/m2, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 mg/m2, got {text}")
-    return value
+_positive_int = _argument(int, lambda v: v >= 1, "a whole number", "at least 1")
+_seed = _argument(int, lambda v: 0 <= v < 2**63, "a whole number", "in [0, 2**63)")
+_cutoff = _argument(float, lambda v: v >= 0, "a number in mg/m2", ">= 0 mg/m2")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
