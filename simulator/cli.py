@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from simulator.config import ConfigError, default_scenario_path, load_scenario
@@ -29,6 +31,19 @@ def _argument(convert, ok, expected: str, rule: str):
 _positive_int = _argument(int, lambda v: v >= 1, "a whole number", "at least 1")
 _seed = _argument(int, lambda v: 0 <= v < 2**63, "a whole number", "in [0, 2**63)")
 _cutoff = _argument(float, lambda v: v >= 0, "a number in mg/m2", ">= 0 mg/m2")
+
+
+@contextmanager
+def _progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar on stderr (silent when not a terminal), driven by ``progress(done, total)``."""
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit=unit, disable=None, file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield progress
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -91,8 +106,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run an experiment's grid of strategies on the same virtual patients and save it."""
     import math
 
-    from tqdm import tqdm
-
     from simulator.compare import crn_saving_summary, format_pooled, paired_differences
     from simulator.experiment import load_experiment, partial_dir, run_sweep
 
@@ -103,11 +116,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"({' x '.join(f'{a.name} {len(a.labels)}' for a in exp.axes)}) x {exp.replicates} replicates "
           f"x {exp.patients} patients = {patients:,} simulated patients, seed {exp.seed}")
     t0 = time.perf_counter()
-    with tqdm(desc=exp.name, unit="chunk", disable=None, file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with _progress_bar(exp.name, "chunk") as progress:
         try:
             ds = run_sweep(exp, args.out, resume=args.resume, progress=progress, dask=args.dask)
         except KeyboardInterrupt:
@@ -201,8 +210,6 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     """Run a sensitivity file (one-way, PSA, Sobol or Morris), save the results and their figures."""
     import warnings
 
-    from tqdm import tqdm
-
     from simulator.plots import plot_sensitivity
     from simulator.sensitivity import SensitivityWarning, format_result, load_sensitivity, run_sensitivity
     from simulator.storage import write_netcdf
@@ -214,11 +221,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
           f"'{model.scenario.name}', {model.replicates} replicates x {model.patients} patients per parameter set, "
           f"seed {model.seed}")
     t0 = time.perf_counter()
-    with tqdm(desc=config.name, unit="set", disable=None, file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with _progress_bar(config.name, "set") as progress:
         with warnings.catch_warnings():  # format_result lists them below
             warnings.simplefilter("ignore", SensitivityWarning)
             ds = run_sensitivity(config, progress=progress)
