@@ -144,7 +144,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from simulator.experiment import experiment_from_json, load_results, run_sweep, strategies_experiment
 
     source = args.inputs[0]
-    if len(args.inputs) == 1 and source.endswith(".nc"):
+    results = [p for p in args.inputs if p.endswith(".nc")]
+    if results and len(args.inputs) > 1:
+        raise ConfigError(f"{results[0]}: compare takes one results file, or two or more scenario files")
+    if results:
         ds = load_results(source)
         exp = experiment_from_json(ds.attrs["experiment"], source)
     else:

@@ -49,3 +49,9 @@ def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys):
     assert main(["run", "--patients", "100", "--out", str(blocker / "x.nc")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("inosim: ") and err.count("\n") == 0
+
+
+def test_compare_refuses_two_results_files(tmp_path, capsys):
+    a, b = tmp_path / "a.nc", tmp_path / "b.nc"
+    assert main(["compare", str(a), str(b)]) == 2
+    assert "one results file" in capsys.readouterr().err
