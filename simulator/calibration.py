@@ -54,6 +54,7 @@ from simulator.config import (
     resolve_cohorts,
 )
 from simulator.outcomes import (
+    DEFAULT_CUTOFF,
     METRICS,
     clopper_pearson,
     cumulative_incidence,
@@ -67,7 +68,6 @@ from simulator.storage import atomic_path, write_netcdf
 from simulator.targets import load_pooled_targets
 
 Z95 = stats.norm.ppf(0.975)
-CUTOFF = 3.3  # mg/m2, the pooled analysis' grouping
 INOVATE_N = 164  # patients in the INO-VATE InO arm
 P_CLIP = 1e-6  # simulated probabilities are kept in [P_CLIP, 1 - P_CLIP] in the likelihood
 
@@ -478,7 +478,7 @@ class Evaluator:
         f, i = run_kernel(a, self.setting.seed, 0, self.setting.n_patients)
         ds = records_to_dataset(f, i, self.setting.pooled, self.setting.seed)
         pooled = patient_columns(ds)
-        pooled["_groups"] = group_masks(ds, CUTOFF)
+        pooled["_groups"] = group_masks(ds, DEFAULT_CUTOFF)
         keep = ds["cohort"].values == self.inovate_cohort
         inovate = {k: (v[0][keep], v[1][keep]) if isinstance(v, tuple) else v[keep]
                    for k, v in pooled.items() if k != "_groups"}

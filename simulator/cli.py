@@ -240,6 +240,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``inosim``."""
+    from simulator.outcomes import DEFAULT_CUTOFF
+
     parser = argparse.ArgumentParser(
         prog="inosim",
         description="Monte Carlo trial simulator for inotuzumab ozogamicin dosing strategies "
@@ -249,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", nargs="?", help="scenario YAML (default: the shipped pooled_analysis.yaml)")
     run.add_argument("--patients", type=_positive_int, help="number of patients (default: from the scenario)")
     run.add_argument("--seed", type=_seed, help="random seed (default: from the scenario)")
-    run.add_argument("--cutoff", type=_cutoff, default=3.3, help="cumulative-dose cutoff, mg/m2 (default 3.3)")
+    run.add_argument("--cutoff", type=_cutoff, default=DEFAULT_CUTOFF,
+                     help=f"cumulative-dose cutoff, mg/m2 (default {DEFAULT_CUTOFF:g})")
     run.add_argument("--out", help="write patient records to this netCDF file (atomically)")
     run.set_defaults(func=cmd_run)
 
@@ -267,7 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     cal.set_defaults(func=cmd_calibrate)
 
     from simulator.experiment import DEFAULT_REPLICATES, DEFAULT_SEED, TRIAL_PATIENTS
-    from simulator.outcomes import DEFAULT_CUTOFF
 
     sweep = sub.add_parser("sweep", help="run an experiment's grid of strategies on the same virtual patients")
     sweep.add_argument("experiment", help="experiment YAML (see experiments/)")

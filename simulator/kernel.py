@@ -25,6 +25,7 @@ MONTH = 30.4375  # days per month
 REFERENCE_CYCLE_DOSE = 1.8  # mg/m2: dose effects are log(cycle dose / 1.8)
 REFERENCE_AGE = 47.0  # years: age effects are per decade from 47
 DOSE_EPS = 1e-9  # mg/m2: tolerance when comparing a dose with the cap
+NRM_REFERENCE_DOSE = 3.3  # mg/m2: the NRM dose effect is per mg/m2 from 3.3
 
 # --- parameter vector layout: names in this order, see configs/parameters/default.yaml
 PARAMETER_NAMES = (
@@ -536,7 +537,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
             onset = hsct_day + par[P_SOS_ONSET] * math.exp(par[P_SOS_SPREAD] * math.log(u / (1.0 - u)))
             if post_grade == SOS_FATAL:
                 t_sos_death = onset + par[P_SOS_DEATH] * _exp1(draw(key, S_SOS_DEATH))
-        nrm_lp = par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - 3.3) + par[P_NRM_PRIOR] * prior
+        nrm_lp = par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - NRM_REFERENCE_DOSE) + par[P_NRM_PRIOR] * prior
         # a non-fatal SOS raises the NRM hazard from its onset on
         change = (onset - hsct_day) / MONTH if post_grade == SOS_MILD or post_grade == SOS_SEVERE else inf
         t_nrm = hsct_day + _weibull_step(draw(key, S_NRM), par[P_NRM_RATE] * math.exp(nrm_lp), par[P_NRM_SHAPE],

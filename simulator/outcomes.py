@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from simulator.kernel import CAUSE_NRM_POST_HSCT, CAUSE_PROGRESSION, MONTH, SOS_SEVERE
+from simulator.kernel import CAUSE_NRM_POST_HSCT, CAUSE_PROGRESSION, DOSE_EPS, MONTH, SOS_SEVERE
 
 CONFIDENCE = 0.95
 DEFAULT_CUTOFF = 3.3  # mg/m2
@@ -240,7 +240,7 @@ def group_masks(ds: xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF) -> dict[s
     dose = ds["cumulative_dose"].values
     masks = {"all": np.ones(dose.shape, dtype=bool)}
     if cutoff is not None:
-        low = dose <= cutoff + 1e-9
+        low = dose <= cutoff + DOSE_EPS
         masks = {"le": low, "gt": ~low, **masks}
     return masks
 

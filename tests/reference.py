@@ -289,7 +289,7 @@ class Patient:
             onset = h + p["sos_onset_median_days"] * math.exp(p["sos_onset_spread"] * math.log(u / (1.0 - u)))
             if grade == K.SOS_FATAL:
                 t_sos_death = onset + p["sos_death_mean_days"] * -math.log(self.u(K.S_SOS_DEATH))
-        lp = (p["nrm_age_per_decade"] * decades + p["nrm_cumulative_dose_slope"] * (st["cum"] - 3.3)
+        lp = (p["nrm_age_per_decade"] * decades + p["nrm_cumulative_dose_slope"] * (st["cum"] - K.NRM_REFERENCE_DOSE)
               + p["nrm_prior_hsct"] * self.prior)
         rate, shape = p["nrm_rate"] * math.exp(lp), p["nrm_shape"]
         t_nrm = math.inf
