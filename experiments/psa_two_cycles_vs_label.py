@@ -26,7 +26,7 @@ from pathlib import Path
 from simulator import load_scenario
 from simulator.plots import plot_sensitivity
 from simulator.sensitivity import format_result, psa
-from simulator.storage import write_netcdf
+from simulator.sweep.storage import write_netcdf
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 QUESTION = "os_24_months_two_cycles_minus_base"

@@ -24,7 +24,7 @@ from pathlib import Path
 from simulator import load_scenario
 from simulator.plots import plot_sensitivity
 from simulator.sensitivity import format_result, one_way, sobol
-from simulator.storage import write_netcdf
+from simulator.sweep.storage import write_netcdf
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 METRICS = ["post_hsct_sos_any"]

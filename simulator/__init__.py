@@ -15,8 +15,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0+unknown"
 
-from simulator.config import ConfigError, Scenario, load_scenario
-from simulator.outcomes import summarize
-from simulator.simulation import simulate
+from simulator.analysis import summarize  # noqa: E402
+from simulator.model import ConfigError, Scenario, load_scenario, simulate  # noqa: E402
 
 __all__ = ["ConfigError", "Scenario", "load_scenario", "simulate", "summarize", "__version__"]

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from simulator.simulation import ModelArrays
+    from simulator.model.simulation import ModelArrays
 
 DEFAULT_PATIENTS = 1_000_000  # patients per throughput and memory run
 DEFAULT_REPEATS = 5  # timed runs per figure (the median is reported)
@@ -98,7 +98,7 @@ def kernel_patients_per_second(arrays: ModelArrays, n_patients: int, threads: in
     """
     import numba
 
-    from simulator.simulation import run_kernel
+    from simulator.model.simulation import run_kernel
 
     out = run_kernel(arrays, seed, 0, n_patients)  # compiles or loads the kernel, touches the pages
     saved = numba.get_num_threads()
@@ -134,7 +134,7 @@ def rng_floor_patients_per_second(draws_per_patient: float, n_patients: int, rep
 def libm_floor_patients_per_second(exp_per_patient: float, log_per_patient: float,
                                    repeats: int, seed: int = SEED) -> float:
     """Patients per second if a patient cost only its scalar libm ``exp`` and ``log`` calls."""
-    from simulator import kernel as K
+    from simulator.model import kernel as K
 
     x = np.random.Generator(np.random.PCG64(seed)).random(LIBM_SAMPLE)
     K.sum_exp(x)  # compile or load
@@ -177,8 +177,8 @@ def count_kernel_calls(arrays: ModelArrays, n_patients: int, seed: int = SEED) -
     """
     import numba
 
-    from simulator import kernel as K
-    from simulator.simulation import run_kernel
+    from simulator.model import kernel as K
+    from simulator.model.simulation import run_kernel
 
     if not numba.config.DISABLE_JIT:
         raise RuntimeError("counting runs the kernel as plain Python: set NUMBA_DISABLE_JIT=1")
@@ -211,10 +211,10 @@ def psa_seconds(arrays: ModelArrays, n_patients: int, n_sets: int, repeats: int,
                 seed: int = SEED) -> float:
     """Median time of simulating ``n_patients`` under each of ``n_sets`` parameter sets.
 
-    One :func:`simulator.simulation.run_parameter_sets` call on all numba threads,
+    One :func:`simulator.model.simulation.run_parameter_sets` call on all numba threads,
     including the allocation of its record arrays.
     """
-    from simulator.simulation import run_parameter_sets
+    from simulator.model.simulation import run_parameter_sets
 
     sets = psa_parameter_sets(arrays.par, n_sets, seed)
     run_parameter_sets(arrays, sets, seed, n_patients)  # compiles or loads the kernel
@@ -240,7 +240,7 @@ def _probe(call: str, env: dict[str, str] | None = None):
 def call_count_probe(scenario_path: str, n_patients: int, seed: int) -> dict[str, float]:
     """Child side of :func:`kernel_call_counts`."""
     from simulator import load_scenario
-    from simulator.simulation import model_arrays
+    from simulator.model.simulation import model_arrays
 
     return count_kernel_calls(model_arrays(load_scenario(scenario_path)), n_patients, seed)
 
@@ -255,7 +255,7 @@ def kernel_call_counts(scenario_path: str | Path, n_patients: int = COUNT_PATIEN
 def compile_probe(scenario_path: str) -> float:
     """Child side of :func:`cold_compile_seconds`: seconds of the first kernel call."""
     from simulator import load_scenario
-    from simulator.simulation import model_arrays, run_kernel
+    from simulator.model.simulation import model_arrays, run_kernel
 
     arrays = model_arrays(load_scenario(scenario_path))
     t0 = time.perf_counter()
@@ -277,9 +277,9 @@ def start_probe(scenario_path: str, stamp_path: str) -> int:
     """
     import contextlib
     import io
+    import runpy
 
-    from simulator import kernel as K
-    from simulator.cli import main
+    from simulator.model import kernel as K
 
     kernel = K.simulate_patients
 
@@ -289,8 +289,13 @@ def start_probe(scenario_path: str, stamp_path: str) -> int:
         K.simulate_patients = kernel
 
     K.simulate_patients = stamped
+    sys.argv = ["inosim", "run", scenario_path, "--patients", str(START_PATIENTS)]
     with contextlib.redirect_stdout(io.StringIO()):
-        return main(["run", scenario_path, "--patients", str(START_PATIENTS)])
+        try:  # ``python -m simulator run ...``, the command itself (no import of the CLI here)
+            runpy.run_module("simulator", run_name="__main__")
+        except SystemExit as stop:
+            return int(stop.code or 0)
+    return 0
 
 
 def cached_start_seconds(scenario_path: str | Path, runs: int = START_RUNS) -> float:
@@ -389,7 +394,7 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
     import numba
 
     from simulator import load_scenario
-    from simulator.simulation import model_arrays
+    from simulator.model.simulation import model_arrays
 
     say = progress or (lambda stage: None)
     arrays = model_arrays(load_scenario(scenario_path))

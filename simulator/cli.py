@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from simulator.config import ConfigError, default_scenario_path, load_scenario
+from simulator.model.config import ConfigError, default_scenario_path, load_scenario
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
@@ -48,10 +48,10 @@ def _progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Simulate a scenario and print the pooled-analysis table."""
-    from simulator.outcomes import summarize
-    from simulator.simulation import simulate
-    from simulator.storage import write_netcdf
-    from simulator.targets import comparison_table, load_pooled_targets
+    from simulator.analysis.outcomes import summarize
+    from simulator.analysis.targets import comparison_table, load_pooled_targets
+    from simulator.model.simulation import simulate
+    from simulator.sweep.storage import write_netcdf
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
     scenario = load_scenario(path)
@@ -76,7 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the parameters (default) or check a parameter set against every figure."""
     from simulator import calibration
-    from simulator.config import default_config_dir, load_parameters
+    from simulator.plots import plot_check
+    from simulator.model.config import default_config_dir, load_parameters
 
     out = Path(args.out)
     if args.check:
@@ -87,7 +88,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     rows = calibration.check(load_parameters(path), n_patients=args.patients)
     text = calibration.format_check(rows, args.patients)
     print(f"Parameters: {path}\n{text}")
-    plot = calibration.plot_check(rows, args.plot or out / "check.png")
+    plot = plot_check(rows, args.plot or out / "check.png")
     if not args.check:
         (out / "check.txt").write_text(text + "\n")
     print(f"\nPlot written to {plot}")
@@ -106,8 +107,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run an experiment's grid of strategies on the same virtual patients and save it."""
     import math
 
-    from simulator.compare import crn_saving_summary, format_pooled, paired_differences
-    from simulator.experiment import load_experiment, partial_dir, run_sweep
+    from simulator.sweep.compare import (
+        crn_saving_summary,
+        format_pooled,
+        paired_differences,
+    )
+    from simulator.sweep.experiment import load_experiment, partial_dir, run_sweep
 
     exp = load_experiment(args.experiment, replicates=args.replicates, patients=args.patients, seed=args.seed)
     points = math.prod(exp.shape)
@@ -133,7 +138,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Paired differences between strategies, and the observational vs causal dose contrast."""
-    from simulator.compare import (
+    from simulator.sweep.compare import (
         crn_saving_summary,
         dose_contrast,
         format_dose_contrast,
@@ -141,7 +146,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         paired_differences,
         reference_index,
     )
-    from simulator.experiment import experiment_from_json, load_results, run_sweep, strategies_experiment
+    from simulator.sweep.experiment import (
+        experiment_from_json,
+        load_results,
+        run_sweep,
+        strategies_experiment,
+    )
 
     source = args.inputs[0]
     results = [p for p in args.inputs if p.endswith(".nc")]
@@ -174,9 +184,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Heatmaps, Kaplan-Meier curves and a forest plot of a sweep's results."""
-    from simulator.compare import HEADLINE_METRICS
-    from simulator.experiment import load_results, sweep_axes
     from simulator.plots import plot_all
+    from simulator.sweep.compare import HEADLINE_METRICS
+    from simulator.sweep.experiment import load_results, sweep_axes
 
     ds = load_results(args.results)
     metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
@@ -214,8 +224,13 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     import warnings
 
     from simulator.plots import plot_sensitivity
-    from simulator.sensitivity import SensitivityWarning, format_result, load_sensitivity, run_sensitivity
-    from simulator.storage import write_netcdf
+    from simulator.sensitivity import (
+        SensitivityWarning,
+        format_result,
+        load_sensitivity,
+        run_sensitivity,
+    )
+    from simulator.sweep.storage import write_netcdf
 
     config = load_sensitivity(args.config, patients=args.patients, replicates=args.replicates, seed=args.seed,
                               dask=args.dask)
@@ -240,7 +255,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``inosim``."""
-    from simulator.outcomes import DEFAULT_CUTOFF
+    from simulator.analysis.outcomes import DEFAULT_CUTOFF
 
     parser = argparse.ArgumentParser(
         prog="inosim",
@@ -269,7 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--plot", help="PNG of reported vs simulated (default: OUT/check.png)")
     cal.set_defaults(func=cmd_calibrate)
 
-    from simulator.experiment import DEFAULT_REPLICATES, DEFAULT_SEED, TRIAL_PATIENTS
+    from simulator.sweep.experiment import (
+        DEFAULT_REPLICATES,
+        DEFAULT_SEED,
+        TRIAL_PATIENTS,
+    )
 
     sweep = sub.add_parser("sweep", help="run an experiment's grid of strategies on the same virtual patients")
     sweep.add_argument("experiment", help="experiment YAML (see experiments/)")

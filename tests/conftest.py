@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SCENARIOS = ("pooled_analysis", "label_dosing", "two_cycles_then_stop", "cap_3p3", "low_start_1p2")
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/reference.py
+sys.path.insert(0, str(Path(__file__).parent))  # conftest itself, for its helpers
+sys.path.insert(0, str(Path(__file__).parent / "model"))  # tests/model/reference.py
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +24,7 @@ def label():
 
 def with_changes(scenario, **sections):
     """A copy of ``scenario`` with ``section={key: value}`` changes, re-validated."""
-    from simulator.config import Scenario, deep_merge
+    from simulator.model.config import Scenario, deep_merge
 
     return Scenario.model_validate(deep_merge(scenario.model_dump(), sections))
 
@@ -42,7 +43,7 @@ def write_experiment(folder: Path, axes: dict, name: str = "exp.yaml", **keys) -
 @pytest.fixture(scope="session")
 def small_sweep(tmp_path_factory):
     """Results of a 3 x 2 sweep (cap x cycle-1 doses), 12 trials of 80 patients per point."""
-    from simulator.experiment import load_experiment, run_sweep
+    from simulator.sweep.experiment import load_experiment, run_sweep
 
     folder = tmp_path_factory.mktemp("sweep")
     path = write_experiment(folder, {"regimen.cumulative_cap": [1.8, 3.3, None],

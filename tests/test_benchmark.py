@@ -8,7 +8,7 @@ from reference import simulate_reference
 
 from simulator import load_scenario
 from simulator.benchmark import GOALS, goal_status, kernel_call_counts
-from simulator.simulation import model_arrays
+from simulator.model.simulation import model_arrays
 
 N_COUNTED = 400
 

@@ -1,0 +1,157 @@
+"""The likelihood of the published figures and the least-squares fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from simulator.analysis.outcomes import (
+    DEFAULT_CUTOFF,
+    group_masks,
+    patient_columns,
+)
+from simulator.calibration.figures import Figure, Sim, all_figures
+from simulator.calibration.parameters import (
+    FD_STEP,
+    FIT_NAMES,
+    FIT_PARAMETERS,
+    FREE_BOUND,
+)
+from simulator.model import kernel as K
+from simulator.model.config import (
+    Parameters,
+    Scenario,
+    default_config_dir,
+    load_scenario,
+    resolve_cohorts,
+)
+from simulator.model.simulation import model_arrays, records_to_dataset, run_kernel
+
+
+# ----------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True)
+class Setting:
+    """What one evaluation simulates: the pooled scenario, its patients and seed.
+
+    INO-VATE figures are computed on the scenario's ``inovate`` cohort: the INO-VATE
+    InO arm under the regimen it received.
+    """
+
+    pooled: Scenario
+    n_patients: int
+    seed: int
+
+
+INOVATE_COHORT = "inovate"
+
+
+def default_setting(n_patients: int, seed: int = 20251125, parameters: Parameters | None = None) -> Setting:
+    """The shipped pooled scenario, optionally with other parameters."""
+    pooled = load_scenario(default_config_dir() / "pooled_analysis.yaml")
+    if parameters is not None:
+        pooled = pooled.model_copy(update={"parameters": parameters})
+    return Setting(pooled, n_patients, seed)
+
+
+class Evaluator:
+    """Simulates the pooled scenario for a parameter vector and computes every figure."""
+
+    def __init__(self, setting: Setting, figures: list[Figure] | None = None,
+                 prior_centre: Parameters | None = None):
+        self.setting = setting
+        self.figures = figures if figures is not None else all_figures()
+        self.arrays = model_arrays(setting.pooled)
+        # the prior is centred on the starting values, not on what is being simulated
+        self.base = prior_centre if prior_centre is not None else setting.pooled.parameters
+        self.fit_index = [K.PARAMETER_NAMES.index(n) for n in FIT_NAMES]
+        names = [c.name for c in resolve_cohorts(setting.pooled)]
+        self.inovate_cohort = names.index(INOVATE_COHORT)
+
+    def par_vector(self, free: np.ndarray) -> np.ndarray:
+        par = self.arrays.par.copy()
+        for idx, p, z in zip(self.fit_index, FIT_PARAMETERS, free):
+            par[idx] = p.from_free(float(z))
+        return par
+
+    def simulate(self, par: np.ndarray) -> dict[str, dict]:
+        a = dataclasses.replace(self.arrays, par=par)
+        f, i = run_kernel(a, self.setting.seed, 0, self.setting.n_patients)
+        ds = records_to_dataset(f, i, self.setting.pooled, self.setting.seed)
+        pooled = patient_columns(ds)
+        pooled["_groups"] = group_masks(ds, DEFAULT_CUTOFF)
+        keep = ds["cohort"].values == self.inovate_cohort
+        inovate = {k: (v[0][keep], v[1][keep]) if isinstance(v, tuple) else v[keep]
+                   for k, v in pooled.items() if k != "_groups"}
+        return {"pooled": pooled, "inovate": inovate}
+
+    def sims(self, par: np.ndarray) -> list[Sim]:
+        data = self.simulate(par)
+        return [f.compute(data[f.study]) for f in self.figures]
+
+    def residuals(self, free: np.ndarray) -> np.ndarray:
+        sims = self.sims(self.par_vector(free))
+        r = [f.residual(s) for f, s in zip(self.figures, sims) if f.fitted]
+        prior = [(z - z0) / p.prior_sd for z, z0, p in zip(free, self.start_free(), FIT_PARAMETERS)]
+        return np.array(r + prior)
+
+    def start_free(self) -> np.ndarray:
+        return np.array([p.to_free(getattr(self.base, p.name)) for p in FIT_PARAMETERS])
+
+
+def fit(setting: Setting, starts: int = 3, max_nfev: int = 400, seed: int = 1, log=print) -> dict:
+    """Multi-start least-squares fit of the fitted parameters (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``free`` (best point, free scale), ``cost`` (minus log-likelihood incl. prior),
+        ``jac`` (residual Jacobian there), ``evaluations`` and per-start costs.
+    """
+    ev = Evaluator(setting, [f for f in all_figures() if f.fitted])
+    z0 = ev.start_free()
+    rng = np.random.default_rng(seed)
+    prior_sd = np.array([p.prior_sd for p in FIT_PARAMETERS])
+    steps = FD_STEP * prior_sd
+
+    def jacobian(z: np.ndarray) -> np.ndarray:
+        # forward differences with absolute steps: with common random numbers the
+        # residuals are smooth at this scale, while scipy's relative steps vanish at 0
+        r0 = ev.residuals(z)
+        return np.column_stack([(ev.residuals(z + np.eye(len(z))[j] * steps[j]) - r0) / steps[j]
+                                for j in range(len(z))])
+
+    best, costs, nfev = None, [], 0
+    for s in range(starts):
+        start = z0 if s == 0 else z0 + 0.3 * prior_sd * rng.standard_normal(len(z0))
+        t0 = time.perf_counter()
+        res = optimize.least_squares(ev.residuals, start, jac=jacobian, method="trf",
+                                     bounds=(z0 - FREE_BOUND, z0 + FREE_BOUND), max_nfev=max_nfev,
+                                     x_scale=prior_sd)
+        nfev += res.nfev + res.njev * (len(z0) + 1)
+        costs.append(float(res.cost))
+        log(f"  start {s + 1}/{starts}: -log-likelihood {res.cost:.2f} after {res.nfev} iterations "
+            f"({time.perf_counter() - t0:.0f} s)")
+        if best is None or res.cost < best.cost:
+            best = res
+    return {"free": best.x, "cost": float(best.cost), "jac": best.jac, "evaluations": nfev, "costs": costs}
+
+
+def identification(jac: np.ndarray, figures: list[Figure], top: int = 3) -> str:
+    """Which figures pin each fitted parameter: the largest |d residual / d parameter|.
+
+    ``jac`` is the residual Jacobian at the fit (figure rows first, then the prior
+    rows, which are left out); units are residual SDs per prior SD of the parameter.
+    """
+    sd = np.array([p.prior_sd for p in FIT_PARAMETERS])
+    sens = np.abs(jac[: len(figures)]) * sd
+    lines = [f"{'parameter':<40} most sensitive figures (|d residual| per prior SD)"]
+    for j, p in enumerate(FIT_PARAMETERS):
+        order = np.argsort(-sens[:, j])[:top]
+        cells = "; ".join(f"{figures[i].key.split(':', 1)[1][:48]} ({sens[i, j]:.1f})" for i in order)
+        lines.append(f"{p.name:<40} {cells}")
+    return "\n".join(lines)

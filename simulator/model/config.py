@@ -1,0 +1,460 @@
+"""Scenario files: safe YAML loading and validation into frozen pydantic models.
+
+Every error is raised as :class:`ConfigError` with one line naming the file and
+the key path, e.g. ``configs/x.yaml: regimen.max_cycles: input should be less
+than or equal to 12, got 0``.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simulator.model.kernel import MAX_CYCLES, MAX_DOSES_PER_CYCLE, PARAMETER_NAMES
+
+MAX_YAML_BYTES = 1_000_000
+
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+Rate = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+Dose = Annotated[float, Field(ge=0.0, le=10.0)]
+CycleCount = Annotated[int, Field(ge=1, le=MAX_CYCLES)]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, as one line: ``file: key.path: what is wrong``."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ----------------------------------------------------------------------------- population
+class AgeDistribution(_Model):
+    """Age in years: a beta distribution stretched over [min, max]."""
+
+    min: Annotated[float, Field(ge=18.0, le=100.0)] = 18.0
+    max: Annotated[float, Field(ge=18.0, le=100.0)] = 79.0
+    beta_a: Positive = 1.0
+    beta_b: Positive = 1.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AgeDistribution:
+        if self.max <= self.min:
+            raise ValueError(f"max ({self.max}) must exceed min ({self.min})")
+        return self
+
+
+class MarrowBlasts(_Model):
+    """Shares of patients by marrow blast percentage (must sum to 1)."""
+
+    below_50: Prob
+    from_50_to_90: Prob
+    above_90: Prob
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> MarrowBlasts:
+        total = self.below_50 + self.from_50_to_90 + self.above_90
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"shares must sum to 1, got {total:g}")
+        return self
+
+
+class TransplantEligibility(_Model):
+    """Latent transplant eligibility (donor available and fit), logistic in age."""
+
+    at_age_40: Prob = Field(description="probability of eligibility at age 40")
+    odds_ratio_per_decade: Positive = Field(description="odds ratio per 10 years of age")
+
+
+class Population(_Model):
+    """Covariate distribution of the virtual patients (shares are probabilities)."""
+
+    age: AgeDistribution = AgeDistribution()
+    salvage2: Prob = Field(description="share in second salvage")
+    prior_hsct: Prob = Field(description="share with a prior allogeneic HSCT")
+    ph_positive: Prob = Field(description="share Philadelphia-chromosome positive")
+    marrow_blasts: MarrowBlasts
+    bilirubin_high: Prob = Field(description="share with baseline bilirubin >= ULN")
+    transplant_eligibility: TransplantEligibility
+
+
+# ----------------------------------------------------------------------------- regimen
+DoseList = Annotated[list[Dose], Field(min_length=1, max_length=MAX_DOSES_PER_CYCLE)]
+DayList = Annotated[list[Annotated[int, Field(ge=1, le=42)]],
+                    Field(min_length=1, max_length=MAX_DOSES_PER_CYCLE)]
+
+
+class Regimen(_Model):
+    """A dosing strategy. Doses in mg/m2, days are days of the cycle (day 1 first)."""
+
+    cycle1_doses: DoseList = [0.8, 0.5, 0.5]
+    cycle1_days: DayList = [1, 8, 15]
+    cycle1_length_days: Annotated[float, Field(ge=7.0, le=42.0)] = 21.0
+    later_doses_in_cr: DoseList = [0.5, 0.5, 0.5]
+    later_doses_not_in_cr: DoseList = [0.8, 0.5, 0.5]
+    later_days: DayList = [1, 8, 15]
+    later_length_days: Annotated[float, Field(ge=7.0, le=42.0)] = 28.0
+    max_cycles: CycleCount = 6
+    cumulative_cap: Annotated[float, Field(ge=0.0)] | None = None
+    stop_if_no_response_after: CycleCount = 3
+    hsct_cycles: CycleCount = Field(2, description="cycles before a planned HSCT")
+    hsct_extra_cycle_if_mrd_positive: bool = True
+    dose_reduction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.25
+    dual_alkylator_conditioning: Prob = 0.5
+    cycle1_extension_in_cr_days: Annotated[float, Field(ge=0.0, le=21.0)] = Field(
+        7.0, description="cycle 1 may extend (uniformly up to this many days) until CR/CRi is documented")
+
+    @model_validator(mode="after")
+    def _schedules(self) -> Regimen:
+        for doses, days, length, name in (
+            (self.cycle1_doses, self.cycle1_days, self.cycle1_length_days, "cycle1"),
+            (self.later_doses_in_cr, self.later_days, self.later_length_days, "later_in_cr"),
+            (self.later_doses_not_in_cr, self.later_days, self.later_length_days, "later_not_in_cr"),
+        ):
+            if len(doses) != len(days):
+                raise ValueError(f"{name}: {len(doses)} doses but {len(days)} days")
+            if any(b <= a for a, b in zip(days, days[1:])):
+                raise ValueError(f"{name}: days must increase, got {days}")
+            if days[-1] > length:
+                raise ValueError(f"{name}: dose on day {days[-1]} after the cycle ends ({length:g} days)")
+        if sum(self.cycle1_doses) <= 0.0:
+            raise ValueError("cycle1_doses: at least one dose must be positive")
+        return self
+
+
+class Cohort(_Model):
+    """A part of the population with its own covariates, regimen or follow-up.
+
+    ``population`` and ``regimen`` hold only the keys that differ from the
+    scenario's; they are merged onto it and validated as a whole. Follow-up and
+    accrual default to the scenario's ``simulation`` values.
+    """
+
+    name: str
+    weight: Positive = Field(description="relative size (e.g. number of patients)")
+    population: dict[str, Any] = {}
+    regimen: dict[str, Any] = {}
+    follow_up_months: Annotated[float, Field(gt=0.0, le=240.0)] | None = None
+    accrual_months: Annotated[float, Field(ge=0.0, le=240.0)] | None = None
+
+
+# ----------------------------------------------------------------------------- parameters
+class Parameters(_Model):
+    """Model parameters; rates are per month, effects are log odds or log hazard ratios.
+
+    Dose effects use log(dose in the cycle / 1.8 mg/m2) or the cumulative dose in
+    mg/m2; age effects are per decade from 47 years. See
+    ``configs/parameters/default.yaml`` for the meaning and source of each value.
+    """
+
+    resp_intercept_cycle1: float
+    resp_intercept_cycle2: float
+    resp_intercept_cycle3plus: float
+    resp_dose_slope: float
+    resp_sensitivity_sd: Rate
+    resp_blasts_over_90: float
+    resp_salvage2: float
+    resp_ph_positive: float
+    mrd_intercept: float
+    mrd_dose_slope: float
+    progression_rate_refractory: Rate
+    progression_blasts_over_90: float
+    progression_resistance: float
+    death_rate_after_progression: Rate
+    death_after_progression_disease_share: Prob
+    death_rate_other: Rate
+    relapse_rate_remission: Rate
+    relapse_mrd_positive: float
+    relapse_on_treatment: float
+    g3ae_intercept_cycle1: float
+    g3ae_intercept_later: float
+    g3ae_dose_slope: float
+    sae_intercept_cycle1: float
+    sae_intercept_later: float
+    sae_not_in_remission: float
+    sae_dose_slope: float
+    fatal_toxicity_given_sae: Prob
+    discontinue_intercept: float
+    discontinue_cumulative_slope: float
+    dose_omission_prob: Prob
+    dose_reduction_given_g3ae: Prob
+    cycle_delay_mean_days: Annotated[float, Field(ge=0.0, le=28.0)]
+    sos_intercept_treatment: float
+    sos_intercept_post_hsct: float
+    sos_cumulative_dose_slope: float
+    sos_age_per_decade: float
+    sos_prior_hsct: float
+    sos_bilirubin_high: float
+    sos_salvage2: float
+    sos_short_interval: float
+    sos_dual_alkylator: float
+    sos_severe_prob: Prob
+    sos_fatal_prob: Prob
+    sos_onset_median_days: Positive
+    sos_onset_spread: Rate
+    sos_death_mean_days: Positive
+    eligibility_log_odds_shift: float
+    hsct_proceed_prob: Prob
+    hsct_wait_mean_days: Rate
+    hsct_late_rate: Rate
+    hsct_salvage_prob: Prob
+    hsct_salvage_mean_days: Rate
+    nrm_rate: Rate
+    nrm_shape: Annotated[float, Field(gt=0.05, le=5.0)]
+    nrm_age_per_decade: float
+    nrm_cumulative_dose_slope: float
+    nrm_prior_hsct: float
+    nrm_after_sos: float
+    relapse_rate_post_hsct: Rate
+    relapse_post_hsct_shape: Annotated[float, Field(gt=0.05, le=5.0)]
+    relapse_post_hsct_mrd_positive: float
+    relapse_post_hsct_not_in_remission: float
+
+    @model_validator(mode="after")
+    def _sos_grades(self) -> Parameters:
+        if self.sos_fatal_prob > self.sos_severe_prob:
+            raise ValueError("sos_fatal_prob must not exceed sos_severe_prob (fatal SOS is severe)")
+        return self
+
+
+assert tuple(Parameters.model_fields) == PARAMETER_NAMES, "Parameters must follow the kernel layout"
+
+
+# ----------------------------------------------------------------------------- scenario
+class Simulation(_Model):
+    """Run size and follow-up."""
+
+    patients: Annotated[int, Field(ge=1, le=100_000_000)] = 100_000
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 2025
+    follow_up_months: Annotated[float, Field(gt=0.0, le=240.0)] = 24.0
+    accrual_months: Annotated[float, Field(ge=0.0, le=240.0)] = 0.0
+
+
+class Scenario(_Model):
+    """A population, a dosing strategy, the model parameters and the run size."""
+
+    name: str
+    description: str = ""
+    population: Population
+    regimen: Regimen = Regimen()
+    cohorts: list[Cohort] = []
+    parameters: Parameters
+    simulation: Simulation = Simulation()
+
+    @model_validator(mode="after")
+    def _cohorts_resolve(self) -> Scenario:
+        names = [c.name for c in self.cohorts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cohorts: names must be unique, got {names}")
+        resolve_cohorts(self)  # raises ValueError naming cohorts.<i>.<section>.<key>
+        return self
+
+
+class ResolvedCohort(BaseModel):
+    """A cohort with its full population, regimen and follow-up (the scenario's, overridden)."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    weight: float
+    population: Population
+    regimen: Regimen
+    follow_up_months: float
+    accrual_months: float
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Return ``base`` with ``override`` merged in, recursively for nested dicts."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_cohorts(scenario: Scenario) -> list[ResolvedCohort]:
+    """The scenario's cohorts with overrides applied (one cohort if none are given)."""
+    sim = scenario.simulation
+    if not scenario.cohorts:
+        return [ResolvedCohort(name="all", weight=1.0, population=scenario.population,
+                               regimen=scenario.regimen, follow_up_months=sim.follow_up_months,
+                               accrual_months=sim.accrual_months)]
+    base_pop = scenario.population.model_dump()
+    base_reg = scenario.regimen.model_dump()
+    out = []
+    for i, cohort in enumerate(scenario.cohorts):
+        parts = {}
+        for section, model, base, override in (
+            ("population", Population, base_pop, cohort.population),
+            ("regimen", Regimen, base_reg, cohort.regimen),
+        ):
+            try:
+                parts[section] = model.model_validate(deep_merge(base, override))
+            except ValidationError as exc:
+                raise ValueError(f"cohorts.{i}.{section}.{_first_error(exc)}") from None
+        out.append(ResolvedCohort(
+            name=cohort.name, weight=cohort.weight, **parts,
+            follow_up_months=(sim.follow_up_months if cohort.follow_up_months is None
+                              else cohort.follow_up_months),
+            accrual_months=sim.accrual_months if cohort.accrual_months is None else cohort.accrual_months))
+    return out
+
+
+# ----------------------------------------------------------------------------- loading
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe loader that refuses anchors and aliases (no alias bombs)."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping safely; raise :class:`ConfigError` naming the file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read file ({exc.strerror})") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: file larger than {MAX_YAML_BYTES} bytes")
+    try:
+        doc = yaml.load(data, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: {where}malformed YAML: {problem}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(doc).__name__}")
+    return doc
+
+
+def _first_error(exc: ValidationError) -> str:
+    """``key.path: message, got value`` for the first error of a validation."""
+    err = exc.errors(include_url=False)[0]
+    path = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key missing"
+    elif err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        # a model validator reporting a nested path (cohorts) already carries it
+        if not path:
+            return msg
+    else:
+        msg = msg[0].lower() + msg[1:]
+        if "input" in err and not isinstance(err["input"], dict):
+            msg += f", got {err['input']!r}"
+    return f"{path}: {msg}" if path else msg
+
+
+def validate(model: type[BaseModel], doc: dict, source: str | Path) -> Any:
+    """Validate ``doc`` as ``model``; raise :class:`ConfigError` naming ``source``."""
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_error(exc)}") from None
+
+
+def default_config_dir() -> Path:
+    """The shipped ``configs/`` directory."""
+    return Path(str(resources.files("simulator.configs")))
+
+
+def load_parameters(path: str | Path) -> Parameters:
+    """Load and validate a parameter file (mapping of parameter name to value)."""
+    doc = read_yaml(path)
+    doc.pop("description", None)
+    return validate(Parameters, doc, path)
+
+
+MAX_EXTENDS_DEPTH = 8
+
+
+def _extend(doc: dict, source: str | Path, base_dir: Path, depth: int) -> dict:
+    """Resolve ``extends: OTHER.yaml``: this file's keys merged onto the other's."""
+    if "extends" not in doc:
+        return dict(doc)
+    if depth >= MAX_EXTENDS_DEPTH:
+        raise ConfigError(f"{source}: extends: more than {MAX_EXTENDS_DEPTH} levels (a cycle?)")
+    doc = dict(doc)
+    target = doc.pop("extends")
+    if not isinstance(target, str):
+        raise ConfigError(f"{source}: extends: expected a file name, got {target!r}")
+    path = base_dir / target
+    base = _extend(read_yaml(path), path, path.parent, depth + 1)
+    base.pop("name", None)
+    base.pop("description", None)
+    return deep_merge(base, doc)
+
+
+def scenario_from_dict(doc: dict, source: str | Path, base_dir: Path | None = None) -> Scenario:
+    """Validate a scenario mapping, resolving ``parameters.file`` against ``base_dir``.
+
+    ``extends: OTHER.yaml`` (relative to ``base_dir``) takes every key of that
+    scenario and merges this one's onto it. The ``parameters`` section is either a
+    full mapping of values, or
+    ``{file: PATH, overrides: {name: value}}``; it defaults to the shipped
+    ``parameters/default.yaml``.
+    """
+    doc = _extend(doc, source, base_dir or Path.cwd(), depth=0)
+    spec = doc.get("parameters", {"file": "parameters/default.yaml"})
+    if isinstance(spec, dict) and "file" in spec:
+        unknown = set(spec) - {"file", "overrides"}
+        if unknown:
+            raise ConfigError(f"{source}: parameters.{sorted(unknown)[0]}: unknown key "
+                              "(put values under parameters.overrides)")
+        if not isinstance(spec["file"], str):
+            raise ConfigError(f"{source}: parameters.file: expected a path, got {spec['file']!r}")
+        overrides = spec.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{source}: parameters.overrides: expected a mapping")
+        candidates = [(base_dir or Path.cwd()) / spec["file"], default_config_dir() / spec["file"]]
+        path = next((p for p in candidates if p.is_file()), candidates[0])
+        values = load_parameters(path).model_dump()
+        unknown = set(overrides) - set(values)
+        if unknown:
+            raise ConfigError(f"{source}: parameters.overrides.{sorted(unknown)[0]}: unknown parameter")
+        doc["parameters"] = {**values, **overrides}
+    return validate(Scenario, doc, source)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Scenario file; a ``parameters.file`` inside it is resolved relative to the
+        scenario's folder, then to the shipped ``configs/``.
+
+    Returns
+    -------
+    Scenario
+        The validated, fully resolved scenario (parameter values included).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file and the key path.
+    """
+    path = Path(path)
+    return scenario_from_dict(read_yaml(path), path, path.parent)
+
+
+def default_scenario_path() -> Path:
+    """The shipped default scenario (the pooled analysis)."""
+    return default_config_dir() / "pooled_analysis.yaml"

@@ -1,0 +1,100 @@
+"""Per-trial figures in bulk against the one-group summaries of simulator.analysis.outcomes and lifelines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lifelines import KaplanMeierFitter
+from lifelines.utils import restricted_mean_survival_time
+
+from simulator.model import kernel as K
+from simulator.sweep.experiment import simulate_replicates
+from simulator.analysis.outcomes import km_median, km_survival_at, median_ci
+from simulator.analysis.outcomes import patient_columns
+from simulator.analysis.trial_metrics import CURVE_MONTHS, TRIAL_METRICS, mc_summary, trial_figures
+
+TRIALS, PATIENTS = 6, 150
+
+
+@pytest.fixture(scope="module")
+def trials(label):
+    records = simulate_replicates(label, seed=5, patients=PATIENTS, first_replicate=3, replicates=TRIALS)
+    return records, patient_columns(records)
+
+
+def _one_trial(d: dict, r: int, mask: np.ndarray) -> tuple[dict, np.ndarray]:
+    rows = slice(r * PATIENTS, (r + 1) * PATIENTS)
+    sub = {k: (v[0][rows], v[1][rows]) if isinstance(v, tuple) else v[rows] for k, v in d.items()}
+    return sub, mask[rows]
+
+
+def _reference_value(m, d: dict, mask: np.ndarray) -> float:
+    """The figure of one trial computed with the one-group functions of simulator.analysis.outcomes."""
+    among = m.among(d) & mask
+    if not among.any():
+        return np.nan
+    if m.kind in ("rate", "mean"):
+        return float(np.mean(np.asarray(m.value(d), dtype=float)[among]))
+    if m.kind == "median":
+        return median_ci(np.asarray(m.value(d), dtype=float)[among])[0]
+    time, event = m.value(d)
+    if m.kind == "km_median":
+        return km_median(time[among], event[among])[0]
+    if m.kind == "km_survival":
+        return km_survival_at(time[among], event[among], m.horizon_months)[0]
+    kmf = KaplanMeierFitter().fit(time[among], event[among])
+    return float(restricted_mean_survival_time(kmf, t=m.horizon_months))
+
+
+@pytest.mark.parametrize("subgroup", ["all", "random half"])
+def test_every_metric_matches_one_trial_at_a_time(trials, subgroup):
+    _, d = trials
+    n = TRIALS * PATIENTS
+    mask = np.ones(n, bool) if subgroup == "all" else np.random.default_rng(1).random(n) < 0.5
+    bulk, _ = trial_figures(d, TRIALS, PATIENTS, mask, curves=False)
+    for m in TRIAL_METRICS:
+        for r in range(TRIALS):
+            expected = _reference_value(m, *_one_trial(d, r, mask))
+            np.testing.assert_allclose(bulk[m.id][r], expected, rtol=1e-9, atol=1e-12, err_msg=f"{m.id}, trial {r}")
+
+
+def test_curves_match_kaplan_meier_at_every_month(trials):
+    _, d = trials
+    _, curves = trial_figures(d, TRIALS, PATIENTS)
+    for name, key in (("os_curve", "os"), ("pfs_curve", "pfs")):
+        assert curves[name].shape == (TRIALS, len(CURVE_MONTHS)) and curves[name].dtype == np.float32
+        sub, mask = _one_trial(d, 2, np.ones(TRIALS * PATIENTS, bool))
+        time, event = sub[key]
+        expected = [km_survival_at(time, event, t)[0] for t in CURVE_MONTHS]
+        np.testing.assert_allclose(curves[name][2], expected, atol=1e-7)  # float32 storage
+
+
+def test_tied_times_and_empty_trials():
+    """Ties are one step of the Kaplan-Meier curve; a trial with nobody counted gives NaN."""
+    rng = np.random.default_rng(3)
+    n = 4 * 50
+    time = np.round(rng.exponential(6.0, n))  # whole months: many ties
+    event = rng.random(n) < 0.7
+    include = np.ones(n, bool)
+    include[50:100] = False  # trial 1 is empty
+    median, surv, rmst = K.km_by_trial(time[None], event[None], include[None], 50, np.array([6.0, 12.0]),
+                                       np.array([12.0, 24.0]))
+    assert np.isnan(median[0, 1]) and np.isnan(surv[0, 1]).all() and np.isnan(rmst[0, 1]).all()
+    for r in (0, 2, 3):
+        t, e = time[r * 50:(r + 1) * 50], event[r * 50:(r + 1) * 50]
+        kmf = KaplanMeierFitter().fit(t, e)
+        assert median[0, r] == pytest.approx(km_median(t, e)[0], nan_ok=True)
+        np.testing.assert_allclose(surv[0, r], kmf.survival_function_at_times([6.0, 12.0]).values, atol=1e-12)
+        np.testing.assert_allclose(rmst[0, r], [restricted_mean_survival_time(kmf, t=h) for h in (12.0, 24.0)],
+                                   rtol=1e-9)
+    values = K.median_by_trial(time[None], include[None], 50)
+    assert np.isnan(values[0, 1]) and values[0, 2] == np.median(time[100:150])
+
+
+def test_mc_summary_is_a_t_interval_over_defined_replicates():
+    x = np.array([[1.0, 2.0, 3.0, np.nan], [np.nan, np.nan, 5.0, np.nan]])
+    est, lo, hi, n = mc_summary(x)
+    assert list(n) == [3, 1] and est[0] == 2.0
+    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(0.975, 2) x sd / sqrt(n)
+    assert lo[0] == pytest.approx(2.0 - half) and hi[0] == pytest.approx(2.0 + half)
+    assert est[1] == 5.0 and np.isnan(lo[1]) and np.isnan(hi[1])  # one replicate: no interval

@@ -1,0 +1,370 @@
+"""Slow, plain-Python reference of the per-patient model (the STUMPY ``naive.py`` idea).
+
+Written from the model description (DESIGN.md section 2 and the parameter file),
+with its own pure-integer implementation of the counter-based generator, so that
+agreement with the numba kernel checks both the generator and the trajectory
+logic. It reads the same :class:`simulator.model.simulation.ModelArrays`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from simulator.model import kernel as K
+
+M64 = (1 << 64) - 1
+
+
+def mix64(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def uniform(seed: int, patient: int, stream: int) -> float:
+    g = 0x9E3779B97F4A7C15
+    z = mix64((seed * g + 1) & M64)
+    z = mix64(z ^ ((patient * g + 2) & M64))
+    z = mix64(z ^ ((stream * g + 3) & M64))
+    return ((z >> 11) + 0.5) / 2.0**53
+
+
+def expit(x: float) -> float:
+    try:
+        return 1.0 / (1.0 + math.exp(-x))
+    except OverflowError:  # numba's exp gives inf here
+        return 0.0
+
+
+class Patient:
+    """One virtual patient; ``run()`` returns the record as a dict of field name -> value."""
+
+    def __init__(self, seed, pid, arrays):
+        self.seed, self.pid, self.a = seed, pid, arrays
+        self.p = dict(zip(K.PARAMETER_NAMES, arrays.par))
+
+    def u(self, stream):
+        return uniform(self.seed, self.pid, stream)
+
+    def uc(self, cycle, k):
+        return self.u(K.CYCLE_STREAM_BASE + cycle * K.CYCLE_STREAM_STRIDE + k)
+
+    def covariates(self):
+        a = self.a
+        u = self.u(K.S_COHORT)
+        cum_w = list(a.pop[:, K.POP_WEIGHT_CUM])
+        k = next((i for i, w in enumerate(cum_w[:-1]) if u < w), len(cum_w) - 1)
+        self.k = k
+        pop = a.pop[k]
+        table = a.age_table[k]
+        x = self.u(K.S_AGE) * (len(table) - 1)
+        j = min(int(x), len(table) - 2)
+        self.age = table[j] + (x - j) * (table[j + 1] - table[j])
+        self.salvage2 = self.u(K.S_SALVAGE) < pop[K.POP_SALVAGE2]
+        self.prior = self.u(K.S_PRIOR) < pop[K.POP_PRIOR_HSCT]
+        self.ph = self.u(K.S_PH) < pop[K.POP_PH]
+        u, v = self.u(K.S_BLAST_CAT), self.u(K.S_BLAST_VAL)
+        if u < pop[K.POP_BLASTS_LT50]:
+            self.blasts = 5.0 + 45.0 * v
+        elif u < pop[K.POP_BLASTS_LT50] + pop[K.POP_BLASTS_50_90]:
+            self.blasts = 50.0 + 40.0 * v
+        else:
+            self.blasts = 90.0 + 10.0 * v
+        self.bili = self.u(K.S_BILI) < pop[K.POP_BILI]
+        logit = (pop[K.POP_ELIG_LOGIT40] + pop[K.POP_ELIG_SLOPE] * (self.age - 40.0) / 10.0
+                 + self.p["eligibility_log_odds_shift"])
+        self.eligible = self.u(K.S_ELIG) < expit(logit)
+        u = self.u(K.S_SENS)
+        self.z = math.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)
+        fu = a.fu[k]
+        self.censor = (fu[0] + fu[1] * self.u(K.S_CENSOR)) * K.MONTH
+
+    def exp_time(self, stream, rate_per_month, start=0.0):
+        if rate_per_month <= 0:
+            return math.inf
+        return start + -math.log(self.u(stream)) / (rate_per_month / K.MONTH)
+
+    def relapse_rate(self, mrd_negative):
+        p = self.p
+        return p["relapse_rate_remission"] * (1.0 if mrd_negative else math.exp(p["relapse_mrd_positive"]))
+
+    @staticmethod
+    def remaining(hazard, rate_per_month):
+        """Days until ``hazard`` more cumulative hazard accrues."""
+        return hazard / (rate_per_month / K.MONTH) if rate_per_month > 0 else math.inf
+
+    def weibull_time(self, stream, rate, shape):
+        """Days until an event with cumulative hazard rate * months**shape."""
+        if rate <= 0:
+            return math.inf
+        return K.MONTH * (-math.log(self.u(stream)) / rate) ** (1.0 / shape)
+
+    def cause_after_progression(self):
+        share = self.p["death_after_progression_disease_share"]
+        return K.CAUSE_PROGRESSION if self.u(K.S_DEATH_CAUSE) < share else K.CAUSE_OTHER
+
+    def sos_grade(self, u):
+        p = self.p
+        if u < p["sos_fatal_prob"]:
+            return K.SOS_FATAL
+        return K.SOS_SEVERE if u < p["sos_severe_prob"] else K.SOS_MILD
+
+    def run(self):
+        self.covariates()
+        p, a, k = self.p, self.a, self.k
+        reg = a.reg[k]
+        high_blasts = self.blasts > 90.0
+        decades = (self.age - K.REFERENCE_AGE) / 10.0
+        resp_lp = (p["resp_sensitivity_sd"] * self.z + p["resp_blasts_over_90"] * high_blasts
+                   + p["resp_salvage2"] * self.salvage2 + p["resp_ph_positive"] * self.ph)
+        sos_lp = (p["sos_age_per_decade"] * decades + p["sos_prior_hsct"] * self.prior
+                  + p["sos_bilirubin_high"] * self.bili + p["sos_salvage2"] * self.salvage2)
+        t_pd = self.exp_time(K.S_PD, p["progression_rate_refractory"] * math.exp(
+            p["progression_blasts_over_90"] * high_blasts - p["progression_resistance"] * self.z))
+        t_other = self.exp_time(K.S_OTHER, p["death_rate_other"])
+
+        st = dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
+                  resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
+                  disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
+                  prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf)
+        start = t_end = 0.0
+        for c in range(1, int(reg[K.REG_MAX_CYCLES]) + 1):
+            if c == 1:
+                kind = K.KIND_CYCLE1
+            else:
+                kind = K.KIND_IN_CR if st["in_cr"] else K.KIND_NOT_IN_CR
+            scale = 1.0 - reg[K.REG_REDUCTION] if st["reduced"] else 1.0
+            if st["in_cr"]:
+                rate_on = self.relapse_rate(st["mrd"]) * math.exp(p["relapse_on_treatment"])
+                t_disease = start + self.remaining(st["rel_e"] - st["rel_h"], rate_on)
+            else:
+                t_disease = t_pd
+            given = 0.0
+            capped = False
+            for q in range(a.n_doses[k, kind]):
+                dose = a.doses[k, kind, q] * scale
+                day = start + a.days[k, kind, q] - 1.0
+                if dose <= 0.0:
+                    continue
+                if day >= t_other or day >= t_disease:
+                    break
+                if q > 0 and self.uc(c, q) < p["dose_omission_prob"]:
+                    continue
+                if st["cum"] + dose > reg[K.REG_CAP] + K.DOSE_EPS:
+                    capped = True
+                    break
+                st["cum"] += dose
+                given += dose
+                st["n_given"] += 1
+                st["last_dose"] = day
+            if given <= 0.0:
+                t_end = start
+                break
+            st["cycles"] = c
+            ld = math.log(given / K.REFERENCE_CYCLE_DOSE)
+            g3_int = p["g3ae_intercept_cycle1"] if c == 1 else p["g3ae_intercept_later"]
+            g3 = self.uc(c, K.K_G3) < expit(g3_int + p["g3ae_dose_slope"] * ld)
+            length = reg[K.REG_LEN_C1] if c == 1 else reg[K.REG_LEN_LATER]
+            if g3:
+                st["g3"] = True
+                length += 2.0 * p["cycle_delay_mean_days"] * self.uc(c, K.K_DELAY)
+            end = start + length
+            sae_int = p["sae_intercept_cycle1"] if c == 1 else p["sae_intercept_later"]
+            sae = self.uc(c, K.K_SAE) < expit(sae_int + p["sae_not_in_remission"] * (not st["in_cr"])
+                                              + p["sae_dose_slope"] * ld)
+            responds = False
+            if not st["in_cr"]:
+                intercept = [p["resp_intercept_cycle1"], p["resp_intercept_cycle2"],
+                             p["resp_intercept_cycle3plus"]][min(c, 3) - 1]
+                responds = self.uc(c, K.K_RESPONSE) < expit(intercept + p["resp_dose_slope"] * ld + resp_lp)
+                if responds and c == 1:
+                    end += reg[K.REG_C1_EXTENSION] * self.uc(c, K.K_EXTENSION)
+            t_fatal = math.inf
+            if sae:
+                st["sae"] = True
+                if self.uc(c, K.K_FATAL) < p["fatal_toxicity_given_sae"]:
+                    last = st["last_dose"]
+                    t_fatal = last + (end - last) * self.uc(c, K.K_FATAL_T)
+            first = min(t_other, t_disease, t_fatal)
+            if first < end:
+                t_end = first
+                if first == t_fatal:
+                    st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
+                elif first == t_other:
+                    st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+                else:
+                    st["prog"] = t_disease
+                break
+            if st["in_cr"]:
+                st["rel_h"] += rate_on * (end - start) / K.MONTH
+            mrd_p = expit(p["mrd_intercept"] + p["mrd_dose_slope"] * ld)
+            if responds:
+                st.update(in_cr=True, resp_cycle=c, resp_day=end)
+                st["mrd"] = self.uc(c, K.K_MRD) < mrd_p
+                st["rel_e"], st["rel_h"] = -math.log(self.u(K.S_RELAPSE)), 0.0
+            elif st["in_cr"] and not st["mrd"]:
+                st["mrd"] = self.uc(c, K.K_MRD) < mrd_p
+            stop = False
+            if self.uc(c, K.K_SOS) < expit(p["sos_intercept_treatment"]
+                                           + p["sos_cumulative_dose_slope"] * st["cum"] + sos_lp):
+                st.update(sos=1, disc=True)
+                stop = True
+                st["grade"] = self.sos_grade(self.uc(c, K.K_SOS_GRADE))
+                if st["grade"] == K.SOS_FATAL:
+                    t_end = end
+                    lag = p["sos_death_mean_days"] * -math.log(self.uc(c, K.K_SOS_DEATH))
+                    st["death"], st["cause"] = end + lag, K.CAUSE_TOXICITY
+                    break
+            if g3:
+                if self.uc(c, K.K_DISC) < expit(p["discontinue_intercept"] + p["discontinue_cumulative_slope"]
+                                                * (st["cum"] - K.REFERENCE_CYCLE_DOSE)):
+                    st["disc"] = True
+                    stop = True
+                if self.uc(c, K.K_REDUCE) < p["dose_reduction_given_g3ae"]:
+                    st["reduced"] = True
+            t_end = end
+            if st["in_cr"] and self.eligible:
+                needed = reg[K.REG_HSCT_CYCLES] + (1 if reg[K.REG_HSCT_EXTRA_MRD] > 0 and not st["mrd"] else 0)
+                if c >= needed and self.uc(c, K.K_HSCT_GO) < p["hsct_proceed_prob"]:
+                    st["hsct"] = end + p["hsct_wait_mean_days"] * -math.log(self.u(K.S_HSCT_WAIT))
+                    break
+            if stop or capped or (not st["in_cr"] and c >= reg[K.REG_STOP_AFTER]):
+                break
+            start = end
+        self.after_treatment(st, t_end, t_pd, t_other)
+        self.after_transplant(st, t_other, sos_lp, decades)
+        return self.record(st)
+
+    def after_treatment(self, st, t_end, t_pd, t_other):
+        p = self.p
+        st["hsct_in_cr"] = False
+        st["t_rel"] = math.inf
+        if st["in_cr"]:
+            st["t_rel"] = t_end + self.remaining(st["rel_e"] - st["rel_h"], self.relapse_rate(st["mrd"]))
+        if st["death"] < math.inf:
+            return
+        if st["in_cr"] and st["prog"] == math.inf:
+            if st["hsct"] == math.inf and self.eligible:
+                st["hsct"] = self.exp_time(K.S_HSCT_LATE, p["hsct_late_rate"], t_end)
+            if st["hsct"] < min(st["t_rel"], t_other):
+                st["hsct_in_cr"] = True
+            else:
+                st["hsct"] = math.inf
+                if t_other < st["t_rel"]:
+                    st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+                else:
+                    st["prog"] = st["t_rel"]
+        elif st["prog"] == math.inf:
+            if t_other < t_pd:
+                st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+            else:
+                st["prog"] = t_pd
+        if st["prog"] < math.inf and st["death"] == math.inf:
+            t_dp = self.exp_time(K.S_DEATH_PROG, p["death_rate_after_progression"], st["prog"])
+            if self.eligible and self.u(K.S_SALV_HSCT) < p["hsct_salvage_prob"]:
+                t_sh = st["prog"] + p["hsct_salvage_mean_days"] * -math.log(self.u(K.S_SALV_HSCT_T))
+                if t_sh < min(t_dp, t_other):
+                    st["hsct"] = t_sh
+            if st["hsct"] == math.inf:
+                if t_other < t_dp:
+                    st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+                else:
+                    st["death"], st["cause"] = t_dp, self.cause_after_progression()
+
+    def after_transplant(self, st, t_other, sos_lp, decades):
+        p, h = self.p, st["hsct"]
+        if h == math.inf:
+            return
+        reg = self.a.reg[self.k]
+        dual = self.u(K.S_DUAL) < reg[K.REG_DUAL_ALKYLATOR]
+        logit = (p["sos_intercept_post_hsct"] + p["sos_cumulative_dose_slope"] * st["cum"] + sos_lp
+                 + p["sos_short_interval"] * math.exp(-(h - st["last_dose"]) / K.MONTH)
+                 + p["sos_dual_alkylator"] * dual)
+        t_sos_death = math.inf
+        grade = 0
+        onset = math.inf
+        if self.u(K.S_SOS_POST) < expit(logit):
+            grade = self.sos_grade(self.u(K.S_SOS_POST_GRADE))
+            u = self.u(K.S_SOS_ONSET)
+            onset = h + p["sos_onset_median_days"] * math.exp(p["sos_onset_spread"] * math.log(u / (1.0 - u)))
+            if grade == K.SOS_FATAL:
+                t_sos_death = onset + p["sos_death_mean_days"] * -math.log(self.u(K.S_SOS_DEATH))
+        lp = (p["nrm_age_per_decade"] * decades + p["nrm_cumulative_dose_slope"] * (st["cum"] - K.NRM_REFERENCE_DOSE)
+              + p["nrm_prior_hsct"] * self.prior)
+        rate, shape = p["nrm_rate"] * math.exp(lp), p["nrm_shape"]
+        t_nrm = math.inf
+        if rate > 0:  # cumulative hazard rate * t^shape, times exp(nrm_after_sos) after a non-fatal SOS
+            e = -math.log(self.u(K.S_NRM))
+            change = (onset - h) / K.MONTH if grade in (K.SOS_MILD, K.SOS_SEVERE) else math.inf
+            h_change = rate * change**shape if change < math.inf else math.inf
+            if e <= h_change:
+                t_nrm = h + K.MONTH * (e / rate) ** (1.0 / shape)
+            else:
+                factor = math.exp(p["nrm_after_sos"])
+                t_nrm = h + K.MONTH * (change**shape + (e - h_change) / (rate * factor)) ** (1.0 / shape)
+        mrd_pos = st["hsct_in_cr"] and not st["mrd"]
+        rel_rate = p["relapse_rate_post_hsct"] * math.exp(
+            p["relapse_post_hsct_mrd_positive"] * mrd_pos + p["relapse_post_hsct_not_in_remission"] * (not st["hsct_in_cr"]))
+        t_rh = h + self.weibull_time(K.S_RELAPSE_HSCT, rel_rate, p["relapse_post_hsct_shape"])
+        t_nr = min(t_sos_death, t_nrm, t_other)
+        if t_nr < t_rh:
+            st["death"], st["cause"] = t_nr, K.CAUSE_NRM_POST_HSCT
+        else:
+            st["relapse_post_hsct"] = t_rh
+            st["prog"] = min(st["prog"], t_rh)
+            t_dp = self.exp_time(K.S_DEATH_PROG_HSCT, p["death_rate_after_progression"], t_rh)
+            if t_other < t_dp:
+                st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+            else:
+                st["death"], st["cause"] = t_dp, self.cause_after_progression()
+        if grade > 0 and onset <= min(st["death"], self.censor):
+            st.update(sos=1, sos_post=1, sos_post_grade=grade, grade=max(st["grade"], grade))
+
+    def record(self, st):
+        cen, nan, a, k = self.censor, math.nan, self.a, self.k
+        seen = lambda t: t if t <= cen else nan  # noqa: E731
+        hsct = st["hsct"] <= cen
+        cr = st["in_cr"] and st["resp_day"] <= cen
+        return {
+            "cumulative_dose": st["cum"],
+            "starting_dose": float(sum(a.doses[k, K.KIND_CYCLE1, : a.n_doses[k, K.KIND_CYCLE1]])),
+            "response_day": seen(st["resp_day"]),
+            "hsct_day": st["hsct"] if hsct else nan,
+            "progression_day": seen(st["prog"]),
+            "death_day": seen(st["death"]),
+            "pfs_months": min(st["prog"], st["death"], cen) / K.MONTH,
+            "os_months": min(st["death"], cen) / K.MONTH,
+            "age": self.age,
+            "marrow_blasts": self.blasts,
+            "censor_day": cen,
+            "relapse_post_hsct_day": seen(st["relapse_post_hsct"]),
+            "last_dose_day": st["last_dose"] if st["n_given"] > 0 else nan,
+            "cohort": k,
+            "cycles": st["cycles"],
+            "doses_given": st["n_given"],
+            "best_response": int(cr),
+            "response_cycle": st["resp_cycle"] if cr else 0,
+            "mrd_negative": int(st["mrd"] and cr),
+            "grade3_ae": int(st["g3"]),
+            "serious_ae": int(st["sae"]),
+            "discontinued_ae": int(st["disc"]),
+            "hsct": int(hsct),
+            "sos": st["sos"],
+            "sos_grade": st["grade"],
+            "sos_post_hsct": st["sos_post"],
+            "sos_post_hsct_grade": st["sos_post_grade"],
+            "death_cause": st["cause"] if st["death"] <= cen else 0,
+            "pfs_event": int(min(st["prog"], st["death"]) <= cen),
+            "os_event": int(st["death"] <= cen),
+            "salvage": 2 if self.salvage2 else 1,
+            "prior_hsct": int(self.prior),
+            "ph_positive": int(self.ph),
+            "bilirubin_high": int(self.bili),
+            "transplant_eligible": int(self.eligible),
+            "hsct_in_remission": int(hsct and st["hsct_in_cr"]),
+        }
+
+
+def simulate_reference(arrays, seed: int, n: int, first_patient: int = 0) -> list[dict]:
+    """Records of patients ``first_patient .. first_patient + n - 1``, one dict each."""
+    return [Patient(seed, first_patient + i, arrays).run() for i in range(n)]
