@@ -74,25 +74,49 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Fit the parameters (default) or check a parameter set against every figure."""
+    """Fit the parameters (default), fit every model structure, or check the shipped fit."""
     from simulator import calibration
-    from simulator.plots import plot_check
     from simulator.model.config import default_config_dir, load_parameters
+    from simulator.plots import plot_check
+    from simulator.sensitivity.distributions import load_ensemble
 
     out = Path(args.out)
-    if args.check:
-        path = Path(args.parameters) if args.parameters else default_config_dir() / "parameters" / "default.yaml"
+    shipped = default_config_dir() / "parameters"
+    if args.structures:
+        result = calibration.calibrate_structures(out)
+        print(f"Structures fitted; combined ensemble written to {result['posterior']}")
+        ensemble_path = Path(result["posterior"])
+        path = shipped / "default.yaml"
+    elif args.check:
+        path = Path(args.parameters) if args.parameters else shipped / "default.yaml"
+        ensemble_path = shipped / "posterior.nc"
     else:
         size = calibration.QUICK if args.quick else calibration.FULL
         path = calibration.calibrate(out, size)["parameters"]
+        ensemble_path = None
     rows = calibration.check(load_parameters(path), n_patients=args.patients)
     text = calibration.format_check(rows, args.patients)
     print(f"Parameters: {path}\n{text}")
     plot = plot_check(rows, args.plot or out / "check.png")
     if not args.check:
+        out.mkdir(parents=True, exist_ok=True)
         (out / "check.txt").write_text(text + "\n")
     print(f"\nPlot written to {plot}")
     primary_ok = all(r.inside for r in rows if r.section == "primary")
+    if ensemble_path is not None and not args.parameters:
+        ensemble = load_ensemble(ensemble_path)
+        if "structure_weight" in ensemble:
+            print("\n" + calibration.format_structures(calibration.check_structures(ensemble)))
+            combined = calibration.check_ensemble(ensemble)
+            primary = [r for r in combined if r.section == "primary"]
+            inside = sum(r.inside for r in primary)
+            print(f"\nUnder the combined ensemble (mean over {calibration.ENSEMBLE_CHECK_DRAWS} draws across "
+                  f"structures): {inside}/{len(primary)} primary targets inside their 95% intervals")
+            for r in primary:
+                if not r.inside:
+                    print(f"  outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated "
+                          f"{r.sim.estimate:.3g})")
+            primary_ok = primary_ok and inside == len(primary)
     return 0 if primary_ok else 1
 
 
@@ -161,6 +185,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ds = load_results(source)
         exp = experiment_from_json(ds.attrs["experiment"], source)
     else:
+        from simulator.sensitivity.strategies import (
+            compare_strategies,
+            format_strategy_answers,
+            format_value_of_information,
+            value_of_information,
+        )
+
+        reference, *others = [load_scenario(p) for p in args.inputs]
+        with _progress_bar("parameter sets", "set") as progress:
+            answers = compare_strategies(reference, {s.name: s for s in others}, ensemble=args.ensemble,
+                                         seed=args.seed, patients=args.patients, progress=progress)
+        print(format_strategy_answers(answers))
+        for name in answers.strategy.values:
+            voi = value_of_information(answers, str(name), str(answers.metric.values[0]))
+            print(format_value_of_information(voi) + "\n")
+            if args.plot_dir:
+                from simulator.plots.decision import value_of_information_plot
+
+                paths = value_of_information_plot(voi, args.plot_dir, f"{str(name).replace('_', ' ')} instead of "
+                                                                  f"{reference.name.replace('_', ' ')}")
+                print(f"Figure written to {paths[0]}\n")
         exp = strategies_experiment(args.inputs, replicates=args.replicates, patients=args.patients,
                                     seed=args.seed)
         ds = run_sweep(exp)
@@ -278,7 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--check", action="store_true",
                      help="only compare the shipped (or --parameters) values with every figure; exit 0 "
                           "when every primary target is inside its 95%% interval")
-    cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml)")
+    cal.add_argument("--structures", action="store_true",
+                     help="fit every model structure, weight them by evidence and write the combined "
+                          "ensemble to OUT (about 15-30 minutes on 2 cores)")
+    cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml and, "
+                                          "with --check, every model structure and the combined ensemble)")
     cal.add_argument("--patients", type=_positive_int, default=200_000,
                      help="simulated patients for the check (default 200,000)")
     cal.add_argument("--plot", help="PNG of reported vs simulated (default: OUT/check.png)")
@@ -313,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--reference", type=_assignment, action="append", metavar="AXIS=VALUE",
                          help="change the reference grid point (default: the experiment's)")
     compare.add_argument("--metric", action="append", help="only this metric (repeatable; default all)")
+    compare.add_argument("--plot-dir", help="with scenario files: write the value-of-information figure here")
+    compare.add_argument("--ensemble", help="parameter ensemble for the posterior intervals of scenario-file "
+                                            "comparisons (default: the shipped combined ensemble)")
     compare.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES,
                          help=f"scenario files: trials per strategy (default {DEFAULT_REPLICATES})")
     compare.add_argument("--patients", type=_positive_int, default=TRIAL_PATIENTS,
