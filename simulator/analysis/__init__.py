@@ -6,7 +6,8 @@ Imports only :mod:`simulator.model`.
 """
 
 from simulator.analysis.outcomes import summarize
-from simulator.analysis.targets import comparison_table, load_pooled_targets
+from simulator.analysis.targets import comparison_table, load_evidence, load_pooled_targets
 from simulator.analysis.trial_metrics import TRIAL_METRICS, trial_figures
 
-__all__ = ["TRIAL_METRICS", "comparison_table", "load_pooled_targets", "summarize", "trial_figures"]
+__all__ = ["TRIAL_METRICS", "comparison_table", "load_evidence", "load_pooled_targets", "summarize",
+           "trial_figures"]
