@@ -9,6 +9,7 @@ are the Monte Carlo uncertainty of the estimate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -140,6 +141,101 @@ def median_ci(x: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float, f
     lo = int(stats.binom.ppf(a / 2, n, 0.5))
     hi = min(int(stats.binom.isf(a / 2, n, 0.5)), n - 1)
     return float(np.median(x)), float(x[max(lo - 1, 0)]), float(x[hi])
+
+
+@dataclass(frozen=True)
+class HazardRatio:
+    """A Cox proportional-hazards ratio of one binary covariate with its Wald 95% CI."""
+
+    estimate: float
+    lower: float
+    upper: float
+    log_se: float  # standard error of log(estimate)
+    events: int
+    patients: int
+
+
+COX_TOLERANCE = 1e-12  # Newton-Raphson stops when a step in log HR is smaller than this
+COX_MAX_STEPS = 50
+
+
+def _cox_terms(beta: float, d0: np.ndarray, d1: np.ndarray, n0: np.ndarray, n1: np.ndarray,
+               ties: str) -> tuple[float, float, float]:
+    """Log partial likelihood, score and information of a binary covariate at ``beta``.
+
+    Per distinct event time: ``d0``/``d1`` events and ``n0``/``n1`` at risk with covariate
+    0/1. Efron replaces the tied events' share of the risk set by its l/d-th fraction for
+    the l-th tied event; Breslow keeps the whole risk set for every tied event.
+    """
+    r = math.exp(beta)
+    d = d0 + d1
+    step = np.repeat(np.arange(len(d)), d)  # one row per event
+    frac = np.arange(len(step)) - np.repeat(np.cumsum(d) - d, d)  # l = 0 .. d - 1 within a time
+    frac = frac / np.repeat(d, d) if ties == "efron" else np.zeros(len(step))
+    s0 = (n0 + n1 * r)[step] - frac * (d0 + d1 * r)[step]
+    s1 = (n1 * r)[step] - frac * (d1 * r)[step]
+    mean = s1 / s0
+    loglik = beta * d1.sum() - np.log(s0).sum()
+    return float(loglik), float(d1.sum() - mean.sum()), float((mean * (1.0 - mean)).sum())
+
+
+def cox_hazard_ratio(time: np.ndarray, event: np.ndarray, group: np.ndarray, ties: str = "efron",
+                     level: float = CONFIDENCE) -> HazardRatio:
+    """Cox hazard ratio of ``group`` (True) vs the rest, by Newton-Raphson on the partial likelihood.
+
+    Parameters
+    ----------
+    time : ndarray of float
+        Time to the event or censoring (any unit).
+    event : ndarray of bool
+        True where the event was observed.
+    group : ndarray of bool
+        The binary covariate; the ratio is hazard(True) / hazard(False).
+    ties : {"efron", "breslow"}
+        Handling of tied event times (lifelines and R's ``coxph`` default to Efron).
+
+    Returns
+    -------
+    HazardRatio
+        NaN where the estimate is 0 or infinite: a group is empty or has no event, or
+        the likelihood is monotone (Newton-Raphson does not converge).
+    """
+    if ties not in ("efron", "breslow"):
+        raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    group = np.asarray(group, dtype=bool)
+    n_events = int(event.sum())
+    if not (event & group).any() or not (event & ~group).any():
+        return HazardRatio(np.nan, np.nan, np.nan, np.nan, n_events, len(time))
+    times = np.unique(time[event])
+    d1 = np.bincount(np.searchsorted(times, time[event & group]), minlength=len(times))
+    d0 = np.bincount(np.searchsorted(times, time[event & ~group]), minlength=len(times))
+    sorted1, sorted0 = np.sort(time[group]), np.sort(time[~group])
+    n1 = len(sorted1) - np.searchsorted(sorted1, times, side="left")
+    n0 = len(sorted0) - np.searchsorted(sorted0, times, side="left")
+    beta = 0.0
+    loglik, score, info = _cox_terms(beta, d0, d1, n0, n1, ties)
+    step = math.inf
+    for _ in range(COX_MAX_STEPS):
+        if not info > 0.0:  # the likelihood flattens out: beta runs off to +-inf
+            break
+        step = score / info
+        while True:  # halve the step until the likelihood does not fall
+            new = _cox_terms(beta + step, d0, d1, n0, n1, ties)
+            if new[0] >= loglik - 1e-12 * abs(loglik) or abs(step) < COX_TOLERANCE:
+                break
+            step /= 2.0
+        beta += step
+        loglik, score, info = new
+        if abs(step) < COX_TOLERANCE:
+            break
+    if abs(step) >= COX_TOLERANCE:  # monotone likelihood: one group's events all come first
+        return HazardRatio(np.nan, np.nan, np.nan, np.nan, n_events, len(time))
+    se = 1.0 / math.sqrt(info)
+    z = stats.norm.ppf(0.5 + level / 2)
+    return HazardRatio(math.exp(beta), math.exp(beta - z * se), math.exp(beta + z * se), se, n_events,
+                       len(time))
 
 
 # ----------------------------------------------------------------------------- metric table

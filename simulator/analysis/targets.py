@@ -115,7 +115,7 @@ def comparison_table(summary: xr.Dataset, publication: Publication) -> str:
 
 
 # ----------------------------------------------------------------------------- further evidence
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Count = Annotated[int, Field(ge=0)]
 
 
@@ -127,7 +127,7 @@ class EvidenceFigure(_Evidence):
     """One published share: its value, events ``k`` of ``n`` patients where given, source and status."""
 
     id: str
-    value: Share
+    value: Fraction
     n: Count
     k: Count | None = None
     source: str
@@ -167,16 +167,16 @@ class ContinuationHazardRatio(_Evidence):
     """Hazard ratio of remission duration, > 3 vs <= 3 cycles."""
 
     value: Annotated[float, Field(gt=0.0)]
-    p: Share
+    p: Fraction
     contrast: str
 
 
 class ContinuationMrd(_Evidence):
     """MRD negativity by group (shares of the group) and the test's p-value."""
 
-    more_than_3_cycles: Share
-    three_or_fewer_cycles: Share
-    p: Share
+    more_than_3_cycles: Fraction
+    three_or_fewer_cycles: Fraction
+    p: Fraction
 
 
 class ContinuationEvidence(_Evidence):
@@ -218,3 +218,33 @@ def load_evidence(path: str | Path | None = None) -> Evidence:
     """Read and validate the further evidence file (a :class:`ConfigError` names file and key)."""
     path = Path(path) if path else evidence_path()
     return validate(Evidence, read_yaml(path), path)
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """A simulated figure beside the published one, both with 95% intervals.
+
+    ``unit`` is ``%`` for shares (stored as fractions) or ``1`` for ratios; the simulated
+    interval is Monte Carlo; ``published_interval`` says in ``note`` how it was derived.
+    """
+
+    figure: str
+    unit: str
+    simulated: float
+    simulated_interval: tuple[float, float]
+    published: float
+    published_interval: tuple[float, float]
+    source: str
+    note: str
+
+
+def format_rows(rows: list[EvidenceRow]) -> str:
+    """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated)."""
+    def cell(value: float, interval: tuple[float, float], unit: str) -> str:
+        return f"{_fmt(value, unit)} ({_fmt(interval[0], unit)}-{_fmt(interval[1], unit)})"
+
+    lines = [f"{'figure':<48} {'unit':<5} {'simulated (95% MC CI)':<24} {'published (95% CI)':<22} source"]
+    for r in rows:
+        lines.append(f"{r.figure:<48} {r.unit:<5} {cell(r.simulated, r.simulated_interval, r.unit):<24} "
+                     f"{cell(r.published, r.published_interval, r.unit):<22} {r.source}: {r.note}")
+    return "\n".join(lines)

@@ -10,6 +10,7 @@ from scipy import stats
 from simulator import simulate, summarize
 from simulator.analysis.outcomes import (
     clopper_pearson,
+    cox_hazard_ratio,
     cumulative_incidence,
     kaplan_meier,
     km_median,
@@ -108,3 +109,50 @@ def test_cumulative_incidence_matches_lifelines_aalen_johansen():
     # SE about 0.008 at t = 12, so allow 4 SE
     truth = (0.1 / 0.15) * (1 - np.exp(-0.15 * 12))
     assert abs(cumulative_incidence(time, cause, 12.0) - truth) < 4 * 0.008
+
+
+def _tied_survival_data(seed: int = 1, n: int = 300):
+    """Exponential times (hazard ratio 0.5) and uniform censoring, rounded to quarters: many ties."""
+    rng = np.random.default_rng(seed)
+    group = rng.random(n) < 0.4
+    t = np.round(rng.exponential(1 / np.where(group, 0.5, 1.0)) * 4) / 4 + 0.25
+    c = np.round(rng.uniform(0, 4, n) * 4) / 4 + 0.25
+    return np.minimum(t, c), t <= c, group
+
+
+def test_cox_efron_matches_lifelines_with_ties():
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    time, event, group = _tied_survival_data()
+    hr = cox_hazard_ratio(time, event, group)
+    ref = CoxPHFitter().fit(pd.DataFrame({"t": time, "e": event, "g": group.astype(float)}), "t", "e",
+                            fit_options={"precision": 1e-12})
+    lo, hi = np.exp(ref.confidence_intervals_.values[0])
+    np.testing.assert_allclose([hr.estimate, hr.lower, hr.upper, hr.log_se],
+                               [ref.hazard_ratios_["g"], lo, hi, ref.standard_errors_["g"]], rtol=1e-6)
+    assert (hr.events, hr.patients) == (int(event.sum()), len(time))
+
+
+def test_cox_breslow_matches_statsmodels_with_ties():
+    from statsmodels.duration.hazard_regression import PHReg
+
+    time, event, group = _tied_survival_data(seed=2)
+    hr = cox_hazard_ratio(time, event, group, ties="breslow")
+    ref = PHReg(time, group.astype(float)[:, None], status=event.astype(int), ties="breslow").fit()
+    np.testing.assert_allclose([hr.estimate, hr.log_se], [np.exp(ref.params[0]), ref.bse[0]], rtol=1e-8)
+    # Efron and Breslow differ only through the ties
+    assert cox_hazard_ratio(time, event, group).estimate != pytest.approx(hr.estimate, rel=1e-3)
+    untied = time + np.arange(len(time)) * 1e-9
+    assert cox_hazard_ratio(untied, event, group).estimate == pytest.approx(
+        cox_hazard_ratio(untied, event, group, ties="breslow").estimate, rel=1e-12)
+
+
+def test_cox_without_events_in_a_group_is_nan_and_ties_are_checked():
+    time = np.array([1.0, 2.0, 3.0, 4.0])
+    hr = cox_hazard_ratio(time, np.array([True, True, False, False]), np.array([False, False, True, True]))
+    assert np.isnan(hr.estimate) and hr.events == 2
+    monotone = cox_hazard_ratio(time, np.ones(4, dtype=bool), np.array([True, True, False, False]))
+    assert np.isnan(monotone.estimate) and monotone.events == 4
+    with pytest.raises(ValueError, match="ties"):
+        cox_hazard_ratio(time, time > 1, time > 2, ties="exact")
