@@ -34,9 +34,14 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from simulator.analysis.outcomes import CONFIDENCE, HazardRatio, clopper_pearson, cox_hazard_ratio
+from simulator.analysis.outcomes import (
+    CONFIDENCE,
+    HazardRatio,
+    clopper_pearson,
+    cox_hazard_ratio,
+    remission_duration,
+)
 from simulator.analysis.targets import Evidence, EvidenceRow
-from simulator.model.kernel import MONTH
 
 CYCLES_SPLIT = 3  # cycles: the groups are > 3 and <= 3 InO cycles
 RESPONDERS_TO_HSCT = "responders_proceeding_to_hsct"  # the evidence file's figure for the selection
@@ -82,20 +87,6 @@ class ContinuationAnalysis:
     hazard_ratio: HazardRatio
     mrd_more_cycles: Share
     mrd_fewer_cycles: Share
-
-
-def remission_duration(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Months from the first CR/CRi to relapse/progression or death, and whether it was observed.
-
-    NaN time for patients without an observed CR/CRi; the end is the data cut-off when
-    neither event came before it.
-    """
-    progression = np.nan_to_num(ds["progression_day"].values, nan=np.inf)
-    death = np.nan_to_num(ds["death_day"].values, nan=np.inf)
-    censor = ds["censor_day"].values
-    end = np.fmin(progression, death)
-    observed = end <= censor
-    return (np.where(observed, end, censor) - ds["response_day"].values) / MONTH, observed
 
 
 def responders_without_hsct(ds: xr.Dataset) -> np.ndarray:

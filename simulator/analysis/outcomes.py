@@ -301,9 +301,54 @@ METRICS = (
            _v("best_response"), _v("mrd_negative")),
     Metric("sos_any", "SOS/VOD at any time", "%", "rate", every_patient, _v("sos")),
     Metric("pfs_median_months", "median PFS", "months", "km_median", every_patient, _v("pfs")),
+    Metric("pfs_protocol_median_months", "median PFS, INO-VATE definition", "months", "km_median",
+           every_patient, _v("pfs_protocol")),
+    Metric("remission_duration_median_months", "median duration of CR/CRi, responders", "months",
+           "km_median", _v("best_response"), _v("remission")),
     Metric("os_median_months", "median OS", "months", "km_median", every_patient, _v("os")),
 )
 METRIC_IDS = tuple(m.id for m in METRICS)
+
+
+# INO-VATE's protocol counts "starting new induction therapy without achieving CR/CRi" as a PFS
+# event; the model does not simulate later therapy, so a patient who ends InO without CR/CRi
+# (alive and progression-free) starts it this many days after the last InO dose: the label's
+# response assessment at the end of the cycle (day 21-28 after a day-15 dose). An assumption;
+# 0 and 28 days give the same median and 12-month PFS to 0.01 months and 0.1 points.
+NEW_INDUCTION_GAP_DAYS = 14.0
+
+
+def _time_to_first(d, start_day: np.ndarray, *end_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Months from ``start_day`` to the first of ``end_days`` (NaN: never), censored at the cut-off."""
+    censor = np.asarray(d["censor_day"])
+    end = np.fmin.reduce([np.nan_to_num(np.asarray(e, dtype=float), nan=np.inf) for e in end_days])
+    observed = end <= censor
+    return (np.where(observed, end, censor) - start_day) / MONTH, observed
+
+
+def remission_duration(d) -> tuple[np.ndarray, np.ndarray]:
+    """Duration of CR/CRi as INO-VATE defines it, months, and whether it ended before the cut-off.
+
+    From the first CR/CRi to relapse or progression or death from any cause, whichever
+    comes first (a transplant does not censor it); NaN for patients without an observed
+    CR/CRi. ``d``: patient records (a Dataset or :func:`patient_columns`).
+    """
+    return _time_to_first(d, np.asarray(d["response_day"]), d["progression_day"], d["death_day"])
+
+
+def protocol_pfs(d) -> tuple[np.ndarray, np.ndarray]:
+    """Progression-free survival as INO-VATE's protocol defines it, months, and the event flag.
+
+    From the first dose to progression or relapse, death, or the start of new induction
+    therapy without CR/CRi, whichever comes first; the last is
+    :data:`NEW_INDUCTION_GAP_DAYS` after the last InO dose of a patient who never reached
+    CR/CRi. The ``pfs_months`` record waits for progression instead. (Post-HSCT therapy
+    without CR/CRi, the protocol's other event, comes only after a progression in the model.)
+    """
+    never = np.asarray(d["best_response"]) == 0
+    last = np.nan_to_num(np.asarray(d["last_dose_day"], dtype=float), nan=0.0)
+    new_induction = np.where(never, last + NEW_INDUCTION_GAP_DAYS, np.inf)
+    return _time_to_first(d, np.zeros(len(never)), d["progression_day"], d["death_day"], new_induction)
 
 
 FLAG_VARIABLES = ("best_response", "hsct", "os_event", "grade3_ae", "discontinued_ae", "serious_ae",
@@ -313,13 +358,16 @@ FLAG_VARIABLES = ("best_response", "hsct", "os_event", "grade3_ae", "discontinue
 def patient_columns(ds: xr.Dataset) -> dict:
     """Every per-patient variable as a numpy array, flags as bool, plus survival pairs.
 
-    ``"pfs"`` and ``"os"`` hold (months, event) tuples for Kaplan-Meier metrics.
+    ``"pfs"``, ``"os"``, ``"pfs_protocol"`` (:func:`protocol_pfs`) and ``"remission"``
+    (:func:`remission_duration`) hold (months, event) tuples for Kaplan-Meier metrics.
     """
     d = {name: ds[name].values for name in ds.data_vars if ds[name].dims == ("patient",)}
     for name in FLAG_VARIABLES:
         d[name] = d[name].astype(bool)
     d["pfs"] = (d["pfs_months"], d["pfs_event"])
     d["os"] = (d["os_months"], d["os_event"])
+    d["pfs_protocol"] = protocol_pfs(d)
+    d["remission"] = remission_duration(d)
     return d
 
 

@@ -16,10 +16,9 @@ from simulator import simulate
 from simulator.analysis.continuation import (
     continuation_analysis,
     continuation_rows,
-    remission_duration,
     responders_without_hsct,
 )
-from simulator.analysis.outcomes import cox_hazard_ratio
+from simulator.analysis.outcomes import cox_hazard_ratio, remission_duration
 from simulator.analysis.targets import format_rows, load_evidence
 from simulator.model.kernel import MONTH
 

@@ -16,7 +16,10 @@ from simulator.analysis.outcomes import (
     km_median,
     km_survival_at,
     median_ci,
+    protocol_pfs,
+    remission_duration,
 )
+from simulator.model.kernel import MONTH
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (82, 161), (160, 177)])
@@ -156,3 +159,33 @@ def test_cox_without_events_in_a_group_is_nan_and_ties_are_checked():
     assert np.isnan(monotone.estimate) and monotone.events == 4
     with pytest.raises(ValueError, match="ties"):
         cox_hazard_ratio(time, time > 1, time > 2, ties="exact")
+
+
+def test_protocol_pfs_and_remission_duration_by_hand():
+    nan = np.nan
+    d = {  # never responds, progresses late | progresses during treatment | responder | responder, dies
+        "best_response": np.array([0, 0, 1, 1]),
+        "response_day": np.array([nan, nan, 30.0, 30.0]),
+        "last_dose_day": np.array([14.0, 7.0, 100.0, 60.0]),
+        "progression_day": np.array([200.0, 10.0, nan, nan]),
+        "death_day": np.array([300.0, 40.0, nan, 90.0]),
+        "censor_day": np.array([700.0, 700.0, 500.0, 700.0]),
+    }
+    time, event = protocol_pfs(d)
+    np.testing.assert_allclose(time, np.array([14.0 + 14.0, 10.0, 500.0, 90.0]) / MONTH)
+    np.testing.assert_array_equal(event, [True, True, False, True])
+    time, event = remission_duration(d)
+    np.testing.assert_allclose(time[2:], np.array([470.0, 60.0]) / MONTH)
+    np.testing.assert_array_equal(event[2:], [False, True])
+    assert np.isnan(time[:2]).all()
+
+
+def test_protocol_pfs_differs_only_for_patients_without_cr_cri(label):
+    ds = simulate(label, n_patients=3000, seed=4)
+    time, event = protocol_pfs(ds)
+    recorded, recorded_event = ds["pfs_months"].values, ds["pfs_event"].values == 1
+    responders = ds["best_response"].values == 1
+    np.testing.assert_allclose(time[responders], recorded[responders], rtol=1e-12)
+    np.testing.assert_array_equal(event[responders], recorded_event[responders])
+    assert (time[~responders] <= recorded[~responders] + 1e-12).all() and event[~responders].all()
+    assert (time[~responders] < recorded[~responders] - 1e-9).sum() > 0.1 * (~responders).sum()
