@@ -58,8 +58,8 @@ class Share:
     def estimate(self) -> float:
         return self.k / self.n if self.n else math.nan
 
-    @property
-    def interval(self) -> tuple[float, float]:
+    def ci(self) -> tuple[float, float]:
+        """95% Clopper-Pearson interval (NaN without patients)."""
         return clopper_pearson(self.k, self.n)
 
 
@@ -146,20 +146,20 @@ def continuation_rows(result: ContinuationAnalysis, evidence: Evidence) -> list[
     cp = "Clopper-Pearson at the published n"
     return [
         EvidenceRow("responders not transplanted, of CR/CRi", "%", result.responders_without_hsct.estimate,
-                    result.responders_without_hsct.interval, 1.0 - proceeding.value,
+                    result.responders_without_hsct.ci(), 1.0 - proceeding.value,
                     clopper_pearson(proceeding.n - proceeding.k, proceeding.n), proceeding.source,
                     f"{proceeding.status}; {cp}"),
         EvidenceRow("> 3 InO cycles, of responders not transplanted", "%", result.more_cycles.estimate,
-                    result.more_cycles.interval, n_more / (n_more + n_fewer),
+                    result.more_cycles.ci(), n_more / (n_more + n_fewer),
                     clopper_pearson(n_more, n_more + n_fewer), evidence.source, cp),
         EvidenceRow("remission-duration HR, > 3 vs <= 3 cycles", "1", sim_hr.estimate,
                     (sim_hr.lower, sim_hr.upper), hr.value,
                     (hr.value * math.exp(-z * se), hr.value * math.exp(z * se)), evidence.source,
                     f"Wald interval implied by the published p = {hr.p:g}; guarantee-time biased"),
         EvidenceRow("MRD negativity, > 3 cycles", "%", result.mrd_more_cycles.estimate,
-                    result.mrd_more_cycles.interval, mrd.more_than_3_cycles,
+                    result.mrd_more_cycles.ci(), mrd.more_than_3_cycles,
                     _published_share(mrd.more_than_3_cycles, n_more), evidence.source, cp),
         EvidenceRow("MRD negativity, <= 3 cycles", "%", result.mrd_fewer_cycles.estimate,
-                    result.mrd_fewer_cycles.interval, mrd.three_or_fewer_cycles,
+                    result.mrd_fewer_cycles.ci(), mrd.three_or_fewer_cycles,
                     _published_share(mrd.three_or_fewer_cycles, n_fewer), evidence.source, cp),
     ]

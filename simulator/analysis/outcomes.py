@@ -156,6 +156,7 @@ class HazardRatio:
 
 
 COX_TOLERANCE = 1e-12  # Newton-Raphson stops when a step in log HR is smaller than this
+COX_LOGLIK_RTOL = 1e-12  # a step is kept unless it lowers the log likelihood by more than this (relative)
 COX_MAX_STEPS = 50
 
 
@@ -223,7 +224,7 @@ def cox_hazard_ratio(time: np.ndarray, event: np.ndarray, group: np.ndarray, tie
         step = score / info
         while True:  # halve the step until the likelihood does not fall
             new = _cox_terms(beta + step, d0, d1, n0, n1, ties)
-            if new[0] >= loglik - 1e-12 * abs(loglik) or abs(step) < COX_TOLERANCE:
+            if new[0] >= loglik - COX_LOGLIK_RTOL * abs(loglik) or abs(step) < COX_TOLERANCE:
                 break
             step /= 2.0
         beta += step
