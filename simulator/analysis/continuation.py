@@ -19,8 +19,8 @@ Definitions (S7 as read, INO-VATE protocol for remission duration):
 - *groups*: InO cycles with at least one dose (``cycles``) > 3 vs <= 3.
 - *remission duration*: from the first CR/CRi (``response_day``) to relapse or progression
   (``progression_day``) or death from any cause (``death_day``), whichever comes first,
-  censored at the data cut-off (``censor_day``); months. (No patient of this selection
-  starts new induction therapy or has HSCT in remission, the protocol's other events.)
+  censored at the data cut-off (``censor_day``); months
+  (:func:`simulator.analysis.outcomes.remission_duration`).
 - *MRD negativity*: reached during treatment (``mrd_negative``), share of the group with
   Clopper-Pearson 95% intervals.
 """
@@ -41,7 +41,7 @@ from simulator.analysis.outcomes import (
     cox_hazard_ratio,
     remission_duration,
 )
-from simulator.analysis.targets import Evidence, EvidenceRow
+from simulator.analysis.targets import Evidence, EvidenceRow, published_rate_ci
 
 CYCLES_SPLIT = 3  # cycles: the groups are > 3 and <= 3 InO cycles
 RESPONDERS_TO_HSCT = "responders_proceeding_to_hsct"  # the evidence file's figure for the selection
@@ -124,10 +124,6 @@ def continuation_analysis(ds: xr.Dataset) -> ContinuationAnalysis:
     )
 
 
-def _published_share(value: float, n: int) -> tuple[float, float]:
-    return clopper_pearson(round(value * n), n)
-
-
 def continuation_rows(result: ContinuationAnalysis, evidence: Evidence) -> list[EvidenceRow]:
     """The S7 figures beside their simulated values, ready for a validation report.
 
@@ -147,7 +143,7 @@ def continuation_rows(result: ContinuationAnalysis, evidence: Evidence) -> list[
     return [
         EvidenceRow("responders not transplanted, of CR/CRi", "%", result.responders_without_hsct.estimate,
                     result.responders_without_hsct.ci(), 1.0 - proceeding.value,
-                    clopper_pearson(proceeding.n - proceeding.k, proceeding.n), proceeding.source,
+                    tuple(1.0 - x for x in reversed(proceeding.ci())), proceeding.source,
                     f"{proceeding.status}; {cp}"),
         EvidenceRow("> 3 InO cycles, of responders not transplanted", "%", result.more_cycles.estimate,
                     result.more_cycles.ci(), n_more / (n_more + n_fewer),
@@ -158,8 +154,8 @@ def continuation_rows(result: ContinuationAnalysis, evidence: Evidence) -> list[
                     f"Wald interval implied by the published p = {hr.p:g}; guarantee-time biased"),
         EvidenceRow("MRD negativity, > 3 cycles", "%", result.mrd_more_cycles.estimate,
                     result.mrd_more_cycles.ci(), mrd.more_than_3_cycles,
-                    _published_share(mrd.more_than_3_cycles, n_more), evidence.source, cp),
+                    published_rate_ci(mrd.more_than_3_cycles, n_more), evidence.source, cp),
         EvidenceRow("MRD negativity, <= 3 cycles", "%", result.mrd_fewer_cycles.estimate,
                     result.mrd_fewer_cycles.ci(), mrd.three_or_fewer_cycles,
-                    _published_share(mrd.three_or_fewer_cycles, n_fewer), evidence.source, cp),
+                    published_rate_ci(mrd.three_or_fewer_cycles, n_fewer), evidence.source, cp),
     ]

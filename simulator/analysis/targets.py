@@ -31,7 +31,12 @@ class Target:
         """95% Clopper-Pearson interval of a rate at the published n (None without n)."""
         if self.n is None or not 0.0 <= self.value <= 1.0 or self.id.endswith(("_months", "_mg_m2")):
             return None
-        return clopper_pearson(round(self.value * self.n), self.n)
+        return published_rate_ci(self.value, self.n)
+
+
+def published_rate_ci(value: float, n: int) -> tuple[float, float]:
+    """95% Clopper-Pearson interval of a published rate at its n (events rounded from the rate)."""
+    return clopper_pearson(round(value * n), n)
 
 
 def pooled_targets_path() -> Path:
@@ -141,7 +146,7 @@ class EvidenceFigure(_Evidence):
 
     def ci(self) -> tuple[float, float]:
         """95% Clopper-Pearson interval at the published n (k rounded from the value if not given)."""
-        return clopper_pearson(round(self.value * self.n) if self.k is None else self.k, self.n)
+        return published_rate_ci(self.value, self.n) if self.k is None else clopper_pearson(self.k, self.n)
 
 
 class SosGrades(_Evidence):
