@@ -9,6 +9,7 @@ are the Monte Carlo uncertainty of the estimate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -142,6 +143,102 @@ def median_ci(x: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float, f
     return float(np.median(x)), float(x[max(lo - 1, 0)]), float(x[hi])
 
 
+@dataclass(frozen=True)
+class HazardRatio:
+    """A Cox proportional-hazards ratio of one binary covariate with its Wald 95% CI."""
+
+    estimate: float
+    lower: float
+    upper: float
+    log_se: float  # standard error of log(estimate)
+    events: int
+    patients: int
+
+
+COX_TOLERANCE = 1e-12  # Newton-Raphson stops when a step in log HR is smaller than this
+COX_LOGLIK_RTOL = 1e-12  # a step is kept unless it lowers the log likelihood by more than this (relative)
+COX_MAX_STEPS = 50
+
+
+def _cox_terms(beta: float, d0: np.ndarray, d1: np.ndarray, n0: np.ndarray, n1: np.ndarray,
+               ties: str) -> tuple[float, float, float]:
+    """Log partial likelihood, score and information of a binary covariate at ``beta``.
+
+    Per distinct event time: ``d0``/``d1`` events and ``n0``/``n1`` at risk with covariate
+    0/1. Efron replaces the tied events' share of the risk set by its l/d-th fraction for
+    the l-th tied event; Breslow keeps the whole risk set for every tied event.
+    """
+    r = math.exp(beta)
+    d = d0 + d1
+    step = np.repeat(np.arange(len(d)), d)  # one row per event
+    frac = np.arange(len(step)) - np.repeat(np.cumsum(d) - d, d)  # l = 0 .. d - 1 within a time
+    frac = frac / np.repeat(d, d) if ties == "efron" else np.zeros(len(step))
+    s0 = (n0 + n1 * r)[step] - frac * (d0 + d1 * r)[step]
+    s1 = (n1 * r)[step] - frac * (d1 * r)[step]
+    mean = s1 / s0
+    loglik = beta * d1.sum() - np.log(s0).sum()
+    return float(loglik), float(d1.sum() - mean.sum()), float((mean * (1.0 - mean)).sum())
+
+
+def cox_hazard_ratio(time: np.ndarray, event: np.ndarray, group: np.ndarray, ties: str = "efron",
+                     level: float = CONFIDENCE) -> HazardRatio:
+    """Cox hazard ratio of ``group`` (True) vs the rest, by Newton-Raphson on the partial likelihood.
+
+    Parameters
+    ----------
+    time : ndarray of float
+        Time to the event or censoring (any unit).
+    event : ndarray of bool
+        True where the event was observed.
+    group : ndarray of bool
+        The binary covariate; the ratio is hazard(True) / hazard(False).
+    ties : {"efron", "breslow"}
+        Handling of tied event times (lifelines and R's ``coxph`` default to Efron).
+
+    Returns
+    -------
+    HazardRatio
+        NaN where the estimate is 0 or infinite: a group is empty or has no event, or
+        the likelihood is monotone (Newton-Raphson does not converge).
+    """
+    if ties not in ("efron", "breslow"):
+        raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    group = np.asarray(group, dtype=bool)
+    n_events = int(event.sum())
+    if not (event & group).any() or not (event & ~group).any():
+        return HazardRatio(np.nan, np.nan, np.nan, np.nan, n_events, len(time))
+    times = np.unique(time[event])
+    d1 = np.bincount(np.searchsorted(times, time[event & group]), minlength=len(times))
+    d0 = np.bincount(np.searchsorted(times, time[event & ~group]), minlength=len(times))
+    sorted1, sorted0 = np.sort(time[group]), np.sort(time[~group])
+    n1 = len(sorted1) - np.searchsorted(sorted1, times, side="left")
+    n0 = len(sorted0) - np.searchsorted(sorted0, times, side="left")
+    beta = 0.0
+    loglik, score, info = _cox_terms(beta, d0, d1, n0, n1, ties)
+    step = math.inf
+    for _ in range(COX_MAX_STEPS):
+        if not info > 0.0:  # the likelihood flattens out: beta runs off to +-inf
+            break
+        step = score / info
+        while True:  # halve the step until the likelihood does not fall
+            new = _cox_terms(beta + step, d0, d1, n0, n1, ties)
+            if new[0] >= loglik - COX_LOGLIK_RTOL * abs(loglik) or abs(step) < COX_TOLERANCE:
+                break
+            step /= 2.0
+        beta += step
+        loglik, score, info = new
+        if abs(step) < COX_TOLERANCE:
+            break
+    if abs(step) >= COX_TOLERANCE:  # monotone likelihood: one group's events all come first
+        return HazardRatio(np.nan, np.nan, np.nan, np.nan, n_events, len(time))
+    se = 1.0 / math.sqrt(info)
+    z = stats.norm.ppf(0.5 + level / 2)
+    return HazardRatio(math.exp(beta), math.exp(beta - z * se), math.exp(beta + z * se), se, n_events,
+                       len(time))
+
+
 # ----------------------------------------------------------------------------- metric table
 @dataclass(frozen=True)
 class Metric:
@@ -205,9 +302,54 @@ METRICS = (
            _v("best_response"), _v("mrd_negative")),
     Metric("sos_any", "SOS/VOD at any time", "%", "rate", every_patient, _v("sos")),
     Metric("pfs_median_months", "median PFS", "months", "km_median", every_patient, _v("pfs")),
+    Metric("pfs_protocol_median_months", "median PFS, INO-VATE definition", "months", "km_median",
+           every_patient, _v("pfs_protocol")),
+    Metric("remission_duration_median_months", "median duration of CR/CRi, responders", "months",
+           "km_median", _v("best_response"), _v("remission")),
     Metric("os_median_months", "median OS", "months", "km_median", every_patient, _v("os")),
 )
 METRIC_IDS = tuple(m.id for m in METRICS)
+
+
+# INO-VATE's protocol counts "starting new induction therapy without achieving CR/CRi" as a PFS
+# event; the model does not simulate later therapy, so a patient who ends InO without CR/CRi
+# (alive and progression-free) starts it this many days after the last InO dose: the label's
+# response assessment at the end of the cycle (day 21-28 after a day-15 dose). An assumption;
+# 0 and 28 days give the same median and 12-month PFS to 0.01 months and 0.1 points.
+NEW_INDUCTION_GAP_DAYS = 14.0
+
+
+def _time_to_first(d, start_day: np.ndarray, *end_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Months from ``start_day`` to the first of ``end_days`` (NaN: never), censored at the cut-off."""
+    censor = np.asarray(d["censor_day"])
+    end = np.fmin.reduce([np.nan_to_num(np.asarray(e, dtype=float), nan=np.inf) for e in end_days])
+    observed = end <= censor
+    return (np.where(observed, end, censor) - start_day) / MONTH, observed
+
+
+def remission_duration(d) -> tuple[np.ndarray, np.ndarray]:
+    """Duration of CR/CRi as INO-VATE defines it, months, and whether it ended before the cut-off.
+
+    From the first CR/CRi to relapse or progression or death from any cause, whichever
+    comes first (a transplant does not censor it); NaN for patients without an observed
+    CR/CRi. ``d``: patient records (a Dataset or :func:`patient_columns`).
+    """
+    return _time_to_first(d, np.asarray(d["response_day"]), d["progression_day"], d["death_day"])
+
+
+def protocol_pfs(d) -> tuple[np.ndarray, np.ndarray]:
+    """Progression-free survival as INO-VATE's protocol defines it, months, and the event flag.
+
+    From the first dose to progression or relapse, death, or the start of new induction
+    therapy without CR/CRi, whichever comes first; the last is
+    :data:`NEW_INDUCTION_GAP_DAYS` after the last InO dose of a patient who never reached
+    CR/CRi. The ``pfs_months`` record waits for progression instead. (Post-HSCT therapy
+    without CR/CRi, the protocol's other event, comes only after a progression in the model.)
+    """
+    never = np.asarray(d["best_response"]) == 0
+    last = np.nan_to_num(np.asarray(d["last_dose_day"], dtype=float), nan=0.0)
+    new_induction = np.where(never, last + NEW_INDUCTION_GAP_DAYS, np.inf)
+    return _time_to_first(d, np.zeros(len(never)), d["progression_day"], d["death_day"], new_induction)
 
 
 FLAG_VARIABLES = ("best_response", "hsct", "os_event", "grade3_ae", "discontinued_ae", "serious_ae",
@@ -217,13 +359,16 @@ FLAG_VARIABLES = ("best_response", "hsct", "os_event", "grade3_ae", "discontinue
 def patient_columns(ds: xr.Dataset) -> dict:
     """Every per-patient variable as a numpy array, flags as bool, plus survival pairs.
 
-    ``"pfs"`` and ``"os"`` hold (months, event) tuples for Kaplan-Meier metrics.
+    ``"pfs"``, ``"os"``, ``"pfs_protocol"`` (:func:`protocol_pfs`) and ``"remission"``
+    (:func:`remission_duration`) hold (months, event) tuples for Kaplan-Meier metrics.
     """
     d = {name: ds[name].values for name in ds.data_vars if ds[name].dims == ("patient",)}
     for name in FLAG_VARIABLES:
         d[name] = d[name].astype(bool)
     d["pfs"] = (d["pfs_months"], d["pfs_event"])
     d["os"] = (d["os_months"], d["os_event"])
+    d["pfs_protocol"] = protocol_pfs(d)
+    d["remission"] = remission_duration(d)
     return d
 
 

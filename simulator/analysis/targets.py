@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.analysis.outcomes import clopper_pearson
-from simulator.model.config import ConfigError, default_config_dir, read_yaml
+from simulator.model.config import ConfigError, default_config_dir, read_yaml, validate
 
 GROUP_LABELS = {"le": "<=", "gt": ">", "all": "all"}
 GROUP_KEYS = {"le33": "le", "gt33": "gt", "all": "all"}
@@ -29,7 +31,12 @@ class Target:
         """95% Clopper-Pearson interval of a rate at the published n (None without n)."""
         if self.n is None or not 0.0 <= self.value <= 1.0 or self.id.endswith(("_months", "_mg_m2")):
             return None
-        return clopper_pearson(round(self.value * self.n), self.n)
+        return published_rate_ci(self.value, self.n)
+
+
+def published_rate_ci(value: float, n: int) -> tuple[float, float]:
+    """95% Clopper-Pearson interval of a published rate at its n (events rounded from the rate)."""
+    return clopper_pearson(round(value * n), n)
 
 
 def pooled_targets_path() -> Path:
@@ -109,4 +116,140 @@ def comparison_table(summary: xr.Dataset, publication: Publication) -> str:
                 cells.append(f"{est:<24} {(_fmt(t.value, unit) if t else ''):<8}")
             unit_label = "%" if unit == "%" else unit
             lines.append(f"{str(row.label.values):<{width}} {unit_label:<6} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- further evidence
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Evidence(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class EvidenceFigure(_Evidence):
+    """One published share: its value, events ``k`` of ``n`` patients where given, source and status."""
+
+    id: str
+    value: Fraction
+    n: Count
+    k: Count | None = None
+    source: str
+    status: str
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> EvidenceFigure:
+        if self.k is not None and self.k > self.n:
+            raise ValueError(f"k ({self.k}) exceeds n ({self.n})")
+        return self
+
+    def ci(self) -> tuple[float, float]:
+        """95% Clopper-Pearson interval at the published n (k rounded from the value if not given)."""
+        return published_rate_ci(self.value, self.n) if self.k is None else clopper_pearson(self.k, self.n)
+
+
+class SosGrades(_Evidence):
+    """SOS/VOD cases by worst grade in a safety population of ``n`` patients."""
+
+    n: Count
+    any_grade: Count
+    grade_3: Count
+    grade_4: Count
+    grade_5: Count
+    source: str
+    status: str
+
+
+class ContinuationGroups(_Evidence):
+    """Responders not transplanted, by InO cycles received (patients)."""
+
+    more_than_3_cycles: Count
+    three_or_fewer_cycles: Count
+
+
+class ContinuationHazardRatio(_Evidence):
+    """Hazard ratio of remission duration, > 3 vs <= 3 cycles."""
+
+    value: Annotated[float, Field(gt=0.0)]
+    p: Fraction
+    contrast: str
+
+
+class ContinuationMrd(_Evidence):
+    """MRD negativity by group (shares of the group) and the test's p-value."""
+
+    more_than_3_cycles: Fraction
+    three_or_fewer_cycles: Fraction
+    p: Fraction
+
+
+class ContinuationEvidence(_Evidence):
+    """The observational "continue vs stop InO in remission" contrast (guarantee-time biased)."""
+
+    groups: ContinuationGroups
+    remission_duration_hazard_ratio: ContinuationHazardRatio
+    mrd_negative: ContinuationMrd
+    source: str
+    status: str
+    caution: str
+
+
+class QualitativeEvidence(_Evidence):
+    """A statement without a number, with its source."""
+
+    source: str
+    text: str
+
+
+class Evidence(_Evidence):
+    """Figures on what drives post-HSCT SOS/NRM, relapse after InO stops and the paths to
+    transplant (``configs/targets/hsct_sos_evidence.yaml``); ``sources`` maps ids to citations."""
+
+    sources: dict[str, str]
+    sos_by_salvage_line: list[EvidenceFigure]
+    sos_grades: SosGrades
+    transplant_paths: list[EvidenceFigure]
+    continuing_ino_in_remission: ContinuationEvidence
+    qualitative: list[QualitativeEvidence]
+
+
+def evidence_path() -> Path:
+    """The shipped copy of the further evidence on post-HSCT SOS/NRM and transplant paths."""
+    return default_config_dir() / "targets" / "hsct_sos_evidence.yaml"
+
+
+def load_evidence(path: str | Path | None = None) -> Evidence:
+    """Read and validate the further evidence file (a :class:`ConfigError` names file and key)."""
+    path = Path(path) if path else evidence_path()
+    return validate(Evidence, read_yaml(path), path)
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """A simulated figure beside the published one, both with 95% intervals.
+
+    ``unit`` is ``%`` for shares (stored as fractions) or ``1`` for ratios; the simulated
+    interval is Monte Carlo; ``published_interval`` says in ``note`` how it was derived.
+    """
+
+    figure: str
+    unit: str
+    simulated: float
+    simulated_interval: tuple[float, float]
+    published: float
+    published_interval: tuple[float, float]
+    source: str
+    note: str
+
+
+def format_rows(rows: list[EvidenceRow]) -> str:
+    """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated)."""
+    def cell(value: float, interval: tuple[float, float], unit: str) -> str:
+        return f"{_fmt(value, unit)} ({_fmt(interval[0], unit)}-{_fmt(interval[1], unit)})"
+
+    lines = [f"{'figure':<48} {'unit':<5} {'simulated (95% MC CI)':<24} {'published (95% CI)':<22} source"]
+    for r in rows:
+        lines.append(f"{r.figure:<48} {r.unit:<5} {cell(r.simulated, r.simulated_interval, r.unit):<24} "
+                     f"{cell(r.published, r.published_interval, r.unit):<22} {r.source}: {r.note}")
     return "\n".join(lines)

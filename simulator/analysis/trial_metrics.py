@@ -41,6 +41,11 @@ def _died_of(cause: int):
     return lambda d: d["death_cause"] == cause
 
 
+def _died_other(after_progression: bool):
+    """Death with cause "other", after a progression or relapse (True) or without one (False)."""
+    return lambda d: (d["death_cause"] == K.CAUSE_OTHER) & (np.isnan(d["progression_day"]) != after_progression)
+
+
 def _os(d: dict) -> tuple[np.ndarray, np.ndarray]:
     return d["os"]
 
@@ -55,6 +60,10 @@ EXTRA_METRICS = (
                 _os, 12.0),
     TrialMetric("os_24_months", "overall survival at 24 months (KM)", "%", "km_survival", every_patient,
                 _os, 24.0),
+    TrialMetric("pfs_12_months", "PFS at 12 months (KM)", "%", "km_survival", every_patient,
+                lambda d: d["pfs"], 12.0),
+    TrialMetric("pfs_protocol_12_months", "PFS at 12 months, INO-VATE definition (KM)", "%", "km_survival",
+                every_patient, lambda d: d["pfs_protocol"], 12.0),
     TrialMetric("os_rmst_24_months", "restricted mean OS to 24 months", "months", "rmst", every_patient,
                 _os, 24.0),
     TrialMetric("deaths_progression", "died of progression or relapse", "%", "rate", every_patient,
@@ -63,8 +72,16 @@ EXTRA_METRICS = (
                 "rate", every_patient, _died_of(K.CAUSE_NRM_POST_HSCT)),
     TrialMetric("deaths_toxicity", "died of toxicity during treatment", "%", "rate", every_patient,
                 _died_of(K.CAUSE_TOXICITY)),
-    TrialMetric("deaths_other", "died of other causes", "%", "rate", every_patient,
-                _died_of(K.CAUSE_OTHER)),
+    # Cause 4 ("other") holds two kinds of death, told apart by whether progression came first:
+    # deaths from other causes before any progression or relapse (the background hazard only),
+    # and deaths after progression or relapse that the trials recorded as infection or toxicity
+    # of later therapy rather than as the disease (the calibrated complement of
+    # death_after_progression_disease_share; about 2% of these are background deaths after
+    # progression, which the records cannot tell apart).
+    TrialMetric("deaths_other_progression_free", "died of other causes, progression-free", "%", "rate",
+                every_patient, _died_other(after_progression=False)),
+    TrialMetric("deaths_other_after_progression", "died after PD/relapse: infection/later therapy", "%",
+                "rate", every_patient, _died_other(after_progression=True)),
     TrialMetric("cumulative_dose_mean_mg_m2", "mean cumulative dose", "mg/m2", "mean", every_patient,
                 lambda d: d["cumulative_dose"]),
 )

@@ -53,7 +53,8 @@ INT_FIELDS = (
     (K.I_SOS_POST_GRADE, "sos_post_hsct_grade", "1", "grade of SOS after HSCT: 0 none, 1 grade 1-2, 3 grade 3-4, 5 fatal"),
     (K.I_DEATH_CAUSE, "death_cause", "1",
      "0 alive or censored, 1 progression or relapse, 2 non-relapse after HSCT (incl. SOS), "
-     "3 toxicity during treatment, 4 other"),
+     "3 toxicity during treatment, 4 other: other causes before any progression, or after "
+     "progression/relapse recorded as infection or later-therapy toxicity"),
     (K.I_PFS_EVENT, "pfs_event", "1", "1 = progression, relapse or death observed"),
     (K.I_OS_EVENT, "os_event", "1", "1 = death observed"),
     (K.I_SALVAGE, "salvage", "1", "salvage line (1 or 2)"),

@@ -10,12 +10,16 @@ from scipy import stats
 from simulator import simulate, summarize
 from simulator.analysis.outcomes import (
     clopper_pearson,
+    cox_hazard_ratio,
     cumulative_incidence,
     kaplan_meier,
     km_median,
     km_survival_at,
     median_ci,
+    protocol_pfs,
+    remission_duration,
 )
+from simulator.model.kernel import MONTH
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (82, 161), (160, 177)])
@@ -108,3 +112,80 @@ def test_cumulative_incidence_matches_lifelines_aalen_johansen():
     # SE about 0.008 at t = 12, so allow 4 SE
     truth = (0.1 / 0.15) * (1 - np.exp(-0.15 * 12))
     assert abs(cumulative_incidence(time, cause, 12.0) - truth) < 4 * 0.008
+
+
+def _tied_survival_data(seed: int = 1, n: int = 300):
+    """Exponential times (hazard ratio 0.5) and uniform censoring, rounded to quarters: many ties."""
+    rng = np.random.default_rng(seed)
+    group = rng.random(n) < 0.4
+    t = np.round(rng.exponential(1 / np.where(group, 0.5, 1.0)) * 4) / 4 + 0.25
+    c = np.round(rng.uniform(0, 4, n) * 4) / 4 + 0.25
+    return np.minimum(t, c), t <= c, group
+
+
+def test_cox_efron_matches_lifelines_with_ties():
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    time, event, group = _tied_survival_data()
+    hr = cox_hazard_ratio(time, event, group)
+    ref = CoxPHFitter().fit(pd.DataFrame({"t": time, "e": event, "g": group.astype(float)}), "t", "e",
+                            fit_options={"precision": 1e-12})
+    lo, hi = np.exp(ref.confidence_intervals_.values[0])
+    np.testing.assert_allclose([hr.estimate, hr.lower, hr.upper, hr.log_se],
+                               [ref.hazard_ratios_["g"], lo, hi, ref.standard_errors_["g"]], rtol=1e-6)
+    assert (hr.events, hr.patients) == (int(event.sum()), len(time))
+
+
+def test_cox_breslow_matches_statsmodels_with_ties():
+    from statsmodels.duration.hazard_regression import PHReg
+
+    time, event, group = _tied_survival_data(seed=2)
+    hr = cox_hazard_ratio(time, event, group, ties="breslow")
+    ref = PHReg(time, group.astype(float)[:, None], status=event.astype(int), ties="breslow").fit()
+    np.testing.assert_allclose([hr.estimate, hr.log_se], [np.exp(ref.params[0]), ref.bse[0]], rtol=1e-8)
+    # Efron and Breslow differ only through the ties
+    assert cox_hazard_ratio(time, event, group).estimate != pytest.approx(hr.estimate, rel=1e-3)
+    untied = time + np.arange(len(time)) * 1e-9
+    assert cox_hazard_ratio(untied, event, group).estimate == pytest.approx(
+        cox_hazard_ratio(untied, event, group, ties="breslow").estimate, rel=1e-12)
+
+
+def test_cox_without_events_in_a_group_is_nan_and_ties_are_checked():
+    time = np.array([1.0, 2.0, 3.0, 4.0])
+    hr = cox_hazard_ratio(time, np.array([True, True, False, False]), np.array([False, False, True, True]))
+    assert np.isnan(hr.estimate) and hr.events == 2
+    monotone = cox_hazard_ratio(time, np.ones(4, dtype=bool), np.array([True, True, False, False]))
+    assert np.isnan(monotone.estimate) and monotone.events == 4
+    with pytest.raises(ValueError, match="ties"):
+        cox_hazard_ratio(time, time > 1, time > 2, ties="exact")
+
+
+def test_protocol_pfs_and_remission_duration_by_hand():
+    nan = np.nan
+    d = {  # never responds, progresses late | progresses during treatment | responder | responder, dies
+        "best_response": np.array([0, 0, 1, 1]),
+        "response_day": np.array([nan, nan, 30.0, 30.0]),
+        "last_dose_day": np.array([14.0, 7.0, 100.0, 60.0]),
+        "progression_day": np.array([200.0, 10.0, nan, nan]),
+        "death_day": np.array([300.0, 40.0, nan, 90.0]),
+        "censor_day": np.array([700.0, 700.0, 500.0, 700.0]),
+    }
+    time, event = protocol_pfs(d)
+    np.testing.assert_allclose(time, np.array([14.0 + 14.0, 10.0, 500.0, 90.0]) / MONTH)
+    np.testing.assert_array_equal(event, [True, True, False, True])
+    time, event = remission_duration(d)
+    np.testing.assert_allclose(time[2:], np.array([470.0, 60.0]) / MONTH)
+    np.testing.assert_array_equal(event[2:], [False, True])
+    assert np.isnan(time[:2]).all()
+
+
+def test_protocol_pfs_differs_only_for_patients_without_cr_cri(label):
+    ds = simulate(label, n_patients=3000, seed=4)
+    time, event = protocol_pfs(ds)
+    recorded, recorded_event = ds["pfs_months"].values, ds["pfs_event"].values == 1
+    responders = ds["best_response"].values == 1
+    np.testing.assert_allclose(time[responders], recorded[responders], rtol=1e-12)
+    np.testing.assert_array_equal(event[responders], recorded_event[responders])
+    assert (time[~responders] <= recorded[~responders] + 1e-12).all() and event[~responders].all()
+    assert (time[~responders] < recorded[~responders] - 1e-9).sum() > 0.1 * (~responders).sum()

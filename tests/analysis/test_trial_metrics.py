@@ -98,3 +98,37 @@ def test_mc_summary_is_a_t_interval_over_defined_replicates():
     half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(0.975, 2) x sd / sqrt(n)
     assert lo[0] == pytest.approx(2.0 - half) and hi[0] == pytest.approx(2.0 + half)
     assert est[1] == 5.0 and np.isnan(lo[1]) and np.isnan(hi[1])  # one replicate: no interval
+
+
+def _other_deaths(scenario, **parameters) -> dict[str, float]:
+    from conftest import with_changes
+
+    from simulator import simulate
+
+    ds = simulate(with_changes(scenario, parameters=parameters), n_patients=4000, seed=8)
+    d = patient_columns(ds)
+    ids = ("deaths_progression", "deaths_other_progression_free", "deaths_other_after_progression")
+    chosen = tuple(m for m in TRIAL_METRICS if m.id in ids)
+    figures, _ = trial_figures(d, 1, len(d["hsct"]), metrics=chosen, curves=False)
+    out = {k: float(v[0]) for k, v in figures.items()}
+    out["cause_other"] = float(np.mean(d["death_cause"] == K.CAUSE_OTHER))
+    return out
+
+
+def test_other_deaths_split_by_progression(label):
+    """Cause 4 splits into two rows that add up to it, and each row holds what its label says."""
+    shipped = _other_deaths(label)
+    assert shipped["deaths_other_progression_free"] + shipped["deaths_other_after_progression"] == pytest.approx(
+        shipped["cause_other"], abs=1e-12)
+    assert shipped["deaths_other_after_progression"] > 5 * shipped["deaths_other_progression_free"] > 0
+    # without the background hazard, nobody dies of other causes before progressing
+    assert _other_deaths(label, death_rate_other=0.0)["deaths_other_progression_free"] == 0.0
+    # with every death after progression recorded as the disease, the after-progression row empties
+    none = _other_deaths(label, death_rate_other=0.0, death_after_progression_disease_share=1.0)
+    assert none["cause_other"] == 0.0
+    # and with none recorded as the disease, it takes them all
+    every = _other_deaths(label, death_rate_other=0.0, death_after_progression_disease_share=0.0)
+    assert every["deaths_progression"] == 0.0 and every["deaths_other_after_progression"] > 0.4
+    labels = {m.id: m.label for m in TRIAL_METRICS}
+    assert "infection" in labels["deaths_other_after_progression"]
+    assert "progression-free" in labels["deaths_other_progression_free"]

@@ -154,7 +154,8 @@ def test_results_dataset_contract(small_sweep):
     for name in ("cr_cri", "mrd_negative", "hsct", "sos_any", "sos_grade34", "post_hsct_sos_any",
                  "post_hsct_nrm", "grade3plus_ae", "discontinued_for_ae", "pfs_median_months",
                  "os_median_months", "os_12_months", "os_24_months", "os_rmst_24_months", "deaths_progression",
-                 "deaths_nrm_post_hsct", "deaths_toxicity", "deaths_other", "cumulative_dose_mean_mg_m2",
+                 "deaths_nrm_post_hsct", "deaths_toxicity", "deaths_other_progression_free",
+                 "deaths_other_after_progression", "cumulative_dose_mean_mg_m2",
                  "cumulative_dose_median_mg_m2"):
         assert ds[name].dims == (*dims, "replicate") and "units" in ds[name].attrs, name
     assert ds.os_curve.dims == (*dims, "replicate", "month")
