@@ -102,6 +102,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "check.txt").write_text(text + "\n")
     print(f"\nPlot written to {plot}")
+    print("\n" + calibration.check_continuation(load_parameters(path), n_patients=args.patients))
     primary_ok = all(r.inside for r in rows if r.section == "primary")
     if ensemble_path is not None and not args.parameters:
         ensemble = load_ensemble(ensemble_path)

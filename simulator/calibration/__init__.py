@@ -13,6 +13,7 @@ Imports :mod:`simulator.model`, :mod:`simulator.analysis` and :mod:`simulator.sw
 from simulator.calibration.check import (
     ENSEMBLE_CHECK_DRAWS,
     check,
+    check_continuation,
     check_ensemble,
     check_structures,
     format_check,
@@ -22,5 +23,5 @@ from simulator.calibration.parameters import FIT_PARAMETERS
 from simulator.calibration.run import FULL, QUICK, CalibrationSize, calibrate, calibrate_structures
 
 __all__ = ["ENSEMBLE_CHECK_DRAWS", "FIT_PARAMETERS", "FULL", "QUICK", "CalibrationSize", "calibrate",
-           "calibrate_structures", "check", "check_ensemble", "check_structures", "format_check",
+           "calibrate_structures", "check", "check_continuation", "check_ensemble", "check_structures", "format_check",
            "format_structures"]

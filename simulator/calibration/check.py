@@ -11,7 +11,14 @@ import xarray as xr
 
 from simulator.calibration.figures import Figure, Sim
 from simulator.calibration.fit import Evaluator, default_setting
-from simulator.model.config import Parameters, default_config_dir, load_parameters, structure_parameter_file
+from simulator.model.config import (
+    Parameters,
+    Scenario,
+    default_config_dir,
+    load_parameters,
+    structure_parameter_file,
+    validate,
+)
 from simulator.model.structure import NRM_DRIVERS, ModelStructure, structure_from_id
 
 
@@ -175,3 +182,30 @@ def format_structures(rows: list[StructureRow]) -> str:
                    f"{f'{r.primary_inside}/{r.primary}':>8} {f'{r.secondary_inside}/{r.secondary}':>8}  "
                    f"{name} {mean:+.2f} ({lo:+.2f}, {hi:+.2f}) log-HR {DRIVER_SLOPE_UNITS[name]}")
     return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- guarantee-time contrast
+CONTINUATION_SCENARIO = "label_dosing.yaml"  # the INO-VATE InO arm under the label (the pooled inovate cohort)
+
+
+def check_continuation(parameters: Parameters, n_patients: int = 200_000, seed: int = 20251125,
+                       structure: ModelStructure | None = None) -> str:
+    """S7's "continue vs stop InO in remission" contrast, by S7's own analysis, as a validation table.
+
+    The published hazard ratio is guarantee-time biased; the simulated one comes from the
+    same selection and grouping (:func:`simulator.analysis.continuation.continuation_analysis`),
+    so the two are comparable, but neither identifies an effect of continued InO.
+    """
+    from simulator.analysis.continuation import continuation_analysis, continuation_rows
+    from simulator.analysis.targets import format_rows, load_evidence
+    from simulator.model.config import load_scenario
+    from simulator.model.simulation import simulate
+
+    base = load_scenario(default_config_dir() / CONTINUATION_SCENARIO)
+    structure = structure or base.model
+    values = parameters.model_copy(update={n: 0.0 for n in structure.unused}).model_dump()
+    scenario = validate(Scenario, {**base.model_dump(), "parameters": values, "model": structure.model_dump()},
+                        "continuation check")
+    result = continuation_analysis(simulate(scenario, n_patients=n_patients, seed=seed))
+    return ("VALIDATION: continuing InO in remission (S7), the same guarantee-time-biased analysis on "
+            f"{n_patients:,} simulated INO-VATE patients\n" + format_rows(continuation_rows(result, load_evidence())))
