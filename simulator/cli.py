@@ -111,12 +111,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             combined = calibration.check_ensemble(ensemble)
             primary = [r for r in combined if r.section == "primary"]
             inside = sum(r.inside for r in primary)
-            print(f"\nUnder the combined ensemble (mean over {calibration.ENSEMBLE_CHECK_DRAWS} draws across "
-                  f"structures): {inside}/{len(primary)} primary targets inside their 95% intervals")
+            print(f"\nUnder the combined ensemble (posterior predictive check over "
+                  f"{calibration.ENSEMBLE_CHECK_DRAWS} draws across structures): {inside}/{len(primary)} primary "
+                  "targets inside their 95% posterior predictive intervals")
             for r in primary:
                 if not r.inside:
-                    print(f"  outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated "
-                          f"{r.sim.estimate:.3g})")
+                    print(f"  outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated mean "
+                          f"{r.sim.estimate:.3g}, SD over draws {r.sim.se:.3g})")
             primary_ok = primary_ok and inside == len(primary)
     return 0 if primary_ok else 1
 

@@ -32,10 +32,11 @@ def value_of_information_plot(voi: xr.Dataset, out_dir: str | Path, title: str,
     unit = voi.attrs["unit"]
     k, shown = (100.0, "percentage points") if unit == FRACTION_UNIT else (1.0, unit)
     label = next(t.label for t in TRIAL_METRICS if t.id == voi.attrs["metric"])
-    names = [str(n) for n in voi.input.values[:TOP]][::-1]
-    values = k * voi.evppi.values[:TOP][::-1]
+    shown = voi.isel(input=np.flatnonzero(voi.evppi.values > 0)[:TOP])  # inputs worth something, largest first
+    names = [str(n) for n in shown.input.values][::-1]
+    values = k * shown.evppi.values[::-1]
     colors = ["tab:red" if n == "model structure" else ("tab:orange" if f else "tab:blue")
-              for n, f in zip(names, voi.flips.values[:TOP][::-1])]
+              for n, f in zip(names, shown.flips.values[::-1])]
     fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(names) + 1.8))
     ax.barh(np.arange(len(names)), values, color=colors)
     ax.axvline(k * float(voi.evpi), color="black", linestyle="--", linewidth=1)
