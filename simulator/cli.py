@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -103,16 +104,17 @@ def _assignment(text: str) -> tuple[str, str]:
     return dim, label
 
 
+def _assignments(text: str) -> list[tuple[str, str]]:
+    return [_assignment(part) for part in text.split(",")]
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run an experiment's grid of strategies on the same virtual patients and save it."""
     import math
 
-    from simulator.sweep.compare import (
-        crn_saving_summary,
-        format_pooled,
-        paired_differences,
-    )
+    from simulator.sweep.compare import paired_differences
     from simulator.sweep.experiment import load_experiment, partial_dir, run_sweep
+    from simulator.sweep.report import crn_saving_summary, format_pooled
 
     exp = load_experiment(args.experiment, replicates=args.replicates, patients=args.patients, seed=args.seed)
     points = math.prod(exp.shape)
@@ -138,20 +140,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Paired differences between strategies, and the observational vs causal dose contrast."""
-    from simulator.sweep.compare import (
-        crn_saving_summary,
-        dose_contrast,
-        format_dose_contrast,
-        format_paired,
-        paired_differences,
-        reference_index,
-    )
+    from simulator.analysis.trial_metrics import check_metric_ids
+    from simulator.sweep.compare import HEADLINE_METRICS, dose_contrast, paired_differences, resolve_point
     from simulator.sweep.experiment import (
         experiment_from_json,
         load_results,
         run_sweep,
         strategies_experiment,
     )
+    from simulator.sweep.report import CompareView, compare_report
 
     source = args.inputs[0]
     results = [p for p in args.inputs if p.endswith(".nc")]
@@ -164,21 +161,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         exp = strategies_experiment(args.inputs, replicates=args.replicates, patients=args.patients,
                                     seed=args.seed)
         ds = run_sweep(exp)
-    unknown = set(args.metric or ()) - {str(m) for m in ds.metric.values}
-    if unknown:
-        raise ConfigError(f"{source}: --metric: no metric '{sorted(unknown)[0]}'")
     try:
-        index = reference_index(ds, dict(args.reference or ()))
+        metrics = check_metric_ids(args.metric) if args.metric else None
     except KeyError as exc:
-        raise ConfigError(f"{source}: --reference: {exc.args[0]}") from None
-    diffs = paired_differences(ds, dict(args.reference or ()))
-    print(crn_saving_summary(diffs) + "\n")
-    print(format_paired(diffs, tuple(args.metric) if args.metric else None) + "\n")
-    contrast = dose_contrast(exp.scenario_at(tuple(index[a.name] for a in exp.axes)), args.cutoff,
-                             seed=exp.seed, patients=exp.patients, replicates=exp.replicates)
-    if args.metric:
-        contrast = contrast.sel(metric=args.metric)
-    print(format_dose_contrast(contrast))
+        raise ConfigError(f"{source}: --metric: {exc.args[0]}") from None
+    reference = dict(args.reference or ())
+    try:
+        diffs = paired_differences(ds, reference)
+        at = resolve_point(ds, dict(sum(args.at, []))) if args.at else None
+    except KeyError as exc:
+        raise ConfigError(f"{source}: {'--at' if args.at else '--reference'}: {exc.args[0]}") from None
+    shown = metrics or (tuple(map(str, ds.metric.values)) if args.all or at is not None else HEADLINE_METRICS)
+    view = CompareView(metrics=shown, at=at, top=args.top, show_all=args.all, format=args.format)
+    contrast = None
+    if args.format != "csv":
+        index = resolve_point(ds, json.loads(diffs.attrs["reference"]))
+        contrast = dose_contrast(exp.scenario_at(tuple(index[a.name] for a in exp.axes)), args.cutoff,
+                                 seed=exp.seed, patients=exp.patients, replicates=exp.replicates
+                                 ).sel(metric=list(shown))
+    print(compare_report(diffs, contrast, view))
     return 0
 
 
@@ -304,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "processes); the results are bit-identical to a run without it")
     sweep.set_defaults(func=cmd_sweep)
 
+    from simulator.sweep.report import DEFAULT_TOP, FORMATS
+
     compare = sub.add_parser("compare", help="paired differences between strategies and the observational "
                                              "vs causal dose contrast")
     compare.add_argument("inputs", nargs="+", metavar="RESULTS.nc | SCENARIO.yaml",
@@ -312,7 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"cumulative-dose cutoff and cap, mg/m2 (default {DEFAULT_CUTOFF:g})")
     compare.add_argument("--reference", type=_assignment, action="append", metavar="AXIS=VALUE",
                          help="change the reference grid point (default: the experiment's)")
-    compare.add_argument("--metric", action="append", help="only this metric (repeatable; default all)")
+    compare.add_argument("--metric", action="append",
+                         help="only these metrics (repeatable or a comma list; default: the headline metrics, "
+                              "or all with --all or --at)")
+    compare.add_argument("--at", type=_assignments, action="append", metavar="AXIS=VALUE,...",
+                         help="full tables for these grid points, e.g. cumulative_cap=3.3,max_cycles=2 "
+                              "(axes left out: every value)")
+    compare.add_argument("--all", action="store_true", help="full tables for every grid point")
+    compare.add_argument("--top", type=_positive_int, default=DEFAULT_TOP,
+                         help=f"best and worst grid points shown per metric (default {DEFAULT_TOP})")
+    compare.add_argument("--format", choices=FORMATS, default=FORMATS[0],
+                         help="table (default); csv: the paired differences, one row per metric and grid "
+                              "point; json: those and the dose contrast")
     compare.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES,
                          help=f"scenario files: trials per strategy (default {DEFAULT_REPLICATES})")
     compare.add_argument("--patients", type=_positive_int, default=TRIAL_PATIENTS,

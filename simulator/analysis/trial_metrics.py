@@ -13,6 +13,7 @@ whole trials and subgroups of them (e.g. patients grouped by realised cumulative
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -207,3 +208,21 @@ def mc_summary(values: np.ndarray, axis: int = -1, level: float = CONFIDENCE
         half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
     half = np.where(n >= 2, half, np.nan)
     return est, est - half, est + half, n
+
+
+def check_metric_ids(requested: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Metric ids as given (each may be a comma list), checked against :data:`TRIAL_METRICS`.
+
+    Raises
+    ------
+    KeyError
+        One line naming the first unknown id, the closest valid one and every valid one.
+    """
+    valid = [m.id for m in TRIAL_METRICS]
+    ids = tuple(part.strip() for text in requested for part in text.split(",") if part.strip())
+    for name in ids:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.4) or [v for v in valid if name in v]
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise KeyError(f"no metric '{name}' ({hint}valid: {', '.join(valid)})")
+    return ids
