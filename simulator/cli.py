@@ -50,13 +50,18 @@ def _progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Simulate a scenario and print the pooled-analysis table."""
     from simulator.analysis.outcomes import summarize
-    from simulator.analysis.targets import comparison_table, load_pooled_targets
+    from simulator.analysis.targets import (
+        comparison_table,
+        load_pooled_targets,
+        published_not_comparable,
+    )
     from simulator.model.simulation import simulate
     from simulator.sweep.storage import write_netcdf
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
     scenario = load_scenario(path)
-    targets = load_pooled_targets()
+    absent = published_not_comparable(scenario, args.cutoff)
+    targets = None if absent else load_pooled_targets()
     t0 = time.perf_counter()
     ds = simulate(scenario, n_patients=args.patients, seed=args.seed)
     elapsed = time.perf_counter() - t0
@@ -64,9 +69,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"InOSim {ds.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
           f"{n:,} simulated patients, seed {ds.attrs['seed']}, "
           f"{elapsed:.2f} s ({n / elapsed:,.0f} patients/s incl. compilation if any)")
-    print(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m2; 95% CIs are Monte Carlo "
-          "uncertainty (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
-          "order statistics for other medians). 'pub.' = pooled dose analysis (338 adults).\n")
+    print(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m²; 95% CIs are Monte Carlo "
+          "uncertainty only (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
+          "order statistics for other medians), not parameter or structural uncertainty. "
+          + (absent or "'pub.' = pooled dose analysis (338 adults).") + "\n")
     print(comparison_table(summarize(ds, cutoff=args.cutoff), targets))
     if args.out:
         out = write_netcdf(ds, args.out)
