@@ -190,22 +190,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """Heatmaps, Kaplan-Meier curves and a forest plot of a sweep's results."""
+    """Figures of a sweep's differences from the reference: heatmaps, forest plot, survival."""
+    from simulator.analysis.trial_metrics import check_metric_ids
     from simulator.plots import plot_all
     from simulator.sweep.compare import HEADLINE_METRICS
     from simulator.sweep.experiment import load_results, sweep_axes
 
     ds = load_results(args.results)
-    metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
-    unknown = set(metrics) - {str(m) for m in ds.metric.values}
-    if unknown:
-        raise ConfigError(f"{args.results}: --metric: no metric '{sorted(unknown)[0]}'")
+    try:
+        metrics = check_metric_ids(args.metric) if args.metric else HEADLINE_METRICS
+    except KeyError as exc:
+        raise ConfigError(f"{args.results}: --metric: {exc.args[0]}") from None
     for flag, dim in (("--x", args.x), ("--y", args.y)):
         if dim is not None and (dim not in sweep_axes(ds) or ds.sizes[dim] < 2):
             raise ConfigError(f"{args.results}: {flag}: no axis '{dim}' with two or more values")
     results = Path(args.results)
     out_dir = Path(args.out_dir) if args.out_dir else results.with_name(results.stem + "_plots")
-    paths = plot_all(ds, out_dir, metrics, args.x, args.y)
+    paths = plot_all(ds, out_dir, metrics, args.x, args.y, args.format)
     print(f"{len(paths)} files written to {out_dir}:")
     for path in paths:
         print(f"  {path.name}")
@@ -255,7 +256,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     print(format_result(ds, top=args.top))
     if not args.no_plots:
         folder = Path(args.plot_dir) if args.plot_dir else out.with_name(out.stem + "_plots")
-        paths = plot_sensitivity(ds, folder)
+        paths = plot_sensitivity(ds, folder, args.plot_format)
         print(f"\n{len(paths)} figures written to {folder}")
     return 0
 
@@ -341,10 +342,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"scenario files: random seed (default {DEFAULT_SEED})")
     compare.set_defaults(func=cmd_compare)
 
-    plot = sub.add_parser("plot", help="heatmaps, Kaplan-Meier curves and a forest plot of sweep results")
+    from simulator.sweep.storage import DEFAULT_FIGURE_FORMAT, FIGURE_FORMATS
+
+    plot = sub.add_parser("plot", help="figures of differences from the reference: heatmaps, forest plot, "
+                                       "survival differences")
     plot.add_argument("results", help="results of 'inosim sweep'")
-    plot.add_argument("--out-dir", help="folder for the PNG and SVG files (default: RESULTS_plots/)")
-    plot.add_argument("--metric", action="append", help="metric to plot (repeatable; default: headline metrics)")
+    plot.add_argument("--out-dir", help="folder for the figures (default: RESULTS_plots/)")
+    plot.add_argument("--metric", action="append",
+                      help="metric to plot (repeatable or a comma list; default: headline metrics)")
+    plot.add_argument("--format", choices=FIGURE_FORMATS, default=DEFAULT_FIGURE_FORMAT,
+                      help=f"file format (default {DEFAULT_FIGURE_FORMAT}; svg or pdf for papers)")
     plot.add_argument("--x", help="heatmap axis across (default: the first axis that varies)")
     plot.add_argument("--y", help="heatmap axis up (default: the next axis that varies)")
     plot.set_defaults(func=cmd_plot)
@@ -371,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--top", type=_positive_int, help="show only the most important parameters in the tables")
     sens.add_argument("--plot-dir", help="folder for the figures (default: OUT_plots/ beside the results)")
     sens.add_argument("--no-plots", action="store_true", help="write no figures")
+    sens.add_argument("--plot-format", choices=FIGURE_FORMATS, default=DEFAULT_FIGURE_FORMAT,
+                      help=f"figure file format (default {DEFAULT_FIGURE_FORMAT}; svg or pdf for papers)")
     sens.add_argument("--dask", metavar="SCHEDULER",
                       help="run the parameter sets on a dask.distributed cluster (local:N or a scheduler "
                            "address); the results are bit-identical to a run without it")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from simulator.analysis.trial_metrics import TRIAL_METRICS
+
 PERCENT = "%"
 POINTS = "pp"  # percentage points: the unit of a difference of two rates
 FRACTION_UNITS = ("%", "1")  # a metric's unit in its spec ("%") and in files ("1")
@@ -193,3 +195,9 @@ def axis_value(value: object) -> str:
     if isinstance(value, float | int) and not isinstance(value, bool):
         return NO_LIMIT if math.isinf(value) else f"{value:g}"
     return str(value)
+
+
+def metric_label(metric_id: str, difference: bool = False) -> Label:
+    """Display name (capitalised, from the metric's spec) and unit of a metric or of its difference."""
+    spec = next(m for m in TRIAL_METRICS if m.id == metric_id)
+    return Label(spec.label[:1].upper() + spec.label[1:], display_unit(spec.unit, difference))

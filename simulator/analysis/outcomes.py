@@ -14,7 +14,6 @@ from typing import Callable
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from simulator.model.kernel import (
     CAUSE_NRM_POST_HSCT,
@@ -30,6 +29,8 @@ DEFAULT_CUTOFF = 3.3  # mg/m2
 
 def clopper_pearson(k: int, n: int, level: float = CONFIDENCE) -> tuple[float, float]:
     """Exact binomial confidence interval for k successes out of n (NaN if n = 0)."""
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     if n == 0:
         return np.nan, np.nan
     a = 1.0 - level
@@ -68,6 +69,8 @@ def km_median(time: np.ndarray, event: np.ndarray, level: float = CONFIDENCE) ->
     time the lower pointwise band reaches 0.5 to the first time the upper band
     does (NaN where it never does within follow-up), as R's ``survival`` reports it.
     """
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     if len(time) == 0:
         return np.nan, np.nan, np.nan
     t, s, se = kaplan_meier(time, event)
@@ -86,6 +89,8 @@ def km_median(time: np.ndarray, event: np.ndarray, level: float = CONFIDENCE) ->
 def km_survival_at(time: np.ndarray, event: np.ndarray, at: float, level: float = CONFIDENCE
                    ) -> tuple[float, float, float]:
     """Kaplan-Meier S(at) with a log-log pointwise confidence interval."""
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     if len(time) == 0:
         return np.nan, np.nan, np.nan
     t, s, se = kaplan_meier(time, event)
@@ -132,6 +137,8 @@ def cumulative_incidence(time: np.ndarray, cause: np.ndarray, at: float, of: int
 
 def median_ci(x: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float, float]:
     """Sample median with a distribution-free (order-statistic) confidence interval."""
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     x = np.sort(np.asarray(x, dtype=float))
     n = len(x)
     if n == 0:

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from simulator.analysis.outcomes import CONFIDENCE, METRICS, Metric, every_patient
 from simulator.model import kernel as K
@@ -205,7 +205,7 @@ def mc_summary(values: np.ndarray, axis: int = -1, level: float = CONFIDENCE
         warnings.simplefilter("ignore", RuntimeWarning)
         est = np.nanmean(values, axis=axis)
         sd = np.nanstd(values, axis=axis, ddof=1)
-        half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+        half = special.stdtrit(np.maximum(n - 1, 1), 0.5 + level / 2) * sd / np.sqrt(n)  # t quantile
     half = np.where(n >= 2, half, np.nan)
     return est, est - half, est + half, n
 
