@@ -39,7 +39,7 @@ from simulator.sweep.compare import (
 from simulator.sweep.experiment import axis_labels, sweep_axes
 
 FORMATS = ("table", "csv", "json")
-DEFAULT_TOP = 3
+DEFAULT_TOP = 1  # the summary fits a screen; --top N shows more
 LABEL_WIDTH = 46
 DIFF_WIDTH = 26
 POINT_INDENT = "  "
