@@ -220,7 +220,10 @@ def test_cli_runs_a_sensitivity_file(tmp_path, capsys):
     ds = read_netcdf(out)
     assert ds.attrs["method"] == "one_way" and ds.attrs["name"] == "test_sa"
     assert sorted(p.name for p in (tmp_path / "sa_plots").iterdir()) == [
-        f"tornado_{o}.{ext}" for o in ("os_24_months_two_minus_base", "post_hsct_sos_any") for ext in ("png", "svg")]
+        f"tornado_{o}.png" for o in ("os_24_months_two_minus_base", "post_hsct_sos_any")]
+    assert main(["sensitivity", write_config(tmp_path), "--out", str(out), "--plot-format", "pdf",
+                 "--plot-dir", str(tmp_path / "pdf")]) == 0
+    assert sorted(p.suffix for p in (tmp_path / "pdf").iterdir()) == [".pdf", ".pdf"]
 
 
 @pytest.mark.parametrize(("keys", "needle"), [
