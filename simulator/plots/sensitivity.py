@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from simulator.analysis.labels import display_unit, parameter_label, scale, strategy_title  # noqa: E402
+from simulator.analysis.labels import parameter_label, strategy_title  # noqa: E402
 from simulator.plots.common import DEFAULT_FORMAT, ZERO_LINE, save  # noqa: E402
+from simulator.sensitivity.report import output_unit  # noqa: E402
 
 TORNADO_TOP = 15  # parameters shown in a tornado diagram
 PLOT_TIME = 24.0  # months: the time point shown for survival read at several (the nearest one)
@@ -43,11 +44,6 @@ def _title(ds: xr.Dataset, o: dict) -> str:
     if o["minus"]:
         return f"{metric}: {name(o['strategy'])} minus {name(o['minus'])}"
     return metric if o["strategy"] == "base" else f"{metric} ({name(o['strategy'])})"
-
-
-def _unit(o: dict) -> tuple[float, str]:
-    """Factor and display unit of an output's values: pp for a difference of rates."""
-    return scale(o["units"]), display_unit(o["units"], difference=bool(o["minus"]))
 
 
 def _parameter_text(ds: xr.Dataset, j: int, with_range: bool = True) -> str:
@@ -83,7 +79,7 @@ def tornado(ds: xr.Dataset, output: str, time: float | None = None, top: int = T
     dashed one marks no difference (zero).
     """
     o = _sensitivity_output(ds, output)
-    factor, unit = _unit(o)
+    factor, unit = output_unit(o)
     change, when = _at_time(ds[f"{output}_change"], time)
     base = float(_at_time(ds[f"{output}_baseline"], time)[0].sel(statistic="estimate")) * factor
     ends = [change.isel(point=0), change.isel(point=-1)]
@@ -162,7 +158,7 @@ def sobol_indices(ds: xr.Dataset, output: str, time: float | None = None) -> plt
 def morris_screen(ds: xr.Dataset, output: str, time: float | None = None) -> plt.Figure:
     """Morris screen: mu* (mean absolute elementary effect, with its CI) against sigma, per parameter."""
     o = _sensitivity_output(ds, output)
-    factor, unit = _unit(o)
+    factor, unit = output_unit(o)
     idx, when = _at_time(ds[output], time)
     mu_star, conf, sigma = (idx.sel(index=k).values * factor for k in ("mu_star", "mu_star_conf", "sigma"))
     fig, ax = plt.subplots(figsize=(7.5, 5.0), constrained_layout=True)
@@ -188,7 +184,7 @@ def psa_scatter(ds: xr.Dataset, output: str, time: float | None = None, against:
     probability that the first strategy gives the larger figure.
     """
     o = _sensitivity_output(ds, output)
-    factor, unit = _unit(o)
+    factor, unit = output_unit(o)
     draws, when = _at_time(ds[output], time)
     summary = _at_time(ds[f"{output}_summary"], time)[0]
     rho = _at_time(ds[f"{output}_rank_correlation"], time)[0]
@@ -226,7 +222,7 @@ def psa_time_course(ds: xr.Dataset, output: str) -> plt.Figure:
     that the figure is above 0, with its 95% CI over draws.
     """
     o = _sensitivity_output(ds, output)
-    factor, unit = _unit(o)
+    factor, unit = output_unit(o)
     times = ds.time.values
     draws = ds[output].sel(statistic="estimate").transpose("draw", "time").values * factor
     summary = ds[f"{output}_summary"]
