@@ -32,14 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from simulator.analysis.outcomes import (
-    DEFAULT_CUTOFF,
-    every_patient,
-    group_masks,
-    patient_columns,
-)
+from simulator.analysis.outcomes import DEFAULT_CUTOFF, group_masks, patient_columns
 from simulator.analysis.trial_metrics import (
-    FRACTION_UNIT,
     MC_STATS,
     TRIAL_METRICS,
     mc_summary,
@@ -83,14 +77,15 @@ MONTE_CARLO = IntervalKind(
     "or structure.")
 
 
-def _position(ds: xr.Dataset, dim: str, text: str) -> int:
-    """Index of the value named ``text`` on axis ``dim``: its label, or a number equal to its value.
+def _position(ds: xr.Dataset, dim: str, value: str | float) -> int:
+    """Index of ``value`` on axis ``dim``: its label, or a number equal to its value (or total).
 
     Raises
     ------
     KeyError
         Naming the axis and listing its values.
     """
+    text = str(value)
     labels = axis_labels(ds)[dim]
     if text in labels:
         return labels.index(text)
@@ -107,8 +102,9 @@ def _position(ds: xr.Dataset, dim: str, text: str) -> int:
     raise KeyError(f"{dim}: no value '{text}' (values: {', '.join(labels)})")
 
 
-def resolve_point(ds: xr.Dataset, assignments: dict[str, str]) -> dict[str, int]:
-    """Positions of ``{axis: value}`` on the results' axes (values as labels or numbers).
+def resolve_point(ds: xr.Dataset, assignments: dict[str, str | float]) -> dict[str, int]:
+    """Positions of ``{axis: value}`` on the results' axes (values as labels or numbers, e.g.
+    ``{"cumulative_cap": 3.3}``, ``{"cumulative_cap": "none"}`` or ``np.inf``).
 
     Raises
     ------
@@ -122,7 +118,7 @@ def resolve_point(ds: xr.Dataset, assignments: dict[str, str]) -> dict[str, int]
     return {dim: _position(ds, dim, text) for dim, text in assignments.items()}
 
 
-def reference_index(ds: xr.Dataset, reference: dict[str, str] | None = None) -> dict[str, int]:
+def reference_index(ds: xr.Dataset, reference: dict[str, str | float] | None = None) -> dict[str, int]:
     """Position of the reference grid point: the results' own, with ``dim: value`` changes.
 
     Raises
@@ -151,7 +147,7 @@ def _nanvar(x: np.ndarray) -> np.ndarray:
         return np.nanvar(x, axis=-1, ddof=1)
 
 
-def paired_differences(ds: xr.Dataset, reference: dict[str, str] | None = None) -> xr.Dataset:
+def paired_differences(ds: xr.Dataset, reference: dict[str, str | float] | None = None) -> xr.Dataset:
     """Paired differences of every grid point from the reference, for every metric.
 
     Parameters

@@ -11,7 +11,7 @@ from conftest import CONFIGS, write_experiment
 from simulator.cli import main
 from simulator.sweep.compare import CONTRAST_COLUMNS, capped, dose_contrast, paired_differences
 from simulator.sweep.report import crn_saving_summary
-from simulator.sweep.experiment import experiment_from_json, load_experiment, run_sweep, simulate_replicates
+from simulator.sweep.experiment import load_experiment, run_sweep, simulate_replicates
 from simulator.sweep.storage import write_netcdf
 
 ABOVE_ANY_DOSE = 50.0  # mg/m2: 6 cycles of at most 1.8 mg/m2 cannot reach it
@@ -69,7 +69,8 @@ def test_everyone_capped_equals_the_sweep_grid_point(tmp_path):
 
 
 def test_paired_differences_by_hand(small_sweep):
-    diffs = paired_differences(small_sweep, {"cumulative_cap": "none", "cycle1_doses": "0.8/0.5/0.5"})
+    diffs = paired_differences(small_sweep, {"cumulative_cap": np.inf, "cycle1_doses": "0.8/0.5/0.5"})
+    assert diffs.attrs["reference"] == paired_differences(small_sweep, {"cumulative_cap": "none"}).attrs["reference"]
     a = small_sweep.hsct.sel(cumulative_cap=3.3, cycle1_doses="0.6/0.3/0.3").values
     b = small_sweep.hsct.sel(cumulative_cap=np.inf, cycle1_doses="0.8/0.5/0.5").values
     cell = diffs.sel(metric="hsct", cumulative_cap=3.3, cycle1_doses="0.6/0.3/0.3")

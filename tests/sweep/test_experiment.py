@@ -184,6 +184,16 @@ def test_numeric_axes_hold_numbers_and_list_axes_labels_with_their_total(small_s
     assert frame.loc[(3.3, "0.8/0.5/0.5"), "pooled_estimate"] == pytest.approx(float(
         ds.pooled_estimate.sel(metric="cr_cri", cumulative_cap=3.3, cycle1_doses="0.8/0.5/0.5")))
     assert frame.loc[(3.3, "0.6/0.3/0.3"), "cycle1_doses_total"] == pytest.approx(1.2)
+    # ds.plot: lines over a numeric axis; a 2-D plot over the labels (inf is not a position)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cr = ds.pooled_estimate.sel(metric="cr_cri")
+    cr.plot.line(x="cumulative_cap", hue="cycle1_doses")
+    cr.swap_dims(cumulative_cap="cumulative_cap_label").plot()
+    plt.close("all")
 
 
 def test_integer_axis_is_stored_as_integers(tmp_path):
