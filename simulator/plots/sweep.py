@@ -189,12 +189,14 @@ def forest(ds: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS, diffs: x
     for ax, m in zip(axs.flat, metrics):
         est, lo, hi = stats[m].T
         better = HEADLINE.get(m, 0)
-        colors = ["tab:blue" if better * e > 0 else "tab:red" if better * e < 0 else "grey" for e in est]
+        clear = (lo > 0) | (hi < 0)  # the interval excludes no difference
+        colors = ["grey" if not c or not better else "tab:blue" if better * e > 0 else "tab:red"
+                  for e, c in zip(est, clear)]
         ax.hlines(rows, lo, hi, color=colors, lw=1.6)
         ax.scatter(est, rows, color=colors, s=22, zorder=3)
         label = metric_label(m, difference=True)
         for r, e, h in zip(rows, est, hi):
-            ax.annotate(f"{e:+.1f} {label.unit}" if label.unit == "pp" else f"{e:+.2f}", (h, r), xytext=(4, 0),
+            ax.annotate(f"{e:+.1f} {label.unit}" if label.unit == "pp" else f"{e:+.2f} {label.unit}", (h, r), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=7)
         ax.axvline(0.0, **ZERO_LINE)
         ax.set_xlim(-spans[label.unit], spans[label.unit])
@@ -205,7 +207,8 @@ def forest(ds: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS, diffs: x
         ax.set_yticks(rows, names, fontsize=8)
     ref = reference_index(ds)
     fig.suptitle(f"Difference from the reference ({_point_text(ds, ref)}), same virtual patients\n"
-                 f"dots: mean difference; bars: {mc_note(ds)}\nblue: better for patients, red: worse", fontsize=9)
+                 f"dots: mean difference; bars: {mc_note(ds)}\nblue: better for patients, red: worse, grey: the "
+                 "interval includes no difference", fontsize=9)
     return fig
 
 
