@@ -161,24 +161,31 @@ def format_summary(diffs: xr.Dataset, view: CompareView) -> str:
 
 
 def format_paired(diffs: xr.Dataset, view: CompareView) -> str:
-    """Full paired-difference tables: a block per grid point (those of ``view.at``, or all)."""
+    """Full paired-difference tables: a block per grid point (those of ``view.at``, or all).
+
+    The difference carries the first interval kind of ``view.intervals``; every
+    further kind adds a column.
+    """
     ref = json.loads(diffs.attrs["reference"])
-    kind = view.intervals[0]
+    first, *more = view.intervals
     lines = [f"Paired differences, grid point minus reference ({','.join(f'{d}={v}' for d, v in ref.items())}); "
              "rates in %, differences in percentage points (pp)."]
     for point in _points(diffs, view.at):
         lines += ["", point_label(diffs, point),
                   f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'reference':>9} {'this':>9}  "
-                  f"{f'difference ({kind.title} CI)':<{DIFF_WIDTH + 4}} {'CRN saving':>10}"]
+                  f"{f'difference ({first.title} CI)':<{DIFF_WIDTH + 4}} "
+                  + "".join(f"{f'{k.title} CI':<{DIFF_WIDTH}} " for k in more) + f"{'CRN saving':>10}"]
         cell = diffs.isel(point)
         for m in view.metrics:
             r = cell.sel(metric=m)
             unit = str(r.unit.values)
             saving = float(r.crn_variance_saving)
+            extra = "".join(f"{f'({_signed(float(r[k.lower]), unit)}, {_signed(float(r[k.upper]), unit)})':<{DIFF_WIDTH}} "
+                            for k in more)
             lines.append(
                 f"  {BY_ID[m].label:<{LABEL_WIDTH}} {display_unit(unit):<6} "
                 f"{format_value(float(r.reference_value), unit):>9} {format_value(float(r.value), unit):>9}  "
-                f"{_diff_ci(r, kind, unit) + ' ' + display_unit(unit, True):<{DIFF_WIDTH + 4}} "
+                f"{_diff_ci(r, first, unit) + ' ' + display_unit(unit, True):<{DIFF_WIDTH + 4}} {extra}"
                 f"{'' if saving != saving else f'{100 * saving:.0f}%':>10}")
     return "\n".join(lines)
 

@@ -9,8 +9,15 @@ import pytest
 from conftest import CONFIGS, write_experiment
 
 from simulator.cli import main
-from simulator.sweep.compare import CONTRAST_COLUMNS, capped, dose_contrast, paired_differences
-from simulator.sweep.report import crn_saving_summary
+from simulator.sweep.compare import (
+    CONTRAST_COLUMNS,
+    MONTE_CARLO,
+    IntervalKind,
+    capped,
+    dose_contrast,
+    paired_differences,
+)
+from simulator.sweep.report import CompareView, compare_report, crn_saving_summary, differences_frame
 from simulator.sweep.experiment import load_experiment, run_sweep, simulate_replicates
 from simulator.sweep.storage import write_netcdf
 
@@ -183,3 +190,16 @@ def test_cli_compare_scenario_files(capsys):
     assert main(["compare", *files, "--replicates", "6", "--patients", "50", "--metric", "cr_cri"]) == 0
     out = capsys.readouterr().out
     assert "strategy=cap_3p3" in out and "reference: Label dosing" in out
+
+
+def test_another_interval_kind_is_one_more_entry(small_sweep):
+    """Parameter or structural intervals: variables in the differences and an IntervalKind; every table
+    then shows them beside the Monte Carlo ones, and the first screen says what each covers."""
+    diffs = paired_differences(small_sweep)
+    diffs["wide_lower"], diffs["wide_upper"] = diffs.lower - 1, diffs.upper + 1
+    wide = IntervalKind("parameter", "Parameter", "wide_lower", "wide_upper", "Parameter intervals cover X.")
+    view = CompareView(metrics=("hsct",), at={"cumulative_cap": 1}, intervals=(MONTE_CARLO, wide))
+    frame = differences_frame(diffs, view)
+    np.testing.assert_allclose(frame.parameter_lower, frame.monte_carlo_lower - 100)
+    text = compare_report(diffs, None, view)
+    assert "Parameter intervals cover X." in text.splitlines()[0] and "Parameter CI" in text
