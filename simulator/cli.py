@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from simulator.model.config import ConfigError, default_scenario_path, load_scenario
+from simulator.model.config import ConfigError, Scenario, default_scenario_path, load_scenario
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
@@ -49,13 +50,18 @@ def _progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Simulate a scenario and print the pooled-analysis table."""
     from simulator.analysis.outcomes import summarize
-    from simulator.analysis.targets import comparison_table, load_pooled_targets
+    from simulator.analysis.targets import (
+        comparison_table,
+        load_pooled_targets,
+        published_not_comparable,
+    )
     from simulator.model.simulation import simulate
     from simulator.sweep.storage import write_netcdf
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
     scenario = load_scenario(path)
-    targets = load_pooled_targets()
+    absent = published_not_comparable(scenario, args.cutoff)
+    targets = None if absent else load_pooled_targets()
     t0 = time.perf_counter()
     ds = simulate(scenario, n_patients=args.patients, seed=args.seed)
     elapsed = time.perf_counter() - t0
@@ -63,9 +69,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"InOSim {ds.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
           f"{n:,} simulated patients, seed {ds.attrs['seed']}, "
           f"{elapsed:.2f} s ({n / elapsed:,.0f} patients/s incl. compilation if any)")
-    print(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m2; 95% CIs are Monte Carlo "
-          "uncertainty (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
-          "order statistics for other medians). 'pub.' = pooled dose analysis (338 adults).\n")
+    print(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m²; 95% CIs are Monte Carlo "
+          "uncertainty only (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
+          "order statistics for other medians), not parameter or structural uncertainty. "
+          + (absent or "'pub.' = pooled dose analysis (338 adults).") + "\n")
     print(comparison_table(summarize(ds, cutoff=args.cutoff), targets))
     if args.out:
         out = write_netcdf(ds, args.out)
@@ -129,16 +136,17 @@ def _assignment(text: str) -> tuple[str, str]:
     return dim, label
 
 
+def _assignments(text: str) -> list[tuple[str, str]]:
+    return [_assignment(part) for part in text.split(",")]
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run an experiment's grid of strategies on the same virtual patients and save it."""
     import math
 
-    from simulator.sweep.compare import (
-        crn_saving_summary,
-        format_pooled,
-        paired_differences,
-    )
+    from simulator.sweep.compare import paired_differences
     from simulator.sweep.experiment import load_experiment, partial_dir, run_sweep
+    from simulator.sweep.report import crn_saving_summary, format_pooled
 
     exp = load_experiment(args.experiment, replicates=args.replicates, patients=args.patients, seed=args.seed)
     points = math.prod(exp.shape)
@@ -162,15 +170,51 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_UNCERTAIN_POINTS = 8  # grid points of a sweep answered over the ensemble at once
+
+
+def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args: argparse.Namespace,
+                      metrics: tuple[str, ...] | None, seed: int, patients: int) -> None:
+    """Each strategy against the reference with Monte Carlo, parameter and structural uncertainty."""
+    from simulator.sensitivity.strategies import (
+        HEADLINE,
+        compare_strategies,
+        format_strategy_answers,
+        format_value_of_information,
+        value_of_information,
+    )
+
+    metrics = metrics or HEADLINE
+    with _progress_bar("parameter sets", "set") as progress:
+        answers = compare_strategies(reference, strategies, metrics, ensemble=args.ensemble, seed=seed,
+                                     patients=patients, progress=progress)
+    print(format_strategy_answers(answers))
+    for name in answers.strategy.values:
+        voi = value_of_information(answers, str(name), metrics[0])
+        print(format_value_of_information(voi) + "\n")
+        if args.plot_dir:
+            from simulator.plots.decision import value_of_information_plot
+
+            title = f"{str(name).replace('_', ' ')} instead of {reference.name.replace('_', ' ')}"
+            print(f"Figure written to {value_of_information_plot(voi, args.plot_dir, title)[0]}\n")
+
+
+def _grid_points(exp, at: dict[str, int]) -> list[tuple[int, ...]]:
+    """Every grid point matching ``at`` (axes left out: every value)."""
+    import itertools
+
+    return list(itertools.product(*[[at[a.name]] if a.name in at else range(len(a.labels)) for a in exp.axes]))
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Paired differences between strategies, and the observational vs causal dose contrast."""
+    from simulator.analysis.trial_metrics import check_metric_ids
     from simulator.sweep.compare import (
-        crn_saving_summary,
+        HEADLINE_METRICS,
         dose_contrast,
-        format_dose_contrast,
-        format_paired,
         paired_differences,
-        reference_index,
+        point_label,
+        resolve_point,
     )
     from simulator.sweep.experiment import (
         experiment_from_json,
@@ -178,74 +222,74 @@ def cmd_compare(args: argparse.Namespace) -> int:
         run_sweep,
         strategies_experiment,
     )
+    from simulator.sweep.report import CompareView, compare_report
 
     source = args.inputs[0]
     results = [p for p in args.inputs if p.endswith(".nc")]
     if results and len(args.inputs) > 1:
         raise ConfigError(f"{results[0]}: compare takes one results file, or two or more scenario files")
+    try:
+        metrics = check_metric_ids(args.metric) if args.metric else None
+    except KeyError as exc:
+        raise ConfigError(f"{source}: --metric: {exc.args[0]}") from None
     if results:
         ds = load_results(source)
         exp = experiment_from_json(ds.attrs["experiment"], source)
     else:
-        from simulator.sensitivity.strategies import (
-            compare_strategies,
-            format_strategy_answers,
-            format_value_of_information,
-            value_of_information,
-        )
-
-        reference, *others = [load_scenario(p) for p in args.inputs]
-        with _progress_bar("parameter sets", "set") as progress:
-            answers = compare_strategies(reference, {s.name: s for s in others}, ensemble=args.ensemble,
-                                         seed=args.seed, patients=args.patients, progress=progress)
-        print(format_strategy_answers(answers))
-        for name in answers.strategy.values:
-            voi = value_of_information(answers, str(name), str(answers.metric.values[0]))
-            print(format_value_of_information(voi) + "\n")
-            if args.plot_dir:
-                from simulator.plots.decision import value_of_information_plot
-
-                paths = value_of_information_plot(voi, args.plot_dir, f"{str(name).replace('_', ' ')} instead of "
-                                                                  f"{reference.name.replace('_', ' ')}")
-                print(f"Figure written to {paths[0]}\n")
+        if args.format == "table":
+            reference, *others = [load_scenario(p) for p in args.inputs]
+            _strategy_answers(reference, {s.name: s for s in others}, args, metrics, args.seed, args.patients)
         exp = strategies_experiment(args.inputs, replicates=args.replicates, patients=args.patients,
                                     seed=args.seed)
         ds = run_sweep(exp)
-    unknown = set(args.metric or ()) - {str(m) for m in ds.metric.values}
-    if unknown:
-        raise ConfigError(f"{source}: --metric: no metric '{sorted(unknown)[0]}'")
+    reference = dict(args.reference or ())
     try:
-        index = reference_index(ds, dict(args.reference or ()))
+        diffs = paired_differences(ds, reference)
+        at = resolve_point(ds, dict(sum(args.at, []))) if args.at else None
     except KeyError as exc:
-        raise ConfigError(f"{source}: --reference: {exc.args[0]}") from None
-    diffs = paired_differences(ds, dict(args.reference or ()))
-    print(crn_saving_summary(diffs) + "\n")
-    print(format_paired(diffs, tuple(args.metric) if args.metric else None) + "\n")
-    contrast = dose_contrast(exp.scenario_at(tuple(index[a.name] for a in exp.axes)), args.cutoff,
-                             seed=exp.seed, patients=exp.patients, replicates=exp.replicates)
-    if args.metric:
-        contrast = contrast.sel(metric=args.metric)
-    print(format_dose_contrast(contrast))
+        raise ConfigError(f"{source}: {'--at' if args.at else '--reference'}: {exc.args[0]}") from None
+    if results and args.uncertainty:
+        if at is None:
+            raise ConfigError(f"{source}: --uncertainty: name the grid points with --at")
+        points = _grid_points(exp, at)
+        if len(points) > MAX_UNCERTAIN_POINTS:
+            raise ConfigError(f"{source}: --uncertainty: --at selects {len(points)} grid points; name at most "
+                              f"{MAX_UNCERTAIN_POINTS}")
+        ref = resolve_point(ds, json.loads(diffs.attrs["reference"]))
+        names = [a.name for a in exp.axes]
+        strategies = {point_label(ds, dict(zip(names, p))): exp.scenario_at(p) for p in points}
+        _strategy_answers(exp.scenario_at(tuple(ref[n] for n in names)), strategies, args, metrics, exp.seed,
+                          exp.patients)
+    shown = metrics or (tuple(map(str, ds.metric.values)) if args.all or at is not None else HEADLINE_METRICS)
+    view = CompareView(metrics=shown, at=at, top=args.top, show_all=args.all, format=args.format)
+    contrast = None
+    if args.format != "csv":
+        index = resolve_point(ds, json.loads(diffs.attrs["reference"]))
+        contrast = dose_contrast(exp.scenario_at(tuple(index[a.name] for a in exp.axes)), args.cutoff,
+                                 seed=exp.seed, patients=exp.patients, replicates=exp.replicates
+                                 ).sel(metric=list(shown))
+    print(compare_report(diffs, contrast, view))
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """Heatmaps, Kaplan-Meier curves and a forest plot of a sweep's results."""
+    """Figures of a sweep's differences from the reference: heatmaps, forest plot, survival."""
+    from simulator.analysis.trial_metrics import check_metric_ids
     from simulator.plots import plot_all
     from simulator.sweep.compare import HEADLINE_METRICS
     from simulator.sweep.experiment import load_results, sweep_axes
 
     ds = load_results(args.results)
-    metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
-    unknown = set(metrics) - {str(m) for m in ds.metric.values}
-    if unknown:
-        raise ConfigError(f"{args.results}: --metric: no metric '{sorted(unknown)[0]}'")
+    try:
+        metrics = check_metric_ids(args.metric) if args.metric else HEADLINE_METRICS
+    except KeyError as exc:
+        raise ConfigError(f"{args.results}: --metric: {exc.args[0]}") from None
     for flag, dim in (("--x", args.x), ("--y", args.y)):
         if dim is not None and (dim not in sweep_axes(ds) or ds.sizes[dim] < 2):
             raise ConfigError(f"{args.results}: {flag}: no axis '{dim}' with two or more values")
     results = Path(args.results)
     out_dir = Path(args.out_dir) if args.out_dir else results.with_name(results.stem + "_plots")
-    paths = plot_all(ds, out_dir, metrics, args.x, args.y)
+    paths = plot_all(ds, out_dir, metrics, args.x, args.y, args.format)
     print(f"{len(paths)} files written to {out_dir}:")
     for path in paths:
         print(f"  {path.name}")
@@ -295,7 +339,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     print(format_result(ds, top=args.top))
     if not args.no_plots:
         folder = Path(args.plot_dir) if args.plot_dir else out.with_name(out.stem + "_plots")
-        paths = plot_sensitivity(ds, folder)
+        paths = plot_sensitivity(ds, folder, args.plot_format)
         print(f"\n{len(paths)} figures written to {folder}")
     return 0
 
@@ -355,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "processes); the results are bit-identical to a run without it")
     sweep.set_defaults(func=cmd_sweep)
 
+    from simulator.sweep.report import DEFAULT_TOP, FORMATS
+
     compare = sub.add_parser("compare", help="paired differences between strategies and the observational "
                                              "vs causal dose contrast")
     compare.add_argument("inputs", nargs="+", metavar="RESULTS.nc | SCENARIO.yaml",
@@ -363,8 +409,23 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"cumulative-dose cutoff and cap, mg/m2 (default {DEFAULT_CUTOFF:g})")
     compare.add_argument("--reference", type=_assignment, action="append", metavar="AXIS=VALUE",
                          help="change the reference grid point (default: the experiment's)")
-    compare.add_argument("--metric", action="append", help="only this metric (repeatable; default all)")
+    compare.add_argument("--metric", action="append",
+                         help="only these metrics (repeatable or a comma list; default: the headline metrics, "
+                              "or all with --all or --at)")
+    compare.add_argument("--at", type=_assignments, action="append", metavar="AXIS=VALUE,...",
+                         help="full tables for these grid points, e.g. cumulative_cap=3.3,max_cycles=2 "
+                              "(axes left out: every value)")
+    compare.add_argument("--all", action="store_true", help="full tables for every grid point")
+    compare.add_argument("--top", type=_positive_int, default=DEFAULT_TOP,
+                         help=f"best and worst grid points shown per metric (default {DEFAULT_TOP})")
+    compare.add_argument("--format", choices=FORMATS, default=FORMATS[0],
+                         help="table (default); csv: the paired differences, one row per metric and grid "
+                              "point; json: those and the dose contrast")
     compare.add_argument("--plot-dir", help="with scenario files: write the value-of-information figure here")
+    compare.add_argument("--uncertainty", action="store_true",
+                         help="results file with --at: also each selected grid point against the reference "
+                              "over the combined ensemble of parameters and model structures (scenario files: "
+                              "always)")
     compare.add_argument("--ensemble", help="parameter ensemble for the posterior intervals of scenario-file "
                                             "comparisons (default: the shipped combined ensemble)")
     compare.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES,
@@ -375,10 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"scenario files: random seed (default {DEFAULT_SEED})")
     compare.set_defaults(func=cmd_compare)
 
-    plot = sub.add_parser("plot", help="heatmaps, Kaplan-Meier curves and a forest plot of sweep results")
+    from simulator.sweep.storage import DEFAULT_FIGURE_FORMAT, FIGURE_FORMATS
+
+    plot = sub.add_parser("plot", help="figures of differences from the reference: heatmaps, forest plot, "
+                                       "survival differences")
     plot.add_argument("results", help="results of 'inosim sweep'")
-    plot.add_argument("--out-dir", help="folder for the PNG and SVG files (default: RESULTS_plots/)")
-    plot.add_argument("--metric", action="append", help="metric to plot (repeatable; default: headline metrics)")
+    plot.add_argument("--out-dir", help="folder for the figures (default: RESULTS_plots/)")
+    plot.add_argument("--metric", action="append",
+                      help="metric to plot (repeatable or a comma list; default: headline metrics)")
+    plot.add_argument("--format", choices=FIGURE_FORMATS, default=DEFAULT_FIGURE_FORMAT,
+                      help=f"file format (default {DEFAULT_FIGURE_FORMAT}; svg or pdf for papers)")
     plot.add_argument("--x", help="heatmap axis across (default: the first axis that varies)")
     plot.add_argument("--y", help="heatmap axis up (default: the next axis that varies)")
     plot.set_defaults(func=cmd_plot)
@@ -405,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--top", type=_positive_int, help="show only the most important parameters in the tables")
     sens.add_argument("--plot-dir", help="folder for the figures (default: OUT_plots/ beside the results)")
     sens.add_argument("--no-plots", action="store_true", help="write no figures")
+    sens.add_argument("--plot-format", choices=FIGURE_FORMATS, default=DEFAULT_FIGURE_FORMAT,
+                      help=f"figure file format (default {DEFAULT_FIGURE_FORMAT}; svg or pdf for papers)")
     sens.add_argument("--dask", metavar="SCHEDULER",
                       help="run the parameter sets on a dask.distributed cluster (local:N or a scheduler "
                            "address); the results are bit-identical to a run without it")

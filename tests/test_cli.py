@@ -12,13 +12,28 @@ def test_run_prints_table_and_writes_file(tmp_path, capsys):
     out = tmp_path / "res.nc"
     assert main(["run", "--patients", "2000", "--seed", "4", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    for needle in ("CR/CRi rate", "<= 3.3 mg/m2", "> 3.3 mg/m2", "all patients", "simulated (95% CI)",
-                   "pub.", "months", "mg/m2"):
+    for needle in ("CR/CRi rate", "<= 3.3 mg/m²", "> 3.3 mg/m²", "all patients", "simulated (95% CI)",
+                   "pub.", "months", "mg/m²"):
         assert needle in text
     ds = read_netcdf(out)
     assert ds.sizes["patient"] == 2000 and ds.attrs["seed"] == 4
     assert ds.attrs["scenario_name"] == "pooled_analysis"
     assert list(tmp_path.iterdir()) == [out]
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["configs/label_dosing.yaml"], "differs from the pooled analysis (pooled_analysis.yaml) in cohorts"),
+    (["configs/cap_3p3.yaml"], "in regimen and cohorts"),
+    (["--cutoff", "2.7"], "grouped patients at 3.3 mg/m², this run at 2.7 mg/m²"),
+])
+def test_run_shows_the_published_column_only_where_comparable(args, why, capsys):
+    from conftest import ROOT
+
+    args = [str(ROOT / a) if a.endswith(".yaml") else a for a in args]
+    assert main(["run", *args, "--patients", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "No published column: " in out and why in out
+    assert "pub." not in out and "47.6" not in out  # the published share of <= 3.3 patients
 
 
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):

@@ -148,7 +148,7 @@ def continuation_rows(result: ContinuationAnalysis, evidence: Evidence) -> list[
         EvidenceRow("> 3 InO cycles, of responders not transplanted", "%", result.more_cycles.estimate,
                     result.more_cycles.ci(), n_more / (n_more + n_fewer),
                     clopper_pearson(n_more, n_more + n_fewer), evidence.source, cp),
-        EvidenceRow("remission-duration HR, > 3 vs <= 3 cycles", "1", sim_hr.estimate,
+        EvidenceRow("remission-duration HR, > 3 vs <= 3 cycles", "HR", sim_hr.estimate,
                     (sim_hr.lower, sim_hr.upper), hr.value,
                     (hr.value * math.exp(-z * se), hr.value * math.exp(z * se)), evidence.source,
                     f"Wald interval implied by the published p = {hr.p:g}; guarantee-time biased"),

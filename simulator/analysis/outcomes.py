@@ -15,7 +15,6 @@ from typing import Callable
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from simulator.model.kernel import (
     CAUSE_NRM_POST_HSCT,
@@ -31,6 +30,8 @@ DEFAULT_CUTOFF = 3.3  # mg/m2
 
 def clopper_pearson(k: int, n: int, level: float = CONFIDENCE) -> tuple[float, float]:
     """Exact binomial confidence interval for k successes out of n (NaN if n = 0)."""
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     if n == 0:
         return np.nan, np.nan
     a = 1.0 - level
@@ -69,6 +70,8 @@ def km_median(time: np.ndarray, event: np.ndarray, level: float = CONFIDENCE) ->
     time the lower pointwise band reaches 0.5 to the first time the upper band
     does (NaN where it never does within follow-up), as R's ``survival`` reports it.
     """
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     if len(time) == 0:
         return np.nan, np.nan, np.nan
     t, s, se = kaplan_meier(time, event)
@@ -87,6 +90,8 @@ def km_median(time: np.ndarray, event: np.ndarray, level: float = CONFIDENCE) ->
 def km_survival_at(time: np.ndarray, event: np.ndarray, at: float, level: float = CONFIDENCE
                    ) -> tuple[float, float, float]:
     """Kaplan-Meier S(at) with a log-log pointwise confidence interval."""
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     if len(time) == 0:
         return np.nan, np.nan, np.nan
     t, s, se = kaplan_meier(time, event)
@@ -133,6 +138,8 @@ def cumulative_incidence(time: np.ndarray, cause: np.ndarray, at: float, of: int
 
 def median_ci(x: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float, float]:
     """Sample median with a distribution-free (order-statistic) confidence interval."""
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     x = np.sort(np.asarray(x, dtype=float))
     n = len(x)
     if n == 0:
@@ -233,6 +240,8 @@ def cox_hazard_ratio(time: np.ndarray, event: np.ndarray, group: np.ndarray, tie
             break
     if abs(step) >= COX_TOLERANCE:  # monotone likelihood: one group's events all come first
         return HazardRatio(np.nan, np.nan, np.nan, np.nan, n_events, len(time))
+    from scipy import stats
+
     se = 1.0 / math.sqrt(info)
     z = stats.norm.ppf(0.5 + level / 2)
     return HazardRatio(math.exp(beta), math.exp(beta - z * se), math.exp(beta + z * se), se, n_events,

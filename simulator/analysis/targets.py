@@ -9,11 +9,25 @@ from typing import Annotated
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.analysis.outcomes import clopper_pearson
-from simulator.model.config import ConfigError, default_config_dir, read_yaml, validate
+from simulator.analysis.labels import display_unit, format_value
+from simulator.analysis.outcomes import DEFAULT_CUTOFF, clopper_pearson
+from simulator.model.config import (
+    ConfigError,
+    Scenario,
+    default_config_dir,
+    default_scenario_path,
+    load_scenario,
+    read_yaml,
+    validate,
+)
 
 GROUP_LABELS = {"le": "<=", "gt": ">", "all": "all"}
 GROUP_KEYS = {"le33": "le", "gt33": "gt", "all": "all"}
+PUBLISHED_CUTOFF = DEFAULT_CUTOFF  # mg/m2: the pooled analysis grouped its patients here
+# What must match the pooled analysis' scenario for its figures to be comparable (not the
+# parameters: comparing other parameter values with the figures is what calibration does).
+PUBLISHED_SETTING = ("population", "regimen", "cohorts", "simulation.follow_up_months",
+                     "simulation.accrual_months")
 
 
 @dataclass(frozen=True)
@@ -71,39 +85,70 @@ def load_pooled_targets(path: str | Path | None = None) -> Publication:
     return Publication(out, sizes)
 
 
-def _fmt(value: float, unit: str) -> str:
-    if value != value:  # NaN
-        return "NA"
-    return f"{100 * value:.1f}" if unit == "%" else f"{value:.2f}"
+def _setting(scenario: Scenario) -> dict:
+    doc = scenario.model_dump()
+    out = {}
+    for key in PUBLISHED_SETTING:
+        node = doc
+        for part in key.split("."):
+            node = node[part]
+        out[key] = node
+    return out
 
 
-def comparison_table(summary: xr.Dataset, publication: Publication) -> str:
+def published_not_comparable(scenario: Scenario, cutoff: float) -> str | None:
+    """Why the pooled analysis' figures do not apply to this run, in one line (None if they do).
+
+    They apply to the pooled analysis' population, cohorts, regimens and follow-up
+    (``configs/pooled_analysis.yaml``, whatever the parameters) grouped at the
+    published cutoff of 3.3 mg/m2.
+    """
+    pooled = load_scenario(default_scenario_path())
+    differ = [key for key, value in _setting(scenario).items() if value != _setting(pooled)[key]]
+    if differ:
+        return (f"No published column: scenario '{scenario.name}' differs from the pooled analysis "
+                f"({default_scenario_path().name}) in {' and '.join([', '.join(differ[:-1]), differ[-1]] if len(differ) > 1 else differ)}, so the published figures do not "
+                "describe it.")
+    if abs(cutoff - PUBLISHED_CUTOFF) > 1e-9:
+        return (f"No published column: the pooled analysis grouped patients at {PUBLISHED_CUTOFF:g} mg/m², "
+                f"this run at {cutoff:g} mg/m² (use --cutoff {PUBLISHED_CUTOFF:g} to compare).")
+    return None
+
+
+def comparison_table(summary: xr.Dataset, publication: Publication | None) -> str:
     """Format simulated figures (with 95% Monte Carlo CIs) beside the published ones.
 
     Every metric with a published value for any group is listed; the remaining
-    metrics of the summary follow below a rule, without a published value.
+    metrics of the summary follow below a rule, without a published value. With
+    ``publication`` None (not comparable, see :func:`published_not_comparable`)
+    the table has no published column.
     """
-    published = {(t.id, t.group): t for t in publication.targets}
-    pub_sizes = publication.group_sizes
+    published = {(t.id, t.group): t for t in publication.targets} if publication else {}
+    pub_sizes = publication.group_sizes if publication else {}
+
+    def pub(text: str) -> str:
+        return f" {text:<8}" if publication else ""
+
     groups = list(summary.group.values)
     cutoff = summary.attrs["cutoff_mg_m2"]
-    heads = [f"{GROUP_LABELS[g]} {cutoff:g} mg/m2" if g != "all" else "all patients" for g in groups]
+    heads = [f"{GROUP_LABELS[g]} {cutoff:g} mg/m²" if g != "all" else "all patients" for g in groups]
     width = 44
-    lines = [f"{'figure':<{width}} {'unit':<6} " + " ".join(f"{h:<33}" for h in heads),
-             f"{'':<{width}} {'':<6} " + " ".join(f"{'simulated (95% CI)':<24} {'pub.':<8}" for _ in groups)]
+    cell_width = 33 if publication else 24
+    lines = [f"{'figure':<{width}} {'unit':<6} " + " ".join(f"{h:<{cell_width}}" for h in heads),
+             f"{'':<{width}} {'':<6} " + " ".join(f"{'simulated (95% CI)':<24}{pub('pub.')}" for _ in groups)]
     sizes = summary["group_size"].values
     total = int(summary.attrs["patients"])
     cells = []
     for g, s in zip(groups, sizes):
         lo, hi = clopper_pearson(int(s), total)
-        share = f"{_fmt(s / total, '%')} ({_fmt(lo, '%')}-{_fmt(hi, '%')})"
-        cells.append(f"{share:<24} {_fmt(pub_sizes[g] / pub_sizes['all'], '%'):<8}")
+        share = f"{format_value(s / total, '%')} ({format_value(lo, '%')}-{format_value(hi, '%')})"
+        cells.append(f"{share:<24}" + (pub(format_value(pub_sizes[g] / pub_sizes["all"], "%")) if publication else ""))
     lines.append(f"{'patients in group':<{width}} {'%':<6} " + " ".join(cells))
     ids = list(summary.metric.values)
     with_target = [m for m in ids if any((m, g) in published for g in groups)]
     rest = [m for m in ids if m not in with_target]
     for block in (with_target, rest):
-        if block is rest and rest:
+        if block is rest and rest and with_target:
             lines.append("-" * len(lines[0]))
         for m in block:
             row = summary.sel(metric=m)
@@ -111,11 +156,11 @@ def comparison_table(summary: xr.Dataset, publication: Publication) -> str:
             cells = []
             for g in groups:
                 r = row.sel(group=g)
-                est = f"{_fmt(float(r.estimate), unit)} ({_fmt(float(r.lower), unit)}-{_fmt(float(r.upper), unit)})"
+                est = (f"{format_value(float(r.estimate), unit)} ({format_value(float(r.lower), unit)}-"
+                       f"{format_value(float(r.upper), unit)})")
                 t = published.get((m, g))
-                cells.append(f"{est:<24} {(_fmt(t.value, unit) if t else ''):<8}")
-            unit_label = "%" if unit == "%" else unit
-            lines.append(f"{str(row.label.values):<{width}} {unit_label:<6} " + " ".join(cells))
+                cells.append(f"{est:<24}{pub(format_value(t.value, unit) if t else '')}")
+            lines.append(f"{str(row.label.values):<{width}} {display_unit(unit):<6} " + " ".join(cells))
     return "\n".join(lines)
 
 
@@ -229,7 +274,7 @@ def load_evidence(path: str | Path | None = None) -> Evidence:
 class EvidenceRow:
     """A simulated figure beside the published one, both with 95% intervals.
 
-    ``unit`` is ``%`` for shares (stored as fractions) or ``1`` for ratios; the simulated
+    ``unit`` is ``%`` for shares (stored as fractions) or ``HR`` for hazard ratios; the simulated
     interval is Monte Carlo; ``published_interval`` says in ``note`` how it was derived.
     """
 
@@ -246,7 +291,7 @@ class EvidenceRow:
 def format_rows(rows: list[EvidenceRow]) -> str:
     """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated)."""
     def cell(value: float, interval: tuple[float, float], unit: str) -> str:
-        return f"{_fmt(value, unit)} ({_fmt(interval[0], unit)}-{_fmt(interval[1], unit)})"
+        return f"{format_value(value, unit)} ({format_value(interval[0], unit)}-{format_value(interval[1], unit)})"
 
     lines = [f"{'figure':<48} {'unit':<5} {'simulated (95% MC CI)':<24} {'published (95% CI)':<22} source"]
     for r in rows:

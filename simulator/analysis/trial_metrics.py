@@ -13,12 +13,13 @@ whole trials and subgroups of them (e.g. patients grouped by realised cumulative
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from simulator.analysis.outcomes import CONFIDENCE, METRICS, Metric, every_patient
 from simulator.model import kernel as K
@@ -221,6 +222,24 @@ def mc_summary(values: np.ndarray, axis: int = -1, level: float = CONFIDENCE
         warnings.simplefilter("ignore", RuntimeWarning)
         est = np.nanmean(values, axis=axis)
         sd = np.nanstd(values, axis=axis, ddof=1)
-        half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+        half = special.stdtrit(np.maximum(n - 1, 1), 0.5 + level / 2) * sd / np.sqrt(n)  # t quantile
     half = np.where(n >= 2, half, np.nan)
     return est, est - half, est + half, n
+
+
+def check_metric_ids(requested: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Metric ids as given (each may be a comma list), checked against :data:`TRIAL_METRICS`.
+
+    Raises
+    ------
+    KeyError
+        One line naming the first unknown id, the closest valid one and every valid one.
+    """
+    valid = [m.id for m in TRIAL_METRICS]
+    ids = tuple(part.strip() for text in requested for part in text.split(",") if part.strip())
+    for name in ids:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.4) or [v for v in valid if name in v]
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise KeyError(f"no metric '{name}' ({hint}valid: {', '.join(valid)})")
+    return ids

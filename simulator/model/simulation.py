@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from simulator.model import kernel as K
 from simulator.model.config import Population, Regimen, Scenario, resolve_cohorts
@@ -105,6 +104,8 @@ def _population_row(p: Population, weight_cum: float) -> np.ndarray:
 
 
 def _age_table(p: Population) -> np.ndarray:
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     a = p.age
     q = np.linspace(0.0, 1.0, AGE_TABLE_POINTS)
     return stats.beta(a.beta_a, a.beta_b, loc=a.min, scale=a.max - a.min).ppf(q)

@@ -23,7 +23,7 @@ def plot_check(rows: list[CheckRow], path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(13, 6))
     colours = {"primary": "tab:blue", "secondary": "tab:orange", "validation": "tab:grey"}
     for ax, kind, title, unit in ((axes[0], "rate", "Rates and shares", "%"),
-                                  (axes[1], "median", "Medians", "months, mg/m2 or cycles")):
+                                  (axes[1], "median", "Medians", "months, mg/m² or cycles")):
         chosen = [r for r in rows if r.figure.kind == kind and np.isfinite(r.sim.estimate)]
         k = 100.0 if kind == "rate" else 1.0
         for section, colour in colours.items():
@@ -45,7 +45,8 @@ def plot_check(rows: list[CheckRow], path: str | Path) -> Path:
         ax.set(xlim=lim, ylim=lim, title=title, xlabel=f"reported ({unit}) with 95% interval at published n",
                ylabel=f"simulated ({unit}) with 95% Monte Carlo CI")
         ax.legend(fontsize=8)
-    fig.suptitle("InOSim calibration: reported vs simulated")
+    fig.suptitle("Does the model reproduce the published figures? Reported vs simulated, on the diagonal when "
+                 "they agree")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")

@@ -1,6 +1,17 @@
-"""Figures of a sweep: heatmaps over two axes, Kaplan-Meier curves, a forest plot.
+"""Figures of a sweep, each answering one question about differences from the reference.
 
-All read the results Dataset of :func:`simulator.sweep.run_sweep`.
+- :func:`heatmap` (two or more axes vary): "which grid points change this metric, by
+  how much, against the reference?" One panel per value of a third axis, a diverging
+  colour scale centred on no difference and shared by the panels, the reference cell
+  framed, every cell annotated with its difference and Monte Carlo half-width.
+- :func:`forest` (at most :data:`FOREST_MAX` grid points besides the reference): "how
+  does each strategy differ from the reference on the headline metrics?"
+- :func:`survival` : "when, after the first dose, does survival differ from the
+  reference, and by how much?" Paired difference curves with Monte Carlo bands, and
+  the survival curves themselves in a small panel below.
+
+All read the results Dataset of :func:`simulator.sweep.run_sweep`; names and units
+come from :mod:`simulator.analysis.labels`.
 """
 
 from __future__ import annotations
@@ -14,155 +25,269 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
-from simulator.analysis.trial_metrics import CURVES, mc_summary  # noqa: E402
-from simulator.plots.common import (
-    FOREST_COLUMNS,
-    MAX_CURVES,
-    TRIAL_RANGE,
-    save,
+from simulator.analysis.labels import (  # noqa: E402
+    axis_label,
+    metric_label,
     scale,
-    sizes_note,
+    strategy_title,
+)
+from simulator.analysis.trial_metrics import CURVES, mc_summary  # noqa: E402
+from simulator.plots.common import (  # noqa: E402
+    DEFAULT_FORMAT,
+    DIVERGING,
+    NEUTRAL_DIVERGING,
+    REFERENCE_COLOR,
+    ZERO_LINE,
+    mc_note,
+    panel_grid,
+    save,
 )
 from simulator.sweep.compare import (  # noqa: E402
+    HEADLINE,
     HEADLINE_METRICS,
     paired_differences,
     reference_index,
 )
-from simulator.sweep.experiment import sweep_axes  # noqa: E402
+from simulator.sweep.experiment import STRATEGY_AXIS, axis_labels, sweep_axes  # noqa: E402
+
+FOREST_MAX = 8  # grid points besides the reference that a forest plot shows
+FOREST_COLUMNS = 4  # metric panels per row of a forest plot
+MAX_CURVES = 8  # survival curves drawn along one axis
+REFERENCE_GID = "reference"  # the artist framing the reference cell of a heatmap
 
 
-def heatmap(ds: xr.Dataset, metric: str, out_dir: Path, x: str | None = None, y: str | None = None,
-            ) -> list[Path]:
-    """Pooled estimate of ``metric`` over two axes, one panel per value of a third.
+# ----------------------------------------------------------------------------- names
+def _keys(ds: xr.Dataset) -> dict[str, str]:
+    """Scenario key path of every axis."""
+    return {a["name"]: a["key"] for a in json.loads(ds.attrs["experiment"])["axes"]}
 
-    Axes not shown are held at the reference grid point. Each cell shows the
-    estimate and its Monte Carlo CI.
+
+def _value_text(ds: xr.Dataset, dim: str, i: int, unit: bool = False) -> str:
+    """A value of an axis as read on a figure: ``3.3``, ``no cap`` for none, a strategy's title."""
+    key, label = _keys(ds)[dim], axis_labels(ds)[dim][i]
+    if key == STRATEGY_AXIS:
+        return strategy_title(label)
+    if label == "none":
+        return "no cap" if key.endswith("cap") else "no limit"
+    total = f"{dim}_total"
+    suffix = f" ({float(ds[total].values[i]):g} total)" if total in ds.coords and unit else ""
+    return label + (f" {axis_label(key).unit}" if unit and axis_label(key).unit else "") + suffix
+
+
+def _point_text(ds: xr.Dataset, index: dict[str, int]) -> str:
+    """A grid point in words: ``Cumulative dose cap 3.3 mg/m², Maximum cycles 2``."""
+    keys = _keys(ds)
+    return ", ".join(_value_text(ds, d, i) if keys[d] == STRATEGY_AXIS else
+                     f"{axis_label(keys[d]).name} {_value_text(ds, d, i, unit=True)}" for d, i in index.items())
+
+
+def _colormap(metric: str) -> str:
+    """Blue where the difference is better for patients, red where worse."""
+    direction = HEADLINE.get(metric)
+    if direction is None:
+        return NEUTRAL_DIVERGING
+    return DIVERGING if direction > 0 else f"{DIVERGING}_r"
+
+
+# ----------------------------------------------------------------------------- heatmap
+def heatmap(ds: xr.Dataset, metric: str, x: str | None = None, y: str | None = None,
+            diffs: xr.Dataset | None = None) -> plt.Figure:
+    """Paired differences from the reference over two axes, one panel per value of a third.
+
+    Axes not shown are held at the reference. The colour scale is diverging,
+    centred on no difference and shared by every panel; blue is better for the
+    patient where the metric has a better direction.
     """
+    diffs = paired_differences(ds) if diffs is None else diffs
     free = [d for d in sweep_axes(ds) if ds.sizes[d] > 1]
     x = x or free[0]
     y = y or next(d for d in free if d != x)
     ref = reference_index(ds)
     facet = next((d for d in free if d not in (x, y)), None)
     held = {d: i for d, i in ref.items() if d not in (x, y, facet)}
-    panels = list(range(ds.sizes[facet])) if facet else [None]
-    row = ds.isel(held).sel(metric=metric)
-    factor, unit = scale(str(row.unit.values))
-    est = row.pooled_estimate * factor
-    lo, hi = row.pooled_lower * factor, row.pooled_upper * factor
-    vmin, vmax = float(est.min()), float(est.max())
-    fig, axs = plt.subplots(1, len(panels), figsize=(1.6 + 1.45 * ds.sizes[x] * len(panels), 1.2 + 0.75 * ds.sizes[y]),
-                            squeeze=False, constrained_layout=True)
-    for ax, p in zip(axs[0], panels):
-        sel = {facet: p} if facet else {}
-        grid, lo_grid, hi_grid = (a.isel(sel).transpose(y, x).values for a in (est, lo, hi))
-        image = ax.imshow(grid, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
-        for (j, i), value in np.ndenumerate(grid):
-            dark = value < vmin + 0.5 * (vmax - vmin)
-            ax.text(i, j, f"{value:.3g}\n({lo_grid[j, i]:.3g}-{hi_grid[j, i]:.3g})", ha="center", va="center",
-                    fontsize=6.5, color="white" if dark else "black")
-        ax.set_xticks(range(ds.sizes[x]), [str(v) for v in ds[x].values])
-        ax.set_yticks(range(ds.sizes[y]), [str(v) for v in ds[y].values])
-        ax.set_xlabel(f"{x} ({ds[x].attrs.get('key_path', x)})")
-        ax.set_ylabel(y)
+    cell = diffs.sel(metric=metric).isel(held)
+    factor = scale(str(cell.unit.values))
+    diff_label, label = metric_label(metric, difference=True), metric_label(metric)
+    est = (cell.estimate * factor).transpose(*([facet] if facet else []), y, x).values
+    half = ((cell.upper - cell.lower) / 2 * factor).transpose(*([facet] if facet else []), y, x).values
+    est, half = (a if facet else a[None] for a in (est, half))
+    limit = float(np.nanmax(np.abs(est))) or 1.0
+    keys = _keys(ds)
+    n_panels = est.shape[0]
+    fig, axs = panel_grid(1, n_panels, 0.95 * ds.sizes[x], 0.5 * ds.sizes[y] + 0.3, left=1.0, right=1.4,
+                          top=0.95, bottom=0.7, wspace=0.3, sharey=True)
+    for p, ax in enumerate(axs[0]):
+        image = ax.imshow(est[p], origin="lower", cmap=_colormap(metric), vmin=-limit, vmax=limit, aspect="auto")
+        for (j, i), value in np.ndenumerate(est[p]):
+            if value != value:
+                continue
+            strong = abs(value) > 0.6 * limit
+            ax.text(i, j, f"{value:+.1f}", ha="center", va="center", fontsize=8,
+                    color="white" if strong else "black", in_layout=False)  # inside the axes: not measured
+        if facet is None or p == ref[facet]:
+            ax.add_patch(Rectangle((ref[x] - 0.5, ref[y] - 0.5), 1, 1, fill=False, lw=2.5,
+                                   edgecolor=REFERENCE_COLOR, gid=REFERENCE_GID))
+            ax.annotate("reference", (ref[x], ref[y] + 0.5), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, fontweight="bold")
+        ax.set_xticks(range(ds.sizes[x]), [_value_text(ds, x, i) for i in range(ds.sizes[x])])
+        ax.set_yticks(range(ds.sizes[y]), [_value_text(ds, y, j) for j in range(ds.sizes[y])])
+        ax.set_xlabel(axis_label(keys[x]).text())
+        if p == 0:
+            ax.set_ylabel(axis_label(keys[y]).text())
         if facet:
-            ax.set_title(f"{facet} = {ds[facet].values[p]}", fontsize=9)
-    fig.colorbar(image, ax=axs[0].tolist(), label=f"{row.label.values} ({unit})")
-    others = ", ".join(f"{d}={ds[d].values[i]}" for d, i in held.items())
-    fig.suptitle(f"{row.label.values} ({unit}): mean over trials, cells: estimate (95% CI)\n"
-                 f"{ds.attrs['experiment_name']}; {sizes_note(ds)}" + (f"; {others}" if others else ""),
-                 fontsize=10)
-    return save(fig, out_dir, f"heatmap_{metric}")
+            ax.set_title(f"{axis_label(keys[facet]).name}: {_value_text(ds, facet, p, unit=True)}", fontsize=9)
+    right = axs[0, -1].get_position()
+    fig.colorbar(image, cax=fig.add_axes((right.x1 + 0.25 / fig.get_figwidth(), right.y0,
+                                          0.15 / fig.get_figwidth(), right.height)),
+                 label=f"difference from the reference ({diff_label.unit})"
+                       + ("\nblue: better for patients" if metric in HEADLINE else ""))
+    others = f"; held at {_point_text(ds, held)}" if held else ""
+    ref_value = float(cell.reference_value.values.flat[0]) * factor
+    fig.suptitle(f"{label.name}: difference from the reference ({ref_value:.1f} {label.unit}), same virtual "
+                 f"patients{others}\ncells: difference in {diff_label.unit}, each within ± {np.nanmin(half):.1f} to "
+                 f"{np.nanmax(half):.1f} {diff_label.unit} ({mc_note(ds)})", fontsize=9)
+    return fig
 
 
-def _strategy_axis(ds: xr.Dataset) -> str:
-    """The axis whose values are drawn as separate curves: ``strategy`` or the first that varies."""
-    axes = sweep_axes(ds)
-    return "strategy" if "strategy" in axes else next((d for d in axes if ds.sizes[d] > 1), axes[0])
+# ----------------------------------------------------------------------------- forest
+def _non_reference_points(ds: xr.Dataset) -> list[dict[str, int]]:
+    ref = reference_index(ds)
+    dims = sweep_axes(ds)
+    points = [dict(zip(dims, map(int, i))) for i in np.ndindex(*(ds.sizes[d] for d in dims))]
+    return [p for p in points if p != ref]
 
 
-def km_curves(ds: xr.Dataset, out_dir: Path, along: str | None = None) -> list[Path]:
-    """Kaplan-Meier OS and PFS, one curve per value of an axis (others at the reference).
+def forest(ds: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS, diffs: xr.Dataset | None = None
+           ) -> plt.Figure:
+    """Paired differences from the reference: one row per grid point, one panel per metric.
 
-    The line is the mean of the trials' curves with its Monte Carlo CI (dark band);
-    the light band spans the middle 95% of single trials (what one trial might show).
+    Panels with the same unit share their scale, so a difference reads the same size
+    everywhere. Meant for a handful of strategies (see :data:`FOREST_MAX`).
     """
-    along = along or _strategy_axis(ds)
-    held = {d: i for d, i in reference_index(ds).items() if d != along}
-    fig, axs = plt.subplots(1, len(CURVES), figsize=(6.0 * len(CURVES), 4.4), constrained_layout=True)
-    months = ds.month.values
-    colors = plt.get_cmap("tab10")
-    for ax, (name, (_, title)) in zip(np.atleast_1d(axs), CURVES.items()):
-        curves = ds[name].isel(held).transpose(along, "replicate", "month").values.astype(float)
-        for k, label in enumerate(ds[along].values[:MAX_CURVES]):
-            est, lo, hi, _ = mc_summary(curves[k], axis=0)
-            low, high = np.nanpercentile(curves[k], TRIAL_RANGE, axis=0)
-            color = colors(k % 10)
-            ax.fill_between(months, 100 * low, 100 * high, color=color, alpha=0.08, step="post", lw=0)
-            ax.fill_between(months, 100 * lo, 100 * hi, color=color, alpha=0.35, step="post", lw=0)
-            ax.step(months, 100 * est, where="post", color=color, lw=1.6, label=f"{along}={label}")
-        ax.set_title(f"Kaplan-Meier {title}")
-        ax.set_xlabel("months from the first dose")
-        ax.set_ylabel(f"{title} (%)")
-        ax.set_ylim(0, 100)
-        ax.set_xlim(months[0], months[-1])
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    others = ", ".join(f"{d}={ds[d].values[i]}" for d, i in held.items())
-    fig.suptitle(f"{ds.attrs['experiment_name']}: mean of trial curves (dark band: 95% Monte Carlo CI; "
-                 f"light band: middle 95% of single trials)\n{sizes_note(ds)}"
-                 + (f"; {others}" if others else ""), fontsize=10)
-    return save(fig, out_dir, "km_os_pfs")
-
-
-def forest(ds: xr.Dataset, out_dir: Path, metrics: tuple[str, ...] = HEADLINE_METRICS) -> list[Path]:
-    """Paired differences from the reference, one row per grid point, one panel per metric."""
-    diffs = paired_differences(ds)
-    ref = json.loads(diffs.attrs["reference"])
-    stacked = diffs.stack(point=sweep_axes(ds))
-    keep = [i for i, p in enumerate(stacked.point.values) if dict(zip(sweep_axes(ds), map(str, p))) != ref]
-    stacked = stacked.isel(point=keep)
-    names = [", ".join(f"{d}={v}" for d, v in zip(sweep_axes(ds), p)) for p in stacked.point.values]
-    rows = np.arange(len(names))[::-1]
+    diffs = paired_differences(ds) if diffs is None else diffs
+    points = _non_reference_points(ds)
+    names = [_point_text(ds, {d: i for d, i in p.items() if ds.sizes[d] > 1}) for p in points]
+    rows = np.arange(len(points))[::-1]
     ncols = min(len(metrics), FOREST_COLUMNS)
     nrows = -(-len(metrics) // ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(3.2 * ncols + 2.5, nrows * (1.2 + 0.22 * len(names))),
-                            sharey=True, squeeze=False, constrained_layout=True)
+    fig, axs = panel_grid(nrows, ncols, 2.3, 0.42 * len(points) + 0.3, left=0.3 + 0.065 * max(map(len, names)),
+                          top=1.0, bottom=0.6, wspace=0.35, hspace=0.75, sharey=True)
     for ax in axs.flat[len(metrics):]:
         ax.set_visible(False)
+    stats = {}
+    for m in metrics:
+        cell = diffs.sel(metric=m)
+        factor = scale(str(cell.unit.values))
+        stats[m] = np.array([[float(cell[v].isel(p)) * factor for v in ("estimate", "lower", "upper")]
+                             for p in points])
+    spans: dict[str, float] = {}  # panels of one unit share their scale
+    for m in metrics:
+        unit = metric_label(m, difference=True).unit
+        spans[unit] = max(spans.get(unit, 0.0), float(np.nanmax(np.abs(stats[m]))) * 1.35 or 1.0)
     for ax, m in zip(axs.flat, metrics):
-        r = stacked.sel(metric=m)
-        factor, unit = scale(str(r.unit.values))
-        est = r.estimate.values * factor
-        err = np.abs(np.stack([r.lower.values, r.upper.values]) * factor - est)
-        ax.errorbar(est, rows, xerr=err, fmt="o", ms=3.5, color="tab:blue", ecolor="tab:blue", capsize=2)
-        ax.axvline(0.0, color="grey", lw=0.8)
-        ax.set_title(f"{r.label.values}", fontsize=8.5)
-        ax.set_xlabel("difference (pp)" if unit == "%" else f"difference ({unit})", fontsize=8)
+        est, lo, hi = stats[m].T
+        better = HEADLINE.get(m, 0)
+        clear = (lo > 0) | (hi < 0)  # the interval excludes no difference
+        colors = ["grey" if not c or not better else "tab:blue" if better * e > 0 else "tab:red"
+                  for e, c in zip(est, clear)]
+        ax.hlines(rows, lo, hi, color=colors, lw=1.6)
+        ax.scatter(est, rows, color=colors, s=22, zorder=3)
+        label = metric_label(m, difference=True)
+        for r, e, h in zip(rows, est, hi):
+            ax.annotate(f"{e:+.1f} {label.unit}" if label.unit == "pp" else f"{e:+.2f} {label.unit}", (h, r), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=7)
+        ax.axvline(0.0, **ZERO_LINE)
+        ax.set_xlim(-spans[label.unit], spans[label.unit])
+        ax.set_title(label.name, fontsize=8.5)
+        ax.set_xlabel(f"difference ({label.unit})", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     for ax in axs[:, 0]:
-        ax.set_yticks(rows, names, fontsize=7)
-    fig.suptitle(f"{ds.attrs['experiment_name']}: paired differences from the reference "
-                 f"({', '.join(f'{d}={v}' for d, v in ref.items())}), same virtual patients\n"
-                 f"{sizes_note(ds)}", fontsize=10)
-    return save(fig, out_dir, "forest")
+        ax.set_yticks(rows, names, fontsize=8)
+    ref = reference_index(ds)
+    fig.suptitle(f"Difference from the reference ({_point_text(ds, ref)}), same virtual patients\n"
+                 f"dots: mean difference; bars: {mc_note(ds)}\nblue: better for patients, red: worse, grey: the "
+                 "interval includes no difference", fontsize=9)
+    return fig
 
 
+# ----------------------------------------------------------------------------- survival
+def _along(ds: xr.Dataset) -> str:
+    """The axis whose values are drawn as curves: ``strategy``, else the first that varies."""
+    axes = sweep_axes(ds)
+    return STRATEGY_AXIS if STRATEGY_AXIS in axes else next((d for d in axes if ds.sizes[d] > 1), axes[0])
+
+
+def survival(ds: xr.Dataset, along: str | None = None) -> plt.Figure:
+    """Survival differences from the reference over time, with the curves themselves below.
+
+    Top: mean paired difference in Kaplan-Meier OS and PFS (each grid point minus
+    the reference, trial by trial on the same patients) with its Monte Carlo band.
+    Bottom, smaller: the mean Kaplan-Meier curves. Curves run along one axis (at
+    most :data:`MAX_CURVES` values), the other axes held at the reference.
+    """
+    along = along or _along(ds)
+    ref = reference_index(ds)
+    held = {d: i for d, i in ref.items() if d != along}
+    values = [i for i in range(ds.sizes[along]) if i != ref[along]][:MAX_CURVES - 1]
+    fig, axs = panel_grid(2, len(CURVES), 5.6, (3.4, 1.5), left=0.8, top=0.8, bottom=0.6, wspace=0.7, hspace=0.35,
+                          sharex=True)
+    months = ds.month.values
+    palette = plt.get_cmap("viridis" if np.issubdtype(ds[along].dtype, np.number) else "tab10")
+    colors = {i: palette(k / max(len(values) - 1, 1)) if palette.name == "viridis" else palette(k % 10)
+              for k, i in enumerate(values)}
+    key = _keys(ds)[along]
+    name = "" if key == STRATEGY_AXIS else f"{axis_label(key).name}: "
+    for col, (variable, (_, title)) in enumerate(CURVES.items()):
+        curves = ds[variable].isel(held).transpose(along, "replicate", "month").values.astype(float) * 100
+        top, bottom = axs[0, col], axs[1, col]
+        top.axhline(0.0, **ZERO_LINE)
+        for i in values:
+            est, lo, hi, _ = mc_summary(curves[i] - curves[ref[along]], axis=0)
+            top.fill_between(months, lo, hi, color=colors[i], alpha=0.25, step="post", lw=0)
+            top.step(months, est, where="post", color=colors[i], lw=1.6, label=f"{name}{_value_text(ds, along, i, True)}")
+            bottom.step(months, np.nanmean(curves[i], axis=0), where="post", color=colors[i], lw=1.1)
+        bottom.step(months, np.nanmean(curves[ref[along]], axis=0), where="post", color=REFERENCE_COLOR, lw=1.6,
+                    label=f"reference: {name}{_value_text(ds, along, ref[along], True)}")
+        top.set_title(f"{title[:1].upper() + title[1:]}: difference from the reference", fontsize=10)
+        top.set_ylabel("difference in survival (pp)")
+        top.grid(alpha=0.3)
+        bottom.set_ylabel(f"{title} (%)", fontsize=8)
+        bottom.set_ylim(0, 100)
+        bottom.set_xlabel("months from the first dose")
+        bottom.grid(alpha=0.3)
+        bottom.set_xlim(months[0], months[-1])
+    axs[0, 0].legend(fontsize=7.5, title="line: mean difference; band: 95% Monte Carlo CI", title_fontsize=7.5,
+                     loc="best")
+    axs[1, 0].legend(fontsize=7.5, loc="upper right", title="mean Kaplan-Meier curves", title_fontsize=7.5)
+    others = f"; held at {_point_text(ds, held)}" if held else ""
+    fig.suptitle(f"Survival against the reference over time, same virtual patients{others}\n{mc_note(ds)}",
+                 fontsize=9)
+    return fig
+
+
+# ----------------------------------------------------------------------------- all
 def plot_all(ds: xr.Dataset, out_dir: str | Path, metrics: tuple[str, ...] = HEADLINE_METRICS,
-             x: str | None = None, y: str | None = None) -> list[Path]:
-    """Every figure for a results Dataset: heatmaps (if two axes vary), KM curves, forest plot.
+             x: str | None = None, y: str | None = None, fmt: str = DEFAULT_FORMAT) -> list[Path]:
+    """Every figure that suits the results: heatmaps, a forest plot, survival differences.
+
+    Heatmaps (``heatmap_<metric>``) when two or more axes vary; a forest plot
+    (``forest``) when at most :data:`FOREST_MAX` grid points differ from the
+    reference; the survival figure (``survival``) always.
 
     Returns
     -------
     list of Path
-        The files written (PNG and SVG of each figure).
+        The files written, in ``fmt`` (png, svg or pdf).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    diffs = paired_differences(ds)
     paths = []
     if sum(ds.sizes[d] > 1 for d in sweep_axes(ds)) >= 2:
-        for m in metrics:
-            paths += heatmap(ds, m, out_dir, x, y)
-    paths += km_curves(ds, out_dir)
-    paths += forest(ds, out_dir, metrics)
+        paths += [save(heatmap(ds, m, x, y, diffs), out_dir, f"heatmap_{m}", fmt) for m in metrics]
+    if len(_non_reference_points(ds)) <= FOREST_MAX:
+        paths.append(save(forest(ds, metrics, diffs), out_dir, "forest", fmt))
+    paths.append(save(survival(ds), out_dir, "survival", fmt))
     return paths

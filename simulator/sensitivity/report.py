@@ -7,14 +7,15 @@ import json
 import numpy as np
 import xarray as xr
 
-from simulator.analysis.trial_metrics import FRACTION_UNIT
+from simulator.analysis.labels import display_unit, scale
 
 RANK_CORRELATIONS_SHOWN = 8  # PSA: parameters listed by rank correlation when no `top` is given
 
 
-def _display(unit: str) -> tuple[float, str]:
-    """Factor and unit label for text: fractions as % (differences in percentage points)."""
-    return (100.0, "%") if unit == FRACTION_UNIT else (1.0, unit)
+def output_unit(output: dict) -> tuple[float, str]:
+    """Factor and display unit of an output (an entry of ``attrs['outputs']``): rates in %, their
+    differences between strategies in percentage points (pp)."""
+    return scale(output["units"]), display_unit(output["units"], difference=bool(output["minus"]))
 
 
 def _times(ds: xr.Dataset, name: str) -> list[tuple[str, dict]]:
@@ -37,7 +38,7 @@ def format_result(ds: xr.Dataset, top: int | None = None) -> str:
     method = ds.attrs["method"]
     lines = []
     for o in json.loads(ds.attrs["outputs"]):
-        factor, unit = _display(o["units"])
+        factor, unit = output_unit(o)
         for at, sel in _times(ds, o["name"]):
             lines += ["", f"{o['label']}{at} ({unit})"]
             lines += _FORMATTERS[method](ds, o["name"], sel, factor, top)

@@ -25,19 +25,15 @@ responds, who is transplant-eligible, who lives long enough to receive more cycl
 from __future__ import annotations
 
 import json
+import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-from simulator.analysis.outcomes import (
-    DEFAULT_CUTOFF,
-    every_patient,
-    group_masks,
-    patient_columns,
-)
+from simulator.analysis.outcomes import DEFAULT_CUTOFF, group_masks, patient_columns
 from simulator.analysis.trial_metrics import (
-    FRACTION_UNIT,
     MC_STATS,
     TRIAL_METRICS,
     mc_summary,
@@ -45,36 +41,98 @@ from simulator.analysis.trial_metrics import (
     trial_figures,
 )
 from simulator.model.config import Scenario, deep_merge
-from simulator.sweep.experiment import simulate_replicates, sweep_axes
+from simulator.sweep.experiment import axis_labels, simulate_replicates, sweep_axes
 
 BY_ID = {m.id: m for m in TRIAL_METRICS}
 # Columns of the dose contrast: groups (label dosing unless "capped"), then contrasts.
 GROUP_COLUMNS = ("le", "gt", "gt_capped", "all", "all_capped")
 CONTRAST_COLUMNS = ("observational", "dose", "selection", "everyone_capped")
-HEADLINE_METRICS = ("cr_cri", "hsct", "post_hsct_nrm", "sos_any", "os_median_months", "os_24_months",
-                    "os_rmst_24_months")
-LABEL_WIDTH = 46
+HIGHER, LOWER = 1, -1
+# The metrics a summary leads with, and which direction is better for the patient.
+HEADLINE = {"cr_cri": HIGHER, "hsct": HIGHER, "post_hsct_nrm": LOWER, "sos_any": LOWER,
+            "os_median_months": HIGHER, "os_24_months": HIGHER, "os_rmst_24_months": HIGHER}
+HEADLINE_METRICS = tuple(HEADLINE)
+NO_LIMIT_WORDS = ("none", "null", "inf")  # ways to name a null (inf) value of a numeric axis
 
 
-def reference_index(ds: xr.Dataset, reference: dict[str, str] | None = None) -> dict[str, int]:
-    """Position of the reference grid point: the results' own, with ``dim: label`` changes.
+@dataclass(frozen=True)
+class IntervalKind:
+    """One kind of uncertainty interval of a difference: its variables and what it covers.
+
+    Tables print one interval column per kind, so another kind (parameter,
+    structural) is one more entry with its own variables in the differences Dataset.
+    """
+
+    name: str
+    title: str
+    lower: str  # variable names in the Dataset of :func:`paired_differences`
+    upper: str
+    covers: str  # one plain sentence
+
+
+MONTE_CARLO = IntervalKind(
+    "monte_carlo", "Monte Carlo", "lower", "upper",
+    "{confidence:.0%} Monte Carlo CIs: they cover only the error of simulating a finite number of patients "
+    "({replicates} trials of {patients} patients per grid point), not uncertainty in the model's parameters "
+    "or structure.")
+
+
+def _position(ds: xr.Dataset, dim: str, value: str | float) -> int:
+    """Index of ``value`` on axis ``dim``: its label, or a number equal to its value (or total).
 
     Raises
     ------
     KeyError
-        Naming the unknown dimension or label.
+        Naming the axis and listing its values.
+    """
+    text = str(value)
+    labels = axis_labels(ds)[dim]
+    if text in labels:
+        return labels.index(text)
+    numeric = [c for c in (dim, f"{dim}_total") if c in ds.coords and np.issubdtype(ds[c].dtype, np.number)]
+    try:
+        number = math.inf if text.strip().lower() in NO_LIMIT_WORDS else float(text)
+    except ValueError:
+        number = None
+    for coord in numeric if number is not None else ():
+        hits = np.flatnonzero(np.isclose(ds[coord].values.astype(float), number, rtol=0, atol=1e-9)
+                              | (ds[coord].values == number))
+        if len(hits) == 1:
+            return int(hits[0])
+    raise KeyError(f"{dim}: no value '{text}' (values: {', '.join(labels)})")
+
+
+def resolve_point(ds: xr.Dataset, assignments: dict[str, str | float]) -> dict[str, int]:
+    """Positions of ``{axis: value}`` on the results' axes (values as labels or numbers, e.g.
+    ``{"cumulative_cap": 3.3}``, ``{"cumulative_cap": "none"}`` or ``np.inf``).
+
+    Raises
+    ------
+    KeyError
+        Naming the unknown axis or value.
     """
     axes = sweep_axes(ds)
-    unknown = sorted(set(reference or {}) - set(axes))
+    unknown = sorted(set(assignments) - set(axes))
     if unknown:
         raise KeyError(f"no axis '{unknown[0]}' (axes: {', '.join(axes)})")
-    out = {}
-    for dim, label in (json.loads(ds.attrs["reference"]) | (reference or {})).items():
-        values = [str(v) for v in ds[dim].values]
-        if label not in values:
-            raise KeyError(f"{dim}: no value '{label}' (values: {', '.join(values)})")
-        out[dim] = values.index(label)
-    return out
+    return {dim: _position(ds, dim, text) for dim, text in assignments.items()}
+
+
+def reference_index(ds: xr.Dataset, reference: dict[str, str | float] | None = None) -> dict[str, int]:
+    """Position of the reference grid point: the results' own, with ``dim: value`` changes.
+
+    Raises
+    ------
+    KeyError
+        Naming the unknown dimension or value.
+    """
+    return resolve_point(ds, json.loads(ds.attrs["reference"]) | (reference or {}))
+
+
+def point_label(ds: xr.Dataset, index: dict[str, int]) -> str:
+    """``dim=label,...`` of a grid point: what ``--at`` and ``--reference`` accept."""
+    labels = axis_labels(ds)
+    return ",".join(f"{d}={labels[d][i]}" for d, i in index.items())
 
 
 def _stack_metrics(ds: xr.Dataset) -> xr.DataArray:
@@ -89,7 +147,7 @@ def _nanvar(x: np.ndarray) -> np.ndarray:
         return np.nanvar(x, axis=-1, ddof=1)
 
 
-def paired_differences(ds: xr.Dataset, reference: dict[str, str] | None = None) -> xr.Dataset:
+def paired_differences(ds: xr.Dataset, reference: dict[str, str | float] | None = None) -> xr.Dataset:
     """Paired differences of every grid point from the reference, for every metric.
 
     Parameters
@@ -97,24 +155,27 @@ def paired_differences(ds: xr.Dataset, reference: dict[str, str] | None = None) 
     ds : xarray.Dataset
         Results of :func:`simulator.sweep.experiment.run_sweep`.
     reference : dict, optional
-        ``{dim: label}`` changes to the results' reference grid point.
+        ``{dim: value}`` changes to the results' reference grid point (labels or numbers).
 
     Returns
     -------
     xarray.Dataset
         Over (metric, axes...): ``estimate``, ``lower``, ``upper`` (95% Monte Carlo
-        CI) and ``n`` of the mean paired difference (grid point minus reference), in
-        the metric's unit; ``reference_value`` and ``value`` (means over the same
-        replicates); ``crn_variance_saving``, 1 - Var(paired) / (Var + Var), NaN
-        where the two grid points give identical trials.
+        CI, see :data:`MONTE_CARLO`) and ``n`` of the mean paired difference (grid
+        point minus reference), in the metric's unit; ``reference_value`` and
+        ``value`` (means over the same replicates); ``crn_variance_saving``,
+        1 - Var(paired) / (Var + Var), NaN where the two grid points give identical
+        trials. ``attrs['reference']``: the reference as ``{dim: label}`` (JSON).
     """
     values = _stack_metrics(ds)
-    ref = values.isel(reference_index(ds, reference))
+    index = reference_index(ds, reference)
+    ref = values.isel(index)
     a, b = values.values, xr.broadcast(ref, values)[0].transpose(*values.dims).values
     valid = ~np.isnan(a) & ~np.isnan(b)
     a, b = np.where(valid, a, np.nan), np.where(valid, b, np.nan)
     diff = a - b
     est, lo, hi, n = mc_summary(diff)
+    _, reference_lower, reference_upper, _ = mc_summary(b)
     var_paired, var_independent = _nanvar(diff), _nanvar(a) + _nanvar(b)
     with np.errstate(invalid="ignore", divide="ignore"):
         saving = np.where(var_paired > 0, 1.0 - var_paired / var_independent, np.nan)
@@ -122,89 +183,18 @@ def paired_differences(ds: xr.Dataset, reference: dict[str, str] | None = None) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         value, reference_value = np.nanmean(a, axis=-1), np.nanmean(b, axis=-1)
+    labels = axis_labels(ds)
     return xr.Dataset(
         {"estimate": (dims, est), "lower": (dims, lo), "upper": (dims, hi), "n": (dims, n),
          "value": (dims, value), "reference_value": (dims, reference_value),
+         "reference_lower": (dims, reference_lower), "reference_upper": (dims, reference_upper),
          "crn_variance_saving": (dims, saving)},
-        coords={**{d: ds[d] for d in dims}, "unit": ds["unit"], "label": ds["label"]},
-        attrs={"reference": json.dumps({d: str(ds[d].values[i])
-                                        for d, i in reference_index(ds, reference).items()}),
+        coords={**{name: c for name, c in ds.coords.items() if set(c.dims) <= set(dims)},
+                "unit": ds["unit"], "label": ds["label"]},
+        attrs={"reference": json.dumps({d: labels[d][i] for d, i in index.items()}),
+               "experiment": ds.attrs["experiment"], "experiment_name": ds.attrs["experiment_name"],
                "replicates": ds.attrs["replicates"], "patients_per_replicate": ds.attrs["patients_per_replicate"],
                "confidence": ds.attrs["confidence"]})
-
-
-def crn_saving_summary(diffs: xr.Dataset) -> str:
-    """One sentence: the median variance saving of CRN over metrics and grid points."""
-    saving = diffs["crn_variance_saving"]
-    overall = float(saving.median(skipna=True))
-    per_metric = ", ".join(f"{m} {100 * float(saving.sel(metric=m).median(skipna=True)):.0f}%"
-                           for m in HEADLINE_METRICS if m in saving.metric)
-    return (f"Common random numbers: paired differences have {100 * overall:.0f}% less variance than "
-            f"with independent patients per strategy (median over metrics and grid points; "
-            f"{per_metric}); i.e. as precise as {1 / (1 - overall):.1f}x as many independent replicates.")
-
-
-def format_pooled(ds: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS) -> str:
-    """Pooled estimates (mean over replicates +- half the 95% CI) per grid point, as text."""
-    dims = sweep_axes(ds)
-    units = {m: str(ds.unit.sel(metric=m).values) for m in metrics}
-    heads = [f"{m} ({_unit_label(units[m])})" for m in metrics]
-    width = max(len(h) for h in heads) + 2
-    indices = list(np.ndindex(*(ds.sizes[d] for d in dims)))
-    points = [", ".join(f"{d}={ds[d].values[i]}" for d, i in zip(dims, index)) for index in indices]
-    point_width = max(len(p) for p in points) + 2
-    lines = [f"{'grid point':<{point_width}}" + "".join(f"{h:>{width}}" for h in heads)]
-    for index, point in zip(indices, points):
-        cell = ds.isel(dict(zip(dims, index)))
-        row = []
-        for m in metrics:
-            r = cell.sel(metric=m)
-            half = (float(r.pooled_upper) - float(r.pooled_lower)) / 2
-            row.append(f"{_fmt(float(r.pooled_estimate), units[m])} +-{_fmt(half, units[m])}")
-        lines.append(f"{point:<{point_width}}" + "".join(f"{c:>{width}}" for c in row))
-    return "\n".join(lines)
-
-
-def _fmt(value: float, unit: str) -> str:
-    if value != value:  # NaN
-        return "NA"
-    return f"{100 * value:.1f}" if unit == FRACTION_UNIT else f"{value:.2f}"
-
-
-def _fmt_ci(est: float, lo: float, hi: float, unit: str) -> str:
-    return f"{_fmt(est, unit)} ({_fmt(lo, unit)}, {_fmt(hi, unit)})"
-
-
-def _unit_label(unit: str) -> str:
-    return "%" if unit == FRACTION_UNIT else unit
-
-
-def format_paired(diffs: xr.Dataset, metrics: tuple[str, ...] | None = None) -> str:
-    """The paired differences as text: a block per non-reference grid point."""
-    ids = [m for m in map(str, diffs.metric.values) if metrics is None or m in metrics]
-    dims = [d for d in diffs["estimate"].dims if d != "metric"]
-    ref = json.loads(diffs.attrs["reference"])
-    lines = [f"Paired differences, grid point minus reference ({', '.join(f'{d}={v}' for d, v in ref.items())}); "
-             f"{diffs.attrs['confidence']:.0%} Monte Carlo CIs over {diffs.attrs['replicates']} replicates "
-             f"of {diffs.attrs['patients_per_replicate']} patients; rates in %, differences in percentage points."]
-    for index in np.ndindex(*(diffs.sizes[d] for d in dims)):
-        point = {d: str(diffs[d].values[i]) for d, i in zip(dims, index)}
-        if point == ref:
-            continue
-        lines += ["", ", ".join(f"{d}={v}" for d, v in point.items()),
-                  f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'reference':>9} {'this':>9}  "
-                  f"{'difference (95% CI)':<26} {'CRN saving':>10}"]
-        cell = diffs.isel(dict(zip(dims, index)))
-        for m in ids:
-            r = cell.sel(metric=m)
-            unit = str(r.unit.values)
-            saving = float(r.crn_variance_saving)
-            lines.append(
-                f"  {str(r.label.values):<{LABEL_WIDTH}} {_unit_label(unit):<6} "
-                f"{_fmt(float(r.reference_value), unit):>9} {_fmt(float(r.value), unit):>9}  "
-                f"{_fmt_ci(float(r.estimate), float(r.lower), float(r.upper), unit):<26} "
-                f"{'' if saving != saving else f'{100 * saving:.0f}%':>10}")
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- the key table
@@ -266,45 +256,3 @@ def dose_contrast(reference: Scenario, cutoff: float = DEFAULT_CUTOFF, *, seed: 
         attrs={"cutoff_mg_m2": cutoff, "reference_scenario": reference.name, "seed": seed,
                "patients_per_replicate": patients, "replicates": replicates,
                "share_gt": [float(x) for x in share[:3]]})
-
-
-def format_dose_contrast(c: xr.Dataset) -> str:
-    """The key table: observational (grouped by realised dose) beside causal (capped) contrasts."""
-    cut = f"{c.attrs['cutoff_mg_m2']:g}"
-    share = c.attrs["share_gt"]
-    heads = (f"<={cut}", f">{cut}", f"observed <={cut} - >{cut}", f"dose: >{cut} capped - label",
-             "selection (obs. - dose)", "dose share", "everyone capped - label")
-    lines = [
-        f"Observational vs causal contrast at {cut} mg/m2 (reference: {c.attrs['reference_scenario']}; "
-        f"{c.attrs['replicates']} replicates x {c.attrs['patients_per_replicate']} patients; the same "
-        "patients under both strategies)",
-        f"Patients above {cut} mg/m2 under the reference: {_fmt_ci(*share, FRACTION_UNIT)} %. "
-        "Groups by realised cumulative dose, as the pooled analysis did. Columns:",
-        f"  observed: the published contrast;  dose: what capping the >{cut} group at {cut} changes for "
-        "those same patients (causal);",
-        "  selection: the rest of the observed contrast (who responds, is transplant-eligible, lives to get "
-        "more cycles);  dose share = dose / observed;",
-        "  everyone capped - label: the strategy's effect on the whole population.  Rates in %, differences "
-        "in percentage points; 95% Monte Carlo CIs.",
-        "",
-        f"{'metric':<{LABEL_WIDTH}} {'unit':<6} {heads[0]:>7} {heads[1]:>7}  {heads[2]:<24} {heads[3]:<24} "
-        f"{heads[4]:<24} {heads[5]:>10}  {heads[6]:<24}",
-    ]
-    for m in map(str, c.metric.values):
-        r = c.sel(metric=m)
-        unit = str(r.unit.values)
-        cell = {col: _fmt_ci(float(r.estimate.sel(column=col)), float(r.lower.sel(column=col)),
-                             float(r.upper.sel(column=col)), unit) for col in CONTRAST_COLUMNS}
-        obs, dose = r.sel(column="observational"), r.sel(column="dose")
-        clear = float(obs.lower) > 0 or float(obs.upper) < 0  # the observed contrast is not ~0
-        share_txt = f"{100 * float(dose.estimate) / float(obs.estimate):.0f}%" if clear else "-"
-        label = str(r.label.values) + ("" if BY_ID[m].among is every_patient else " *")
-        lines.append(
-            f"{label:<{LABEL_WIDTH}} {_unit_label(unit):<6} "
-            f"{_fmt(float(r.estimate.sel(column='le')), unit):>7} {_fmt(float(r.estimate.sel(column='gt')), unit):>7}  "
-            f"{cell['observational']:<24} {cell['dose']:<24} {cell['selection']:<24} {share_txt:>10}  "
-            f"{cell['everyone_capped']:<24}")
-    lines += ["", "* The denominator is chosen after baseline (responders, transplanted patients, deaths): "
-              f"the dose column compares the same >{cut} group, not the same patients within it; the rows "
-              "over all patients (e.g. 'died of NRM after HSCT') are the causal per-patient contrasts."]
-    return "\n".join(lines)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
+from simulator.analysis.labels import axis_label
 from simulator.analysis.outcomes import CONFIDENCE, patient_columns
 from simulator.analysis.trial_metrics import (
     CURVE_MONTHS,
@@ -101,6 +103,36 @@ class Axis:
     labels: tuple[str, ...]  # coordinate values in the results
     values: tuple[Any, ...]  # as written in the file
     overrides: tuple[dict, ...]  # merged onto the base scenario, one per value
+
+    def coordinates(self) -> dict[str, tuple]:
+        """The axis' coordinate in the results, and any coordinates beside it on its dimension.
+
+        A numeric axis is stored as numbers (float, or int if every value is a whole
+        number), a null value (no cap) as ``inf`` with a string ``<name>_label``
+        coordinate beside it (``none`` for inf), for plots that need finite values;
+        a list-valued axis (e.g. cycle-1 doses) by its labels (``0.8/0.5/0.5``), with
+        the numeric ``<name>_total`` (the sum of the list) beside it; every other
+        axis (strategy names, booleans, mappings) by its labels.
+        """
+        label = axis_label(self.key)
+        attrs = {"key_path": self.key, "long_name": label.name, "values": json.dumps(list(self.values))}
+        if label.unit:
+            attrs["units"] = label.unit
+        if self.key != STRATEGY_AXIS and all(_is_number(v) or v is None for v in self.values) \
+                and any(_is_number(v) for v in self.values):
+            kind = int if all(isinstance(v, int) for v in self.values) else float
+            values = np.array([math.inf if v is None else v for v in self.values], dtype=kind)
+            if None not in self.values:
+                return {self.name: (self.name, values, attrs)}
+            attrs["inf_means"] = "null in the experiment file: no cap or limit"
+            return {self.name: (self.name, values, attrs),
+                    f"{self.name}_label": (self.name, list(self.labels), {"long_name": f"{label.name}, as labelled"})}
+        coords = {self.name: (self.name, list(self.labels), attrs)}
+        if self.key != STRATEGY_AXIS and all(isinstance(v, list) and v and all(map(_is_number, v))
+                                             for v in self.values):
+            coords[f"{self.name}_total"] = (self.name, np.array([float(sum(v)) for v in self.values]), {
+                "long_name": f"{label.name}, total", **({"units": label.unit} if label.unit else {})})
+        return coords
 
 
 @dataclass(frozen=True)
@@ -194,6 +226,10 @@ def _label(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _nest(key: str, value: Any) -> dict:
@@ -416,6 +452,17 @@ def assemble(exp: Experiment, chunks: Iterator[tuple[ChunkSpec, xr.Dataset]]) ->
         ``pfs_curve`` over (axes..., replicate, month); ``pooled_estimate``,
         ``pooled_lower``, ``pooled_upper`` and ``pooled_n`` over (metric, axes...):
         the mean over replicates with its Monte Carlo CI.
+
+        Each axis is a dimension named after the last part of its key path
+        (``cumulative_cap``), with the key path, display name and unit in its
+        attributes (see :meth:`Axis.coordinates`): numeric axes hold numbers, so
+        ``ds.sel(cumulative_cap=3.3)``, ``ds.sel(max_cycles=2)`` and
+        ``ds.sel(cumulative_cap=np.inf)`` (no cap) work, and ``ds.to_dataframe()``
+        has numeric index levels; list-valued axes hold labels
+        (``ds.sel(cycle1_doses="0.6/0.3/0.3")``) with their total beside them
+        (``cycle1_doses_total``, mg/m2); ``strategy`` holds names. A 2-D
+        ``ds.plot`` over an axis with ``inf`` needs finite coordinates:
+        ``ds.swap_dims(cumulative_cap="cumulative_cap_label")``.
     """
     from simulator import __version__
 
@@ -439,8 +486,7 @@ def assemble(exp: Experiment, chunks: Iterator[tuple[ChunkSpec, xr.Dataset]]) ->
             "long_name": f"{stat} of the mean over replicates ({CONFIDENCE:.0%} Monte Carlo CI, t)",
             "units": "see the metric's unit coordinate"} if stat != "n" else {
             "long_name": "replicates where the figure is defined", "units": "1"})
-    coords = {a.name: (a.name, list(a.labels), {"key_path": a.key, "values": json.dumps(list(a.values))})
-              for a in exp.axes}
+    coords = {name: c for a in exp.axes for name, c in a.coordinates().items()}
     coords |= {
         "replicate": np.arange(exp.replicates),
         "month": ("month", CURVE_MONTHS, {"units": "month", "long_name": "months from the first dose"}),
@@ -573,3 +619,8 @@ def load_results(path: str | Path) -> xr.Dataset:
 def sweep_axes(ds: xr.Dataset) -> list[str]:
     """The axis dimensions of a results Dataset, in order."""
     return list(json.loads(ds.attrs["reference"]))
+
+
+def axis_labels(ds: xr.Dataset) -> dict[str, tuple[str, ...]]:
+    """Each axis' values as labelled in the experiment (``none``, ``3.3``, ``0.8/0.5/0.5``), in order."""
+    return {a["name"]: tuple(a["labels"]) for a in json.loads(ds.attrs["experiment"])["axes"]}

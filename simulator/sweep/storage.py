@@ -11,6 +11,8 @@ from pathlib import Path
 import xarray as xr
 
 NETCDF_ENGINE = "h5netcdf"
+FIGURE_FORMATS = ("png", "svg", "pdf")  # figures: PNG to look at, SVG or PDF for papers
+DEFAULT_FIGURE_FORMAT = "png"
 
 
 @contextmanager

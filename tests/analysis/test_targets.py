@@ -1,4 +1,5 @@
-"""The published-figure files: the further evidence loads, keeps its sources, and rejects bad input."""
+"""The published-figure files: the further evidence loads, keeps its sources, and rejects bad input;
+the published figures apply only in the pooled analysis' setting at the published cutoff."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.analysis.targets import evidence_path, load_evidence
+from conftest import CONFIGS, with_changes
+
+from simulator import load_scenario
+from simulator.analysis.targets import PUBLISHED_CUTOFF, evidence_path, load_evidence, published_not_comparable
 from simulator.model.config import ConfigError
 
 # The team's copy lives in ../shared next to the repository (or next to the worktrees' folder).
@@ -50,3 +54,19 @@ def test_bad_evidence_file_names_file_and_key(tmp_path, change, where):
         load_evidence(path)
     assert str(err.value).startswith(f"{path}: {where}")
     assert "\n" not in str(err.value)
+
+
+def test_the_pooled_scenario_at_the_published_cutoff_is_comparable_whatever_the_run_size():
+    pooled = load_scenario(CONFIGS / "pooled_analysis.yaml")
+    assert published_not_comparable(pooled, PUBLISHED_CUTOFF) is None
+    assert published_not_comparable(with_changes(pooled, simulation={"patients": 500, "seed": 1}),
+                                    PUBLISHED_CUTOFF) is None
+
+
+def test_another_setting_or_cutoff_says_why_in_one_line():
+    pooled = load_scenario(CONFIGS / "pooled_analysis.yaml")
+    capped = published_not_comparable(with_changes(pooled, regimen={"cumulative_cap": 3.3}), PUBLISHED_CUTOFF)
+    assert "in regimen" in capped and "\n" not in capped
+    assert "follow_up_months" in published_not_comparable(
+        with_changes(pooled, simulation={"follow_up_months": 60.0}), PUBLISHED_CUTOFF)
+    assert "--cutoff 3.3" in published_not_comparable(pooled, 2.7)

@@ -1,51 +1,90 @@
-"""Figures: every file written as PNG and SVG, with titles, units and interval bands."""
+"""Sweep figures: which files, clinical labels with units from the label table, the reference marked."""
 
 from __future__ import annotations
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import pytest
 
+from simulator.analysis.labels import axis_label, metric_label
 from simulator.cli import main
-from simulator.plots import forest, heatmap, km_curves
+from simulator.plots import forest, heatmap, plot_all, survival
+from simulator.plots.sweep import REFERENCE_GID
+from simulator.sweep.compare import paired_differences
 from simulator.sweep.storage import write_netcdf
 
 
-def test_heatmap_shows_estimates_and_intervals(small_sweep, tmp_path):
-    png, svg = heatmap(small_sweep, "os_24_months", tmp_path)
-    assert (png.name, svg.name) == ("heatmap_os_24_months.png", "heatmap_os_24_months.svg")
-    height, width, _ = mpimg.imread(png).shape
+def _texts(fig: plt.Figure) -> str:
+    """Every text of a figure (titles, labels, ticks, annotations, legends), one per line."""
+    return "\n".join(t.get_text() for t in fig.findobj(plt.Text))
+
+
+def test_heatmap_shows_differences_with_units_and_frames_the_reference(small_sweep):
+    fig = heatmap(small_sweep, "os_24_months")
+    text = _texts(fig)
+    for needle in (axis_label("regimen.cumulative_cap").text(), "Cumulative dose cap (mg/m²)",
+                   metric_label("os_24_months").name, "difference from the reference (pp)", "Monte Carlo",
+                   "no cap", "Cycle-1 doses (mg/m²)", "0.6/0.3/0.3"):
+        assert needle in text, needle
+    # the cells hold the paired differences in percentage points
+    cell = paired_differences(small_sweep).sel(metric="os_24_months", cumulative_cap=3.3, cycle1_doses="0.6/0.3/0.3")
+    assert f"{100 * float(cell.estimate):+.1f}" in text.splitlines()
+    # the reference (no cap, 0.8/0.5/0.5) is framed, at x = 2 (no cap), y = 0 (0.8/0.5/0.5)
+    frames = [a for a in fig.findobj() if a.get_gid() == REFERENCE_GID]
+    assert len(frames) == 1 and frames[0].axes is fig.axes[0]
+    assert frames[0].get_xy() == (1.5, -0.5)
+    # a diverging scale centred on no difference
+    (image,) = fig.axes[0].get_images()
+    low, high = image.get_clim()
+    assert low == -high and high > 0
+    plt.close(fig)
+
+
+def test_forest_for_a_handful_of_points(small_sweep):
+    fig = forest(small_sweep, ("hsct", "os_median_months"))
+    text = _texts(fig)
+    for needle in ("difference (pp)", "difference (months)", "Proceeded to HSCT", "Median OS",
+                   "Cumulative dose cap 1.8 mg/m², Cycle-1 doses 0.6/0.3/0.3 mg/m² (1.2 total)", "Monte Carlo CI"):
+        assert needle in text, needle
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(rows) == 5  # every grid point but the reference
+    plt.close(fig)
+
+
+def test_survival_plots_differences_with_bands_and_the_curves(small_sweep):
+    fig = survival(small_sweep, along="cumulative_cap")
+    text = _texts(fig)
+    for needle in ("Overall survival: difference from the reference", "difference in survival (pp)",
+                   "band: 95% Monte Carlo CI", "months from the first dose", "Cumulative dose cap: 1.8 mg/m²",
+                   "reference: Cumulative dose cap: no cap", "mean Kaplan-Meier curves"):
+        assert needle in text, needle
+    top = fig.axes[0]
+    assert any(line.get_ydata()[0] == 0 and len(set(line.get_ydata())) == 1 for line in top.get_lines())  # zero
+    assert len(top.collections) == 2  # a Monte Carlo band per non-reference cap
+    plt.close(fig)
+
+
+def test_plot_all_writes_what_suits_the_results(small_sweep, tmp_path):
+    names = sorted(p.name for p in plot_all(small_sweep, tmp_path, ("cr_cri", "hsct")))
+    assert names == ["forest.png", "heatmap_cr_cri.png", "heatmap_hsct.png", "survival.png"]
+    height, width, _ = mpimg.imread(tmp_path / "heatmap_cr_cri.png").shape
     assert width > height > 100
-    text = svg.read_text()
-    cell = small_sweep.pooled_estimate.sel(metric="os_24_months", cumulative_cap="3.3", cycle1_doses="0.8/0.5/0.5")
-    for needle in ("overall survival at 24 months (KM) (%)", "95% CI", "cumulative_cap", "cycle1_doses",
-                   f"{100 * float(cell):.3g}"):
-        assert needle in text, needle
-
-
-def test_km_curves_and_forest(small_sweep, tmp_path):
-    km = km_curves(small_sweep, tmp_path, along="cumulative_cap")
-    text = km[1].read_text()
-    for needle in ("Kaplan-Meier overall survival", "progression-free survival (%)", "months from the first dose",
-                   "cumulative_cap=none", "Monte Carlo CI"):
-        assert needle in text, needle
-    fig = forest(small_sweep, tmp_path, ("hsct", "os_median_months"))
-    text = fig[1].read_text()
-    assert "difference (pp)" in text and "difference (months)" in text and "paired differences" in text
-    assert "cumulative_cap=1.8, cycle1_doses=0.6/0.3/0.3" in text  # a row per non-reference point
+    assert [p.name for p in plot_all(small_sweep, tmp_path / "pdf", ("hsct",), fmt="pdf")][0] == "heatmap_hsct.pdf"
 
 
 def test_cli_plot(small_sweep, tmp_path, capsys):
     path = write_netcdf(small_sweep, tmp_path / "r.nc")
     assert main(["plot", str(path), "--metric", "cr_cri"]) == 0
     folder = tmp_path / "r_plots"
-    names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(f"{stem}.{ext}" for stem in ("heatmap_cr_cri", "km_os_pfs", "forest")
-                           for ext in ("png", "svg"))
-    assert "6 files written" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.iterdir()) == ["forest.png", "heatmap_cr_cri.png", "survival.png"]
+    assert "3 files written" in capsys.readouterr().out
+    assert main(["plot", str(path), "--metric", "hsct", "--format", "svg", "--out-dir", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "heatmap_hsct.svg").read_text().startswith("<?xml")
 
 
 @pytest.mark.parametrize(("flags", "needle"), [(["--x", "replicate"], "--x: no axis 'replicate'"),
-                                               (["--metric", "nope"], "--metric: no metric 'nope'")])
+                                               (["--metric", "nope"], "--metric: no metric 'nope'"),
+                                               (["--metric", "os24"], "did you mean 'os_24_months'?")])
 def test_cli_plot_bad_flags_exit_2(small_sweep, tmp_path, capsys, flags, needle):
     path = write_netcdf(small_sweep, tmp_path / "r.nc")
     assert main(["plot", str(path), *flags]) == 2
@@ -59,3 +98,16 @@ def test_cli_plot_refuses_a_file_that_is_not_sweep_results(tmp_path, capsys):
     assert main(["plot", str(records)]) == 2
     assert "not the results of 'inosim sweep'" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "missing.nc")]) == 2
+
+
+def test_every_axis_of_the_shipped_experiments_has_a_display_unit_or_is_a_count():
+    """The label table covers the shipped experiments' axes (no humanised fallbacks)."""
+    import yaml
+    from conftest import ROOT
+
+    from simulator.analysis.labels import AXES
+
+    for path in (ROOT / "experiments").glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        for key in doc.get("axes", {}):
+            assert key in AXES, (path.name, key)

@@ -17,7 +17,9 @@ from scipy import stats
 from simulator import ConfigError, simulate
 from simulator.cli import main
 from simulator.analysis.outcomes import patient_columns
+from simulator.analysis.labels import parameter_label
 from simulator.plots import plot_sensitivity
+from simulator.plots.sensitivity import STEMS
 from simulator.sensitivity import (
     FunctionModel,
     SensitivityWarning,
@@ -218,7 +220,10 @@ def test_cli_runs_a_sensitivity_file(tmp_path, capsys):
     ds = read_netcdf(out)
     assert ds.attrs["method"] == "one_way" and ds.attrs["name"] == "test_sa"
     assert sorted(p.name for p in (tmp_path / "sa_plots").iterdir()) == [
-        f"tornado_{o}.{ext}" for o in ("os_24_months_two_minus_base", "post_hsct_sos_any") for ext in ("png", "svg")]
+        f"tornado_{o}.png" for o in ("os_24_months_two_minus_base", "post_hsct_sos_any")]
+    assert main(["sensitivity", write_config(tmp_path), "--out", str(out), "--plot-format", "pdf",
+                 "--plot-dir", str(tmp_path / "pdf")]) == 0
+    assert sorted(p.suffix for p in (tmp_path / "pdf").iterdir()) == [".pdf", ".pdf"]
 
 
 @pytest.mark.parametrize(("keys", "needle"), [
@@ -247,15 +252,30 @@ def test_figures_of_every_method(label, tmp_path):
                "sobol": sobol(label, params, metrics, 32, **SMALL),
                "morris": morris(label, params, metrics, 4, **SMALL),
                "psa": psa(label, None, metrics, draws=5, **SMALL)}
-    needles = {"one_way": ("One-way sensitivity", "low end of the range", "nrm_after_sos"),
-               "sobol": ("Sobol indices", "total order ST", "convergence"),
-               "morris": ("Morris screen", "mu*"),
+    unused = parameter_label(UNUSED["name"]).name  # parameters by their display names
+    needles = {"one_way": ("One parameter at a time", "low end of the range", unused, ),
+               "sobol": ("Sobol indices", "total order ST", "convergence", unused),
+               "morris": ("Morris screen", "mu*", unused),
                "psa": ("Probabilistic sensitivity analysis", "P(figure &gt; 0)", "rank correlation")}
     for method, ds in results.items():
-        paths = plot_sensitivity(ds, tmp_path / method)
-        assert len(paths) == 4 and all(p.stat().st_size > 0 for p in paths)
+        paths = plot_sensitivity(ds, tmp_path / method, fmt="svg")
+        assert sorted(p.name for p in paths) == sorted(f"{STEMS[method]}_{o}.svg" for o in ("post_hsct_sos_any",
+                                                                                             "os_curve"))
         svg = next(p for p in paths if p.name.endswith("post_hsct_sos_any.svg")).read_text()
         for needle in needles[method]:
             assert needle in svg, (method, needle)
         svg = next(p for p in paths if p.name.endswith("os_curve.svg")).read_text()
-        assert "at 24 months" in svg and (method != "sobol" or "over time" in svg)
+        if method == "psa":  # a survival curve: its time course, not one time point
+            assert "changes over time" in svg and "months from the first dose" in svg and "at 24 months" not in svg
+        else:
+            assert "at 24 months" in svg and (method != "sobol" or "over time" in svg)
+
+
+def test_a_tornado_of_a_difference_marks_no_difference(label, tmp_path):
+    two = {"two": {"regimen": {"max_cycles": 2}}}
+    ds = one_way(label, ["nrm_rate"], [{"metric": "os_24_months", "strategy": "two", "minus": "base"}],
+                 strategies=two, **SMALL)
+    svg = plot_sensitivity(ds, tmp_path, fmt="svg")[0].read_text()
+    for needle in ("no difference between the strategies", "baseline", "(pp)", "Two minus Label dosing",
+                   parameter_label("nrm_rate").name):
+        assert needle in svg, needle

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import CONFIGS, write_experiment
 
 from simulator.cli import main
-from simulator.sweep.compare import CONTRAST_COLUMNS, capped, dose_contrast, paired_differences
-from simulator.sweep.experiment import experiment_from_json, load_experiment, run_sweep, simulate_replicates
+from simulator.sweep.compare import (
+    CONTRAST_COLUMNS,
+    MONTE_CARLO,
+    IntervalKind,
+    capped,
+    dose_contrast,
+    paired_differences,
+)
+from simulator.sweep.report import CompareView, compare_report, crn_saving_summary, differences_frame
+from simulator.sweep.experiment import load_experiment, run_sweep, simulate_replicates
 from simulator.sweep.storage import write_netcdf
 
 ABOVE_ANY_DOSE = 50.0  # mg/m2: 6 cycles of at most 1.8 mg/m2 cannot reach it
@@ -17,7 +27,7 @@ ABOVE_ANY_DOSE = 50.0  # mg/m2: 6 cycles of at most 1.8 mg/m2 cannot reach it
 def test_a_cap_above_any_possible_dose_changes_nothing(tmp_path):
     """The causal contrast of a cap that can never bind is exactly zero, metric by metric."""
     exp = load_experiment(write_experiment(tmp_path, {"regimen.cumulative_cap": [None, ABOVE_ANY_DOSE]}))
-    diffs = paired_differences(run_sweep(exp)).sel(cumulative_cap=f"{ABOVE_ANY_DOSE:g}")
+    diffs = paired_differences(run_sweep(exp)).sel(cumulative_cap=ABOVE_ANY_DOSE)
     for stat in ("estimate", "lower", "upper"):
         values = diffs[stat].values
         assert np.all((values == 0) | np.isnan(diffs.reference_value.values)), stat
@@ -60,16 +70,17 @@ def test_everyone_capped_equals_the_sweep_grid_point(tmp_path):
     ds = run_sweep(exp)
     c = dose_contrast(exp.scenario_at(exp.reference), 3.3, seed=exp.seed, patients=exp.patients,
                       replicates=exp.replicates)
-    for col, cap in (("all_capped", "3.3"), ("all", "none")):
+    for col, cap in (("all_capped", 3.3), ("all", np.inf)):
         np.testing.assert_allclose(c.estimate.sel(column=col), ds.pooled_estimate.sel(cumulative_cap=cap),
                                    rtol=1e-12, equal_nan=True)
 
 
 def test_paired_differences_by_hand(small_sweep):
-    diffs = paired_differences(small_sweep, {"cumulative_cap": "none", "cycle1_doses": "0.8/0.5/0.5"})
-    a = small_sweep.hsct.sel(cumulative_cap="3.3", cycle1_doses="0.6/0.3/0.3").values
-    b = small_sweep.hsct.sel(cumulative_cap="none", cycle1_doses="0.8/0.5/0.5").values
-    cell = diffs.sel(metric="hsct", cumulative_cap="3.3", cycle1_doses="0.6/0.3/0.3")
+    diffs = paired_differences(small_sweep, {"cumulative_cap": np.inf, "cycle1_doses": "0.8/0.5/0.5"})
+    assert diffs.attrs["reference"] == paired_differences(small_sweep, {"cumulative_cap": "none"}).attrs["reference"]
+    a = small_sweep.hsct.sel(cumulative_cap=3.3, cycle1_doses="0.6/0.3/0.3").values
+    b = small_sweep.hsct.sel(cumulative_cap=np.inf, cycle1_doses="0.8/0.5/0.5").values
+    cell = diffs.sel(metric="hsct", cumulative_cap=3.3, cycle1_doses="0.6/0.3/0.3")
     assert float(cell.estimate) == pytest.approx(np.mean(a - b), abs=1e-15)
     half = 2.200985160082949 * np.std(a - b, ddof=1) / np.sqrt(12)  # t(0.975, 11)
     assert float(cell.upper - cell.lower) == pytest.approx(2 * half)
@@ -94,25 +105,78 @@ def test_common_random_numbers_save_variance(label):
     assert saving > 0.5 and abs(independent) < 0.5
 
 
-def test_cli_compare_results(small_sweep, tmp_path, capsys):
+def test_cli_compare_leads_with_a_summary(small_sweep, tmp_path, capsys):
     path = write_netcdf(small_sweep, tmp_path / "r.nc")
-    assert main(["compare", str(path), "--metric", "hsct", "--metric", "os_24_months"]) == 0
+    assert main(["compare", str(path), "--top", "1"]) == 0
     out = capsys.readouterr().out
-    for needle in ("less variance", "Paired differences", "cumulative_cap=3.3, cycle1_doses=0.6/0.3/0.3",
-                   "Observational vs causal contrast at 3.3 mg/m2", "selection", "proceeded to HSCT",
-                   "overall survival at 24 months"):
+    first = out.splitlines()[0]
+    assert "Monte Carlo" in first and "not uncertainty in the model's parameters or structure" in first
+    for needle in ("less variance", "best", "worst", "CR/CRi rate (%; reference", "difference in pp",
+                   "median OS (months; reference", "Observational vs causal contrast at 3.3 mg/m²", "selection",
+                   "--at AXIS=VALUE"):
         assert needle in out, needle
-    assert "CR/CRi rate" not in out  # only the metrics asked for
-    assert main(["compare", str(path), "--reference", "cumulative_cap=1.8", "--cutoff", "2.7"]) == 0
+    assert "Paired differences" not in out and "MRD negativity" not in out  # headline metrics, no full tables
+    # best for CR/CRi is listed above worst; a lower NRM is the better one
+    cr = out[out.index("CR/CRi rate (%"):out.index("proceeded to HSCT (%")]
+    best, worst = (float(line.split()[1]) for line in cr.splitlines() if line.strip().startswith(("best", "worst")))
+    assert best > worst
+    nrm = out[out.index("non-relapse mortality after HSCT (%"):]
+    best, worst = (float(line.split()[1]) for line in nrm.splitlines()[:4]
+                   if line.strip().startswith(("best", "worst")))
+    assert best < worst
+
+
+def test_cli_compare_at_selects_grid_points(small_sweep, tmp_path, capsys):
+    path = write_netcdf(small_sweep, tmp_path / "r.nc")
+    assert main(["compare", str(path), "--at", "cumulative_cap=3.3", "--metric", "hsct,os_24_months"]) == 0
     out = capsys.readouterr().out
-    assert "reference (cumulative_cap=1.8, cycle1_doses=0.8/0.5/0.5)" in out and "at 2.7 mg/m2" in out
-    assert experiment_from_json(small_sweep.attrs["experiment"], path).replicates == 12
+    blocks = [line for line in out.splitlines() if line.startswith("cumulative_cap=")]
+    assert blocks == ["cumulative_cap=3.3,cycle1_doses=0.8/0.5/0.5", "cumulative_cap=3.3,cycle1_doses=0.6/0.3/0.3"]
+    assert "proceeded to HSCT" in out and "overall survival at 24 months" in out and "CR/CRi rate" not in out
+    # numbers, inf for no cap, a list axis' total: the same point three ways
+    for at in ("cumulative_cap=none,cycle1_doses=0.6/0.3/0.3", "cumulative_cap=inf,cycle1_doses=1.2",
+               "cycle1_doses=1.20,cumulative_cap=null"):
+        assert main(["compare", str(path), "--at", at, "--metric", "hsct", "--format", "csv"]) == 0
+        rows = capsys.readouterr().out.splitlines()
+        assert len(rows) == 2 and rows[1].startswith("hsct,proceeded to HSCT,none,0.6/0.3/0.3,%,"), at
+    cell = paired_differences(small_sweep).sel(metric="hsct", cumulative_cap=np.inf, cycle1_doses="0.6/0.3/0.3")
+    header = rows[0].split(",")
+    values = dict(zip(header, rows[1].split(",")))
+    assert values["difference_unit"] == "pp"
+    assert float(values["difference"]) == pytest.approx(100 * float(cell.estimate))
+    assert float(values["monte_carlo_lower"]) == pytest.approx(100 * float(cell.lower))
+
+
+def test_cli_compare_all_and_json(small_sweep, tmp_path, capsys):
+    path = write_netcdf(small_sweep, tmp_path / "r.nc")
+    assert main(["compare", str(path), "--all", "--metric", "hsct"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\ncumulative_cap=") == 5  # every grid point but the reference
+    assert main(["compare", str(path), "--format", "json", "--metric", "cr_cri", "--cutoff", "2.7"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["reference"] == {"cumulative_cap": "none", "cycle1_doses": "0.8/0.5/0.5"}
+    assert "Monte Carlo" in doc["intervals"]["monte_carlo"] and len(doc["differences"]) == 5
+    assert {r["column"] for r in doc["dose_contrast"]} >= set(CONTRAST_COLUMNS)
+    assert main(["compare", str(path), "--reference", "cumulative_cap=1.8", "--at", "cumulative_cap=none",
+                 "--metric", "hsct"]) == 0
+    out = capsys.readouterr().out
+    assert "reference (cumulative_cap=1.8,cycle1_doses=0.8/0.5/0.5)" in out
+
+
+def test_crn_summary_without_variance_says_so(tmp_path):
+    """A cap no patient reaches gives identical trials: no 'nan%' or 'nanx'."""
+    exp = load_experiment(write_experiment(tmp_path, {"regimen.cumulative_cap": [None, ABOVE_ANY_DOSE]},
+                                           replicates=4, patients=30))
+    text = crn_saving_summary(paired_differences(run_sweep(exp)))
+    assert "nan" not in text and "identical trials" in text
 
 
 @pytest.mark.parametrize(("flags", "needle"), [
     (["--reference", "nope=1"], "--reference: no axis 'nope'"),
-    (["--reference", "cumulative_cap=9"], "--reference: cumulative_cap: no value '9'"),
+    (["--reference", "cumulative_cap=9"], "--reference: cumulative_cap: no value '9' (values: 1.8, 3.3, none)"),
+    (["--at", "cumulative_cap=3.4"], "--at: cumulative_cap: no value '3.4'"),
     (["--metric", "nope"], "--metric: no metric 'nope'"),
+    (["--metric", "os24"], "did you mean 'os_24_months'?"),
 ])
 def test_cli_compare_bad_flags_exit_2(small_sweep, tmp_path, capsys, flags, needle):
     path = write_netcdf(small_sweep, tmp_path / "r.nc")
@@ -125,4 +189,17 @@ def test_cli_compare_scenario_files(capsys):
     files = [str(CONFIGS / f) for f in ("label_dosing.yaml", "cap_3p3.yaml")]
     assert main(["compare", *files, "--replicates", "6", "--patients", "50", "--metric", "cr_cri"]) == 0
     out = capsys.readouterr().out
-    assert "strategy=cap_3p3" in out and "reference: label_dosing" in out
+    assert "strategy=cap_3p3" in out and "reference: Label dosing" in out
+
+
+def test_another_interval_kind_is_one_more_entry(small_sweep):
+    """Parameter or structural intervals: variables in the differences and an IntervalKind; every table
+    then shows them beside the Monte Carlo ones, and the first screen says what each covers."""
+    diffs = paired_differences(small_sweep)
+    diffs["wide_lower"], diffs["wide_upper"] = diffs.lower - 1, diffs.upper + 1
+    wide = IntervalKind("parameter", "Parameter", "wide_lower", "wide_upper", "Parameter intervals cover X.")
+    view = CompareView(metrics=("hsct",), at={"cumulative_cap": 1}, intervals=(MONTE_CARLO, wide))
+    frame = differences_frame(diffs, view)
+    np.testing.assert_allclose(frame.parameter_lower, frame.monte_carlo_lower - 100)
+    text = compare_report(diffs, None, view)
+    assert "Parameter intervals cover X." in text.splitlines()[0] and "Parameter CI" in text

@@ -164,14 +164,51 @@ def test_results_dataset_contract(small_sweep):
     assert ds.attrs["seed"] == 11 and ds.attrs["replicates"] == 12 and ds.attrs["patients_per_replicate"] == 80
     assert ds.attrs["inosim_version"] and json.loads(ds.attrs["experiment"])["name"] == "test_experiment"
     assert ds.cumulative_cap.attrs["key_path"] == "regimen.cumulative_cap"
-    assert float(ds.cumulative_dose_mean_mg_m2.sel(cumulative_cap="1.8").max()) <= 1.8 + 1e-9
+    assert float(ds.cumulative_dose_mean_mg_m2.sel(cumulative_cap=1.8).max()) <= 1.8 + 1e-9
+
+
+def test_numeric_axes_hold_numbers_and_list_axes_labels_with_their_total(small_sweep):
+    ds = small_sweep
+    assert ds.cumulative_cap.dtype == float and list(ds.cumulative_cap.values) == [1.8, 3.3, np.inf]
+    assert ds.cumulative_cap.attrs["units"] == "mg/m²" and "no cap" in ds.cumulative_cap.attrs["inf_means"]
+    assert list(ds.cumulative_cap_label.values) == ["1.8", "3.3", "none"]
+    assert list(ds.cycle1_doses.values) == ["0.8/0.5/0.5", "0.6/0.3/0.3"]
+    np.testing.assert_allclose(ds.cycle1_doses_total.values, [1.8, 1.2])
+    # sel with numbers, inf for no cap, labels for lists
+    a = ds.pooled_estimate.sel(metric="hsct", cumulative_cap=3.3, cycle1_doses="0.6/0.3/0.3")
+    b = ds.pooled_estimate.sel(metric="hsct").isel(cumulative_cap=1, cycle1_doses=1)
+    assert float(a) == float(b)
+    assert ds.sel(cumulative_cap=np.inf).sizes["cycle1_doses"] == 2
+    # a tidy table with numeric index levels
+    frame = ds.pooled_estimate.sel(metric="cr_cri").to_dataframe()
+    assert frame.index.names == ["cumulative_cap", "cycle1_doses"] and len(frame) == 6
+    assert frame.loc[(3.3, "0.8/0.5/0.5"), "pooled_estimate"] == pytest.approx(float(
+        ds.pooled_estimate.sel(metric="cr_cri", cumulative_cap=3.3, cycle1_doses="0.8/0.5/0.5")))
+    assert frame.loc[(3.3, "0.6/0.3/0.3"), "cycle1_doses_total"] == pytest.approx(1.2)
+    # ds.plot: lines over a numeric axis; a 2-D plot over the labels (inf is not a position)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cr = ds.pooled_estimate.sel(metric="cr_cri")
+    cr.plot.line(x="cumulative_cap", hue="cycle1_doses")
+    cr.swap_dims(cumulative_cap="cumulative_cap_label").plot()
+    plt.close("all")
+
+
+def test_integer_axis_is_stored_as_integers(tmp_path):
+    ds = run_sweep(load_experiment(write_experiment(tmp_path, {"regimen.max_cycles": [1, 2, 6]},
+                                                    replicates=2, patients=20)))
+    assert ds.max_cycles.dtype.kind == "i" and ds.sel(max_cycles=2).sizes["replicate"] == 2
+    assert "max_cycles_label" not in ds.coords and ds.max_cycles.attrs["long_name"] == "Maximum cycles"
 
 
 def test_pooled_estimate_is_the_rate_of_all_patients_of_the_grid_point(small_sweep):
     """With equal trial sizes the mean of per-trial rates is the rate over all of them."""
     exp = experiment_from_json(small_sweep.attrs["experiment"], "x")
     ds = simulate(exp.scenario_at((1, 0)), n_patients=exp.replicates * exp.patients, seed=exp.seed)
-    est = small_sweep.pooled_estimate.sel(metric="cr_cri", cumulative_cap="3.3", cycle1_doses="0.8/0.5/0.5")
+    est = small_sweep.pooled_estimate.sel(metric="cr_cri", cumulative_cap=3.3, cycle1_doses="0.8/0.5/0.5")
     assert float(est) == pytest.approx(float(ds.best_response.mean()), abs=1e-12)
 
 
