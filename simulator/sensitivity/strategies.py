@@ -140,9 +140,10 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
     unknown = [m for m in metrics if m not in {t.id for t in TRIAL_METRICS}]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}")
-    specs = [{"metric": m, "strategy": s, "minus": REFERENCE, "name": f"{m}__{s}"}
+    keys = {name: f"s{i}" for i, name in enumerate(strategies)}  # variable names must be identifiers
+    specs = [{"metric": m, "strategy": keys[s], "minus": REFERENCE, "name": f"{m}__{keys[s]}"}
              for s in strategies for m in metrics]
-    common = dict(strategies=dict(strategies), patients=patients, seed=seed)
+    common = dict(strategies={keys[s]: scenario for s, scenario in strategies.items()}, patients=patients, seed=seed)
     point = psa(reference, _one_point(reference), specs, replicates=fitted_replicates, **common)
     ens = load_ensemble(ensemble)
     rows, labels, structures = _draws(ens, draws, per_structure)
@@ -164,7 +165,7 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
     signs = np.array([1.0 if HIGHER_IS_BETTER.get(m, True) else -1.0 for m in metrics])
     for i, s in enumerate(names):
         for j, m in enumerate(metrics):
-            key = f"{m}__{s}"
+            key = f"{m}__{keys[s]}"
             fit = point[key].isel(draw=0)
             out["fitted"][i, j], out["fitted_lower"][i, j], out["fitted_upper"][i, j] = fit.values
             est, lo, hi = (runs[key].sel(statistic=k).values for k in ("estimate", "lower", "upper"))
