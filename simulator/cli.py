@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from simulator.model.config import ConfigError, default_scenario_path, load_scenario
+from simulator.model.config import ConfigError, Scenario, default_scenario_path, load_scenario
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
@@ -81,25 +81,51 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Fit the parameters (default) or check a parameter set against every figure."""
+    """Fit the parameters (default), fit every model structure, or check the shipped fit."""
     from simulator import calibration
-    from simulator.plots import plot_check
     from simulator.model.config import default_config_dir, load_parameters
+    from simulator.plots import plot_check
+    from simulator.sensitivity.distributions import load_ensemble
 
     out = Path(args.out)
-    if args.check:
-        path = Path(args.parameters) if args.parameters else default_config_dir() / "parameters" / "default.yaml"
+    shipped = default_config_dir() / "parameters"
+    if args.structures:
+        result = calibration.calibrate_structures(out)
+        print(f"Structures fitted; combined ensemble written to {result['posterior']}")
+        ensemble_path = Path(result["posterior"])
+        path = shipped / "default.yaml"
+    elif args.check:
+        path = Path(args.parameters) if args.parameters else shipped / "default.yaml"
+        ensemble_path = shipped / "posterior.nc"
     else:
         size = calibration.QUICK if args.quick else calibration.FULL
         path = calibration.calibrate(out, size)["parameters"]
+        ensemble_path = None
     rows = calibration.check(load_parameters(path), n_patients=args.patients)
     text = calibration.format_check(rows, args.patients)
     print(f"Parameters: {path}\n{text}")
     plot = plot_check(rows, args.plot or out / "check.png")
     if not args.check:
+        out.mkdir(parents=True, exist_ok=True)
         (out / "check.txt").write_text(text + "\n")
     print(f"\nPlot written to {plot}")
+    print("\n" + calibration.check_continuation(load_parameters(path), n_patients=args.patients))
     primary_ok = all(r.inside for r in rows if r.section == "primary")
+    if ensemble_path is not None and not args.parameters:
+        ensemble = load_ensemble(ensemble_path)
+        if "structure_weight" in ensemble:
+            print("\n" + calibration.format_structures(calibration.check_structures(ensemble)))
+            combined = calibration.check_ensemble(ensemble)
+            primary = [r for r in combined if r.section == "primary"]
+            inside = sum(r.inside for r in primary)
+            print(f"\nUnder the combined ensemble (posterior predictive check over "
+                  f"{calibration.ENSEMBLE_CHECK_DRAWS} draws across structures): {inside}/{len(primary)} primary "
+                  "targets inside their 95% posterior predictive intervals")
+            for r in primary:
+                if not r.inside:
+                    print(f"  outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated mean "
+                          f"{r.sim.estimate:.3g}, SD over draws {r.sim.se:.3g})")
+            primary_ok = primary_ok and inside == len(primary)
     return 0 if primary_ok else 1
 
 
@@ -144,10 +170,52 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_UNCERTAIN_POINTS = 8  # grid points of a sweep answered over the ensemble at once
+
+
+def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args: argparse.Namespace,
+                      metrics: tuple[str, ...] | None, seed: int, patients: int) -> None:
+    """Each strategy against the reference with Monte Carlo, parameter and structural uncertainty."""
+    from simulator.sensitivity.strategies import (
+        HEADLINE,
+        compare_strategies,
+        format_strategy_answers,
+        format_value_of_information,
+        value_of_information,
+    )
+
+    metrics = metrics or HEADLINE
+    with _progress_bar("parameter sets", "set") as progress:
+        answers = compare_strategies(reference, strategies, metrics, ensemble=args.ensemble, seed=seed,
+                                     patients=patients, progress=progress)
+    print(format_strategy_answers(answers))
+    for name in answers.strategy.values:
+        voi = value_of_information(answers, str(name), metrics[0])
+        print(format_value_of_information(voi) + "\n")
+        if args.plot_dir:
+            from simulator.plots.decision import value_of_information_plot
+
+            title = f"{str(name).replace('_', ' ')} instead of {reference.name.replace('_', ' ')}"
+            print(f"Figure written to {value_of_information_plot(voi, args.plot_dir, title)[0]}\n")
+
+
+def _grid_points(exp, at: dict[str, int]) -> list[tuple[int, ...]]:
+    """Every grid point matching ``at`` (axes left out: every value)."""
+    import itertools
+
+    return list(itertools.product(*[[at[a.name]] if a.name in at else range(len(a.labels)) for a in exp.axes]))
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Paired differences between strategies, and the observational vs causal dose contrast."""
     from simulator.analysis.trial_metrics import check_metric_ids
-    from simulator.sweep.compare import HEADLINE_METRICS, dose_contrast, paired_differences, resolve_point
+    from simulator.sweep.compare import (
+        HEADLINE_METRICS,
+        dose_contrast,
+        paired_differences,
+        point_label,
+        resolve_point,
+    )
     from simulator.sweep.experiment import (
         experiment_from_json,
         load_results,
@@ -160,23 +228,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results = [p for p in args.inputs if p.endswith(".nc")]
     if results and len(args.inputs) > 1:
         raise ConfigError(f"{results[0]}: compare takes one results file, or two or more scenario files")
-    if results:
-        ds = load_results(source)
-        exp = experiment_from_json(ds.attrs["experiment"], source)
-    else:
-        exp = strategies_experiment(args.inputs, replicates=args.replicates, patients=args.patients,
-                                    seed=args.seed)
-        ds = run_sweep(exp)
     try:
         metrics = check_metric_ids(args.metric) if args.metric else None
     except KeyError as exc:
         raise ConfigError(f"{source}: --metric: {exc.args[0]}") from None
+    if results:
+        ds = load_results(source)
+        exp = experiment_from_json(ds.attrs["experiment"], source)
+    else:
+        if args.format == "table":
+            reference, *others = [load_scenario(p) for p in args.inputs]
+            _strategy_answers(reference, {s.name: s for s in others}, args, metrics, args.seed, args.patients)
+        exp = strategies_experiment(args.inputs, replicates=args.replicates, patients=args.patients,
+                                    seed=args.seed)
+        ds = run_sweep(exp)
     reference = dict(args.reference or ())
     try:
         diffs = paired_differences(ds, reference)
         at = resolve_point(ds, dict(sum(args.at, []))) if args.at else None
     except KeyError as exc:
         raise ConfigError(f"{source}: {'--at' if args.at else '--reference'}: {exc.args[0]}") from None
+    if results and args.uncertainty:
+        if at is None:
+            raise ConfigError(f"{source}: --uncertainty: name the grid points with --at")
+        points = _grid_points(exp, at)
+        if len(points) > MAX_UNCERTAIN_POINTS:
+            raise ConfigError(f"{source}: --uncertainty: --at selects {len(points)} grid points; name at most "
+                              f"{MAX_UNCERTAIN_POINTS}")
+        ref = resolve_point(ds, json.loads(diffs.attrs["reference"]))
+        names = [a.name for a in exp.axes]
+        strategies = {point_label(ds, dict(zip(names, p))): exp.scenario_at(p) for p in points}
+        _strategy_answers(exp.scenario_at(tuple(ref[n] for n in names)), strategies, args, metrics, exp.seed,
+                          exp.patients)
     shown = metrics or (tuple(map(str, ds.metric.values)) if args.all or at is not None else HEADLINE_METRICS)
     view = CompareView(metrics=shown, at=at, top=args.top, show_all=args.all, format=args.format)
     contrast = None
@@ -286,7 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--check", action="store_true",
                      help="only compare the shipped (or --parameters) values with every figure; exit 0 "
                           "when every primary target is inside its 95%% interval")
-    cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml)")
+    cal.add_argument("--structures", action="store_true",
+                     help="fit every model structure, weight them by evidence and write the combined "
+                          "ensemble to OUT (about 15-30 minutes on 2 cores)")
+    cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml and, "
+                                          "with --check, every model structure and the combined ensemble)")
     cal.add_argument("--patients", type=_positive_int, default=200_000,
                      help="simulated patients for the check (default 200,000)")
     cal.add_argument("--plot", help="PNG of reported vs simulated (default: OUT/check.png)")
@@ -334,6 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=FORMATS, default=FORMATS[0],
                          help="table (default); csv: the paired differences, one row per metric and grid "
                               "point; json: those and the dose contrast")
+    compare.add_argument("--plot-dir", help="with scenario files: write the value-of-information figure here")
+    compare.add_argument("--uncertainty", action="store_true",
+                         help="results file with --at: also each selected grid point against the reference "
+                              "over the combined ensemble of parameters and model structures (scenario files: "
+                              "always)")
+    compare.add_argument("--ensemble", help="parameter ensemble for the posterior intervals of scenario-file "
+                                            "comparisons (default: the shipped combined ensemble)")
     compare.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES,
                          help=f"scenario files: trials per strategy (default {DEFAULT_REPLICATES})")
     compare.add_argument("--patients", type=_positive_int, default=TRIAL_PATIENTS,

@@ -70,3 +70,16 @@ def test_compare_refuses_two_results_files(tmp_path, capsys):
     a, b = tmp_path / "a.nc", tmp_path / "b.nc"
     assert main(["compare", str(a), str(b)]) == 2
     assert "one results file" in capsys.readouterr().err
+
+
+def test_calibrate_check_reports_every_structure_and_the_combined_ensemble(tmp_path, capsys):
+    from simulator.model.structure import all_structures
+
+    code = main(["calibrate", "--check", "--patients", "50000", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "MODEL STRUCTURES" in out and "Laplace evidence" in out
+    for s in all_structures():
+        assert s.id in out
+    assert "posterior predictive check" in out and "primary targets inside" in out
+    assert "remission-duration HR, > 3 vs <= 3 cycles" in out
+    assert code in (0, 1) and (tmp_path / "check.png").is_file()

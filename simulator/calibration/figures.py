@@ -315,6 +315,49 @@ def _blast_shares(d: dict, values: list) -> list[Sim]:
     return [_rate(int(m.sum()), n, n) for m in (b < 50, (b >= 50) & (b <= 90), b > 90)]
 
 
+def _evidence_figures() -> list[Figure]:
+    """Validation figures of ``targets/hsct_sos_evidence.yaml`` (INO-VATE InO arm), never fitted.
+
+    They separate pre-transplant state (salvage line) from dose and tell the transplant
+    paths apart; the guarantee-time-biased continuation contrast of that file is
+    reproduced by :mod:`simulator.analysis` through the same analysis, not here.
+    """
+    doc = read_yaml(default_config_dir() / "targets" / "hsct_sos_evidence.yaml")
+    src = doc["sources"]
+
+    def share(mask_fn, value_fn):
+        def compute(d):
+            mask = mask_fn(d)
+            return _rate(int((value_fn(d) & mask).sum()), int(mask.sum()), len(d["hsct"]))
+        return compute
+
+    hsct = lambda d: d["hsct"].astype(bool)  # noqa: E731
+    salvage = {1: lambda d: d["salvage"] == 1, 2: lambda d: d["salvage"] == 2}
+    stats_by_id = {
+        "sos_post_hsct_salvage1": share(lambda d: hsct(d) & salvage[1](d), lambda d: d["sos_post_hsct"] == 1),
+        "sos_post_hsct_salvage2": share(lambda d: hsct(d) & salvage[2](d), lambda d: d["sos_post_hsct"] == 1),
+        "sos_without_hsct_salvage1": share(lambda d: ~hsct(d) & salvage[1](d), lambda d: d["sos"] == 1),
+        "sos_without_hsct_salvage2": share(lambda d: ~hsct(d) & salvage[2](d), lambda d: d["sos"] == 1),
+        "responders_proceeding_to_hsct": share(lambda d: d["best_response"] == 1, hsct),
+        "hsct_directly_after_cr_cri_without_further_induction": share(
+            lambda d: np.ones(len(d["hsct"]), dtype=bool), lambda d: d["hsct_in_remission"] == 1),
+    }
+    figures = []
+    for entry in doc["sos_by_salvage_line"] + doc["transplant_paths"]:
+        if entry["id"] not in stats_by_id:
+            continue  # extra therapy between InO and HSCT: the model has no such step
+        source = " + ".join(src.get(s.strip(), s.strip()) for s in str(entry["source"]).split("+"))
+        figures.append(Figure(f"evidence:{entry['id']}", entry["id"].replace("_", " "), "inovate",
+                              float(entry["value"]), entry.get("n"), "rate", False, False, INOVATE_N, source,
+                              stats_by_id[entry["id"]]))
+    grades = doc["sos_grades"]
+    figures.append(Figure("evidence:fatal_share_of_all_sos", "fatal SOS/VOD, of all SOS/VOD cases (grade 5)",
+                          "inovate", grades["grade_5"] / grades["any_grade"], grades["any_grade"], "rate", False,
+                          False, INOVATE_N, src[grades["source"]],
+                          share(lambda d: d["sos"] == 1, lambda d: d["sos_grade"] == K.SOS_FATAL)))
+    return figures
+
+
 def all_figures() -> list[Figure]:
     """Every published figure the calibration knows: primary, secondary and validation."""
-    return _pooled_figures() + _inovate_figures()
+    return _pooled_figures() + _inovate_figures() + _evidence_figures()

@@ -1,10 +1,11 @@
-"""The fitted parameters: which ones, on which scale, with which prior.
-"""
+"""The fitted parameters: which ones, on which scale, with which prior, under each model structure."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from simulator.model.structure import STRUCTURE_PARAMETERS, ModelStructure
 
 
 # ----------------------------------------------------------------------------- fitted parameters
@@ -69,6 +70,23 @@ FIT_PARAMETERS = (
     FitParameter("relapse_rate_post_hsct", "log", 0.7),
     FitParameter("relapse_post_hsct_shape", "log", 0.5),
 )
+# the model-structure parameters (simulator.model.structure): fitted only under a structure that uses them
+STRUCTURE_FIT_PARAMETERS = {
+    "nrm_cycles_slope": FitParameter("nrm_cycles_slope", "id", 0.75),  # 0.5 per mg/m2 x 1.5 mg/m2 per cycle
+    "nrm_time_to_hsct_slope": FitParameter("nrm_time_to_hsct_slope", "id", 0.8),  # a cycle lasts ~0.9 month
+    "nrm_salvage2": FitParameter("nrm_salvage2", "id", 0.5),
+    "nrm_dual_alkylator": FitParameter("nrm_dual_alkylator", "id", 0.5),
+    "hsct_prior_hsct": FitParameter("hsct_prior_hsct", "id", 0.7),
+    **{p.name: p for p in FIT_PARAMETERS if p.name in STRUCTURE_PARAMETERS},
+}
+
+
+def fit_parameters(structure: ModelStructure = ModelStructure()) -> tuple[FitParameter, ...]:
+    """The parameters fitted under a model structure: the shared ones and the structure's own."""
+    shared = tuple(p for p in FIT_PARAMETERS if p.name not in STRUCTURE_PARAMETERS)
+    return shared + tuple(STRUCTURE_FIT_PARAMETERS[n] for n in sorted(structure.used))
+
+
 FIT_NAMES = tuple(p.name for p in FIT_PARAMETERS)
 FREE_BOUND = 6.0  # fitted values stay within +-6 (free scale) of their starting values
 FD_STEP = 0.05  # finite-difference step, in prior SDs

@@ -1,7 +1,8 @@
-"""The posterior ensemble: sequential Monte Carlo with likelihood tempering.
-"""
+"""The posterior ensemble: sequential Monte Carlo with likelihood tempering, and its evidence."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import xarray as xr
@@ -9,11 +10,9 @@ from scipy import stats
 
 from simulator.calibration.figures import all_figures
 from simulator.calibration.fit import Evaluator, Setting
-from simulator.calibration.parameters import FIT_NAMES, FIT_PARAMETERS, FREE_BOUND
+from simulator.calibration.parameters import FREE_BOUND, FitParameter
 from simulator.model import kernel as K
-from simulator.model.config import (
-    Parameters,
-)
+from simulator.model.config import Parameters
 
 
 def _ess(logw: np.ndarray) -> float:
@@ -35,6 +34,7 @@ def sample_posterior(setting: Setting, centre: np.ndarray, jac: np.ndarray, part
     posterior is far from Gaussian in some directions.
     """
     ev = Evaluator(setting, [f for f in all_figures() if f.fitted], prior_centre)
+    log_evidence = ev.log_prior_normaliser()  # q is normalised, so the tempering path starts at Z = 1
     rng = np.random.default_rng(seed)
     d = len(centre)
     cov = np.linalg.pinv(jac.T @ jac)
@@ -62,6 +62,7 @@ def sample_posterior(setting: Setting, centre: np.ndarray, jac: np.ndarray, part
                 a, b = (mid, b) if _ess((mid - beta) * delta) >= particles / 2 else (a, mid)
             new_beta = max(a, beta + 1e-4)
         logw = (new_beta - beta) * delta
+        log_evidence += float(np.logaddexp.reduce(logw) - math.log(particles))  # equal weights before each step
         beta = new_beta
         w = np.exp(logw - logw.max())
         w /= w.sum()
@@ -81,19 +82,22 @@ def sample_posterior(setting: Setting, centre: np.ndarray, jac: np.ndarray, part
             proposed += particles
         steps += 1
         log(f"  tempering step {steps}: beta {beta:.3f}, acceptance {accept.mean():.2f}")
-    return {"free": z, "log_posterior": lp, "steps": steps, "acceptance": accepted / max(proposed, 1),
+    return {"free": z, "log_posterior": lp, "log_evidence": log_evidence, "fitted": ev.fitted,
+            "steps": steps, "acceptance": accepted / max(proposed, 1),
             "unique": int(len(np.unique(z, axis=0))), "particles": particles}
 
 
-def ensemble_dataset(free: np.ndarray, base: Parameters, info: dict) -> xr.Dataset:
+def ensemble_dataset(free: np.ndarray, base: Parameters, fitted: tuple[FitParameter, ...], info: dict
+                     ) -> xr.Dataset:
     """The posterior ensemble as a Dataset: ``parameters`` (draw, parameter), natural scale."""
+    names = {p.name for p in fitted}
     full = np.tile([getattr(base, n) for n in K.PARAMETER_NAMES], (len(free), 1))
-    for j, p in enumerate(FIT_PARAMETERS):
+    for j, p in enumerate(fitted):
         full[:, K.PARAMETER_NAMES.index(p.name)] = [p.from_free(float(z)) for z in free[:, j]]
     return xr.Dataset(
         {"parameters": (("draw", "parameter"), full)},
         coords={"draw": np.arange(len(free)), "parameter": list(K.PARAMETER_NAMES),
-                "fitted": ("parameter", [n in FIT_NAMES for n in K.PARAMETER_NAMES])},
+                "fitted": ("parameter", [n in names for n in K.PARAMETER_NAMES])},
         attrs={**info, "description": "InOSim posterior parameter ensemble (sequential Monte Carlo); "
                "fitted parameters vary, the others are fixed at their defaults"},
     )

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulator.model.kernel import MAX_CYCLES, MAX_DOSES_PER_CYCLE, PARAMETER_NAMES
+from simulator.model.structure import ModelStructure
 
 MAX_YAML_BYTES = 1_000_000
 
@@ -215,6 +216,11 @@ class Parameters(_Model):
     relapse_post_hsct_shape: Annotated[float, Field(gt=0.05, le=5.0)]
     relapse_post_hsct_mrd_positive: float
     relapse_post_hsct_not_in_remission: float
+    nrm_cycles_slope: float
+    nrm_time_to_hsct_slope: float
+    nrm_salvage2: float
+    nrm_dual_alkylator: float
+    hsct_prior_hsct: float
 
     @model_validator(mode="after")
     def _sos_grades(self) -> Parameters:
@@ -245,7 +251,16 @@ class Scenario(_Model):
     regimen: Regimen = Regimen()
     cohorts: list[Cohort] = []
     parameters: Parameters
+    model: ModelStructure = ModelStructure()
     simulation: Simulation = Simulation()
+
+    @model_validator(mode="after")
+    def _structure(self) -> Scenario:
+        for name in sorted(self.model.unused):
+            if getattr(self.parameters, name) != 0.0:
+                raise ValueError(f"parameters.{name}: must be 0 under model structure {self.model.id} "
+                                 f"(it does not use it), got {getattr(self.parameters, name)}")
+        return self
 
     @model_validator(mode="after")
     def _cohorts_resolve(self) -> Scenario:
@@ -374,11 +389,27 @@ def default_config_dir() -> Path:
     return Path(str(resources.files("simulator.configs")))
 
 
-def load_parameters(path: str | Path) -> Parameters:
-    """Load and validate a parameter file (mapping of parameter name to value)."""
+def load_parameter_file(path: str | Path) -> tuple[Parameters, ModelStructure | None]:
+    """Load and validate a parameter file: its values and the structure it was fitted under.
+
+    A parameter file maps parameter names to values; an optional ``model:`` mapping
+    names the :class:`~simulator.model.structure.ModelStructure` the values belong to.
+    """
     doc = read_yaml(path)
     doc.pop("description", None)
-    return validate(Parameters, doc, path)
+    structure = doc.pop("model", None)
+    return validate(Parameters, doc, path), (None if structure is None else
+                                             validate(ModelStructure, structure, f"{path}: model"))
+
+
+def load_parameters(path: str | Path) -> Parameters:
+    """Load and validate a parameter file's values (see :func:`load_parameter_file`)."""
+    return load_parameter_file(path)[0]
+
+
+def structure_parameter_file(structure: ModelStructure) -> Path:
+    """The shipped fitted parameter file of a model structure."""
+    return default_config_dir() / "parameters" / "structures" / f"{structure.id}.yaml"
 
 
 MAX_EXTENDS_DEPTH = 8
@@ -411,7 +442,10 @@ def scenario_from_dict(doc: dict, source: str | Path, base_dir: Path | None = No
     ``parameters/default.yaml``.
     """
     doc = _extend(doc, source, base_dir or Path.cwd(), depth=0)
-    spec = doc.get("parameters", {"file": "parameters/default.yaml"})
+    asked = validate(ModelStructure, doc["model"], f"{source}: model") if "model" in doc else None
+    default_file = ("parameters/default.yaml" if asked is None
+                    else str(structure_parameter_file(asked).relative_to(default_config_dir())))
+    spec = doc.get("parameters", {"file": default_file})
     if isinstance(spec, dict) and "file" in spec:
         unknown = set(spec) - {"file", "overrides"}
         if unknown:
@@ -424,7 +458,13 @@ def scenario_from_dict(doc: dict, source: str | Path, base_dir: Path | None = No
             raise ConfigError(f"{source}: parameters.overrides: expected a mapping")
         candidates = [(base_dir or Path.cwd()) / spec["file"], default_config_dir() / spec["file"]]
         path = next((p for p in candidates if p.is_file()), candidates[0])
-        values = load_parameters(path).model_dump()
+        parameters, fitted_under = load_parameter_file(path)
+        if asked is not None and fitted_under is not None and asked != fitted_under:
+            raise ConfigError(f"{source}: model: {path} holds parameters of structure {fitted_under.id}, "
+                              f"not {asked.id} (leave parameters.file out to use that structure's fit)")
+        if asked is None and fitted_under is not None:
+            doc["model"] = fitted_under.model_dump()
+        values = parameters.model_dump()
         unknown = set(overrides) - set(values)
         if unknown:
             raise ConfigError(f"{source}: parameters.overrides.{sorted(unknown)[0]}: unknown parameter")

@@ -26,6 +26,8 @@ REFERENCE_CYCLE_DOSE = 1.8  # mg/m2: dose effects are log(cycle dose / 1.8)
 REFERENCE_AGE = 47.0  # years: age effects are per decade from 47
 DOSE_EPS = 1e-9  # mg/m2: tolerance when comparing a dose with the cap
 NRM_REFERENCE_DOSE = 3.3  # mg/m2: the NRM dose effect is per mg/m2 from 3.3
+NRM_REFERENCE_CYCLES = 2  # InO cycles: the NRM cycles effect is per cycle before HSCT from 2
+NRM_REFERENCE_MONTHS = 3.0  # months: the NRM time effect is per month from first dose to HSCT from 3
 
 # --- parameter vector layout: names in this order, see configs/parameters/default.yaml
 PARAMETER_NAMES = (
@@ -91,6 +93,12 @@ PARAMETER_NAMES = (
     "relapse_post_hsct_shape",
     "relapse_post_hsct_mrd_positive",
     "relapse_post_hsct_not_in_remission",
+    # model-structure parameters (see simulator.model.structure): zero unless the structure uses them
+    "nrm_cycles_slope",
+    "nrm_time_to_hsct_slope",
+    "nrm_salvage2",
+    "nrm_dual_alkylator",
+    "hsct_prior_hsct",
 )
 (
     P_RESP_C1, P_RESP_C2, P_RESP_C3, P_RESP_DOSE, P_RESP_SD, P_RESP_BLASTS, P_RESP_SALV,
@@ -104,6 +112,7 @@ PARAMETER_NAMES = (
     P_SOS_DEATH, P_ELIG_SHIFT, P_HSCT_GO, P_HSCT_WAIT, P_HSCT_LATE, P_HSCT_SALV, P_HSCT_SALV_DAYS,
     P_NRM_RATE, P_NRM_SHAPE, P_NRM_AGE, P_NRM_DOSE, P_NRM_PRIOR, P_NRM_SOS,
     P_RELH_RATE, P_RELH_SHAPE, P_RELH_MRDPOS, P_RELH_NOCR,
+    P_NRM_CYCLES, P_NRM_TIME, P_NRM_SALV, P_NRM_DUAL, P_HSCT_PRIOR,
 ) = range(len(PARAMETER_NAMES))
 
 # --- population row layout (one row per cohort); the age quantile table is separate
@@ -328,7 +337,7 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     high_blasts = blasts > 90.0
     bili = draw(key, S_BILI) < pop[k, POP_BILI]
     elig_logit = (pop[k, POP_ELIG_LOGIT40] + pop[k, POP_ELIG_SLOPE] * (age - 40.0) / 10.0
-                  + par[P_ELIG_SHIFT])
+                  + par[P_ELIG_SHIFT] + par[P_HSCT_PRIOR] * prior)
     eligible = draw(key, S_ELIG) < _expit(elig_logit)
     u = draw(key, S_SENS)
     sensitivity = math.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)  # unit variance
@@ -537,7 +546,11 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
             onset = hsct_day + par[P_SOS_ONSET] * math.exp(par[P_SOS_SPREAD] * math.log(u / (1.0 - u)))
             if post_grade == SOS_FATAL:
                 t_sos_death = onset + par[P_SOS_DEATH] * _exp1(draw(key, S_SOS_DEATH))
-        nrm_lp = par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - NRM_REFERENCE_DOSE) + par[P_NRM_PRIOR] * prior
+        # what raises NRM is a model structure: each driver has its own slope, zero unless chosen
+        nrm_lp = (par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - NRM_REFERENCE_DOSE) + par[P_NRM_PRIOR] * prior
+                  + par[P_NRM_CYCLES] * (cycles - NRM_REFERENCE_CYCLES)
+                  + par[P_NRM_TIME] * (hsct_day / MONTH - NRM_REFERENCE_MONTHS)
+                  + par[P_NRM_SALV] * salvage2 + par[P_NRM_DUAL] * dual)
         # a non-fatal SOS raises the NRM hazard from its onset on
         change = (onset - hsct_day) / MONTH if post_grade == SOS_MILD or post_grade == SOS_SEVERE else inf
         t_nrm = hsct_day + _weibull_step(draw(key, S_NRM), par[P_NRM_RATE] * math.exp(nrm_lp), par[P_NRM_SHAPE],

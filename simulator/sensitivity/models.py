@@ -30,7 +30,7 @@ from simulator.analysis.trial_metrics import (
     netcdf_unit,
     trial_figures,
 )
-from simulator.calibration import FIT_PARAMETERS
+from simulator.calibration.parameters import FIT_PARAMETERS, STRUCTURE_FIT_PARAMETERS
 from simulator.model import kernel as K
 from simulator.model.config import Parameters, Scenario, deep_merge, validate
 from simulator.model.simulation import (
@@ -62,7 +62,7 @@ RESERVED_NAMES = ("inputs",)  # variable names the results use themselves
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 METRIC_BY_ID = {m.id: m for m in TRIAL_METRICS}
 KM_TEMPLATE = METRIC_BY_ID["os_24_months"]  # a km_survival figure over every patient
-FIT_SCALE = {p.name: CALIBRATION_SCALES[p.transform] for p in FIT_PARAMETERS}
+FIT_SCALE = {p.name: CALIBRATION_SCALES[p.transform] for p in (*FIT_PARAMETERS, *STRUCTURE_FIT_PARAMETERS.values())}
 
 
 class MetricSpec(BaseModel):

@@ -12,7 +12,8 @@ from simulator import calibration as C
 from simulator.calibration import figures as F
 from simulator.calibration import parameters as FP
 from simulator.calibration import run as R
-from simulator.model.config import default_config_dir, load_parameters
+from simulator.model.config import default_config_dir, load_parameter_file, load_parameters
+from simulator.model.structure import ModelStructure, all_structures, structure_from_id
 from simulator.sweep.storage import read_netcdf
 
 
@@ -69,12 +70,13 @@ def test_free_transforms_round_trip():
 def test_parameter_file_keeps_comments(tmp_path):
     template = default_config_dir() / "parameters" / "starting.yaml"
     out = R.write_parameter_file(template, {"nrm_rate": 0.123456789, "hsct_proceed_prob": 0.5},
-                                 tmp_path / "p.yaml", "# STATUS: header\n")
+                                 tmp_path / "p.yaml", "# STATUS: header\n", ModelStructure(nrm_driver="time_to_hsct"))
     text = out.read_text()
     assert text.startswith("# STATUS: header\n") and text.count("# STATUS:") == 1
     assert "nrm_rate: 0.123457" in text
     assert "# Weibull NRM" in text
     assert load_parameters(out).nrm_rate == pytest.approx(0.123457)
+    assert load_parameter_file(out)[1] == ModelStructure(nrm_driver="time_to_hsct")
 
 
 TINY = C.CalibrationSize(fit_patients=3_000, starts=1, max_nfev=2, smc_patients=2_000, particles=200,
@@ -104,8 +106,25 @@ def test_shipped_defaults_pass_the_check():
 
 
 def test_shipped_posterior_ensemble():
+    """The combined ensemble: every structure, weights from the evidence, draws shared by weight."""
     ens = read_netcdf(default_config_dir() / "parameters" / "posterior.nc")
-    assert ens.sizes["draw"] >= 200
-    assert ens.attrs["unique_draws"] >= 150
-    varying = ens.parameters.sel(parameter=list(FP.FIT_NAMES)).std("draw")
-    assert (varying > 0).sum() >= len(FP.FIT_NAMES) // 2
+    structures = [str(s) for s in ens.structure.values]
+    assert sorted(structures) == sorted(s.id for s in all_structures())
+    w = ens.structure_weight.values
+    np.testing.assert_allclose(w.sum(), 1.0)
+    np.testing.assert_allclose(w, R.structure_weights(ens.structure_log_evidence.values))
+    counts = {s: int((ens.draw_structure.values == s).sum()) for s in structures}
+    assert sum(counts.values()) == ens.sizes["draw"] >= 200
+    for s, weight in zip(structures, w):  # largest remainder: within one draw of the exact share
+        assert abs(counts[s] - weight * ens.sizes["draw"]) < 1
+        own = ens.structure_parameters.sel(structure=s)
+        for name in structure_from_id(s).unused:  # a structure's unused slopes are exactly 0
+            assert (own.sel(parameter=name) == 0).all()
+    varying = ens.structure_parameters.sel(parameter=list(FP.FIT_NAMES)).std("particle")
+    assert (varying > 0).mean() > 0.5
+
+
+def test_draw_counts_and_weights():
+    np.testing.assert_array_equal(R.draw_counts(np.array([0.5, 0.3, 0.2]), 7), [4, 2, 1])
+    assert R.draw_counts(np.array([1 / 3] * 3), 400).sum() == 400
+    np.testing.assert_allclose(R.structure_weights(np.array([0.0, math.log(3.0)])), [0.25, 0.75])

@@ -72,7 +72,7 @@ class Patient:
             self.blasts = 90.0 + 10.0 * v
         self.bili = self.u(K.S_BILI) < pop[K.POP_BILI]
         logit = (pop[K.POP_ELIG_LOGIT40] + pop[K.POP_ELIG_SLOPE] * (self.age - 40.0) / 10.0
-                 + self.p["eligibility_log_odds_shift"])
+                 + self.p["eligibility_log_odds_shift"] + self.p["hsct_prior_hsct"] * self.prior)
         self.eligible = self.u(K.S_ELIG) < expit(logit)
         u = self.u(K.S_SENS)
         self.z = math.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)
@@ -290,7 +290,10 @@ class Patient:
             if grade == K.SOS_FATAL:
                 t_sos_death = onset + p["sos_death_mean_days"] * -math.log(self.u(K.S_SOS_DEATH))
         lp = (p["nrm_age_per_decade"] * decades + p["nrm_cumulative_dose_slope"] * (st["cum"] - K.NRM_REFERENCE_DOSE)
-              + p["nrm_prior_hsct"] * self.prior)
+              + p["nrm_prior_hsct"] * self.prior
+              + p["nrm_cycles_slope"] * (st["cycles"] - K.NRM_REFERENCE_CYCLES)
+              + p["nrm_time_to_hsct_slope"] * (h / K.MONTH - K.NRM_REFERENCE_MONTHS)
+              + p["nrm_salvage2"] * self.salvage2 + p["nrm_dual_alkylator"] * dual)
         rate, shape = p["nrm_rate"] * math.exp(lp), p["nrm_shape"]
         t_nrm = math.inf
         if rate > 0:  # cumulative hazard rate * t^shape, times exp(nrm_after_sos) after a non-fatal SOS

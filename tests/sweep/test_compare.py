@@ -9,6 +9,7 @@ import pytest
 from conftest import CONFIGS, write_experiment
 
 from simulator.cli import main
+from simulator.sensitivity.distributions import load_ensemble
 from simulator.sweep.compare import (
     CONTRAST_COLUMNS,
     MONTE_CARLO,
@@ -190,6 +191,23 @@ def test_cli_compare_scenario_files(capsys):
     assert main(["compare", *files, "--replicates", "6", "--patients", "50", "--metric", "cr_cri"]) == 0
     out = capsys.readouterr().out
     assert "strategy=cap_3p3" in out and "reference: Label dosing" in out
+    # first the answer with every kind of uncertainty, saying what each interval covers
+    assert out.index("at fitted values (MC 95% CI)") < out.index("strategy=cap_3p3")
+    assert "posterior mean (95% interval)" in out and "P(better)" in out
+    assert "MC 95% CI: Monte Carlo error of the simulated patients only" in out
+    assert "The same by model structure" in out and "Value of information" in out
+
+
+def test_cli_compare_uncertainty_for_grid_points(small_sweep, tmp_path, capsys):
+    path = write_netcdf(small_sweep, tmp_path / "r.nc")
+    ens = load_ensemble(None).isel(draw=slice(0, 400, 50))[["parameters"]]  # 8 draws, no structure table
+    small = write_netcdf(ens, tmp_path / "ens.nc")
+    assert main(["compare", str(path), "--at", "cumulative_cap=3.3,cycle1_doses=0.6/0.3/0.3", "--uncertainty",
+                 "--ensemble", str(small), "--metric", "hsct"]) == 0
+    out = capsys.readouterr().out
+    assert "cumulative_cap=3.3,cycle1_doses=0.6/0.3/0.3 minus" in out and "(8 draws)" in out
+    assert main(["compare", str(path), "--uncertainty"]) == 2
+    assert "--uncertainty: name the grid points with --at" in capsys.readouterr().err
 
 
 def test_another_interval_kind_is_one_more_entry(small_sweep):
