@@ -129,6 +129,11 @@ PARAMETERS = {
     "relapse_post_hsct_shape": Label("Post-HSCT relapse, Weibull shape", ""),
     "relapse_post_hsct_mrd_positive": Label("Post-HSCT relapse, MRD-positive", LOG_HR),
     "relapse_post_hsct_not_in_remission": Label("Post-HSCT relapse, not in remission", LOG_HR),
+    "nrm_cycles_slope": Label("Post-HSCT NRM per InO cycle above 2", LOG_HR),
+    "nrm_time_to_hsct_slope": Label("Post-HSCT NRM per month from first dose to HSCT above 3", LOG_HR),
+    "nrm_salvage2": Label("Post-HSCT NRM, second salvage", LOG_HR),
+    "nrm_dual_alkylator": Label("Post-HSCT NRM, dual-alkylator conditioning", LOG_HR),
+    "hsct_prior_hsct": Label("Transplant eligibility after a prior HSCT", "log-OR"),
 }
 
 # Strategy names: the shipped scenarios' and those of the shipped experiment files.

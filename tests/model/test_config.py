@@ -66,8 +66,7 @@ def test_impossible_values(tmp_path, old, new, path):
 
 
 def test_probability_outside_unit_interval_in_parameters(tmp_path):
-    text = GOOD.replace("file: parameters/default.yaml",
-                        "file: parameters/default.yaml\n  overrides: {hsct_proceed_prob: 1.5}")
+    text = GOOD + "parameters:\n  file: parameters/default.yaml\n  overrides: {hsct_proceed_prob: 1.5}\n"
     assert "parameters.hsct_proceed_prob" in error_of(write(tmp_path, text))
 
 

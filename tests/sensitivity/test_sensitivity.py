@@ -32,7 +32,7 @@ from simulator.sensitivity import (
 from simulator.sensitivity.models import METRIC_BY_ID
 from simulator.sweep.storage import read_netcdf
 from simulator.analysis.trial_metrics import trial_figures
-from simulator.sensitivity.distributions import SpecError, load_ensemble
+from simulator.sensitivity.distributions import SpecError, load_ensemble, varied_parameters
 
 ISHIGAMI_A, ISHIGAMI_B = 7.0, 0.1
 ISHIGAMI_N = 1024  # base samples: the bootstrap CIs are then about +-0.07 (S1) and +-0.04 (ST)
@@ -145,8 +145,10 @@ def plain(scenario, metrics: tuple[str, ...], patients: int, replicates: int, se
 def one_point_ensemble(scenario) -> xr.Dataset:
     """An ensemble of one draw: the scenario's parameter values, fitted as in the shipped one."""
     shipped = load_ensemble()
-    values = [getattr(scenario.parameters, str(n)) for n in shipped.parameter.values]
-    return shipped.isel(draw=[0]).copy(data={"parameters": np.array([values])})
+    names = [str(n) for n in shipped.parameter.values]
+    varied = set(varied_parameters(shipped))
+    return xr.Dataset({"parameters": (("draw", "parameter"), [[getattr(scenario.parameters, n) for n in names]])},
+                      coords={"draw": [0], "parameter": names, "fitted": ("parameter", [n in varied for n in names])})
 
 
 @pytest.mark.parametrize("override", [{}, {"sos_intercept_post_hsct": -2.0, "nrm_rate": 0.1}])
@@ -171,7 +173,8 @@ def test_psa_summary_counts_draws(label):
     name = "os_24_months_two_minus_base"
     est = ds[name].sel(statistic="estimate").values
     s = ds[f"{name}_summary"]
-    assert ds.sizes["draw"] == 7 and list(ds.draw.values) == [0, 50, 100, 150, 199, 249, 299]
+    evenly = np.linspace(0, load_ensemble().sizes["draw"] - 1, 7).round().astype(int)
+    assert ds.sizes["draw"] == 7 and list(ds.draw.values) == list(evenly)
     assert float(s.sel(summary="prob_positive")) == pytest.approx(np.mean(est > 0))
     assert float(s.sel(summary="prob_positive_lower")) <= float(s.sel(summary="prob_positive"))
     assert float(s.sel(summary="prob_positive_mc_low")) <= float(s.sel(summary="prob_positive_mc_high"))
