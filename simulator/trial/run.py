@@ -512,3 +512,50 @@ def simulate_trials(design: Design | str | Path, *, n_trials: int | None = None,
             if progress is not None:
                 progress(done, len(tasks))
     return to_dataset(design, ta, parts, seed)
+
+
+def sample_size_search(design: Design, sizes: list[int], *, target: float = 0.8, folder: str | Path = ".",
+                       n_trials: int | None = None, seed: int | None = None,
+                       dask: str | None = None) -> xr.Dataset:
+    """Power of the primary test over nested sample sizes, and the smallest size reaching ``target``.
+
+    Each size keeps the design but for ``sample_size`` and event targets scaled by
+    ``size / sample_size`` (rounded; a look's share of the events is kept). Trial ``r``
+    holds the same patients in every slot at every size (trial-scoped ids), so the curve
+    is smooth: sizes differ only by the patients added and the cuts that move.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``power``, ``lower``, ``upper`` (95% Clopper-Pearson Monte Carlo CI) over
+        ``sample_size``; ``attrs['smallest_size']``: the smallest size whose power estimate
+        reaches ``target`` (-1 if none), ``attrs['smallest_size_lower']``: the same for the
+        CI's lower limit.
+    """
+    from simulator.analysis.outcomes import clopper_pearson
+
+    power, lower, upper = [], [], []
+    for size in sizes:
+        scale = size / design.sample_size
+        looks = [a.model_copy(update={"events": None if a.events is None else max(1, round(a.events * scale))})
+                 for a in design.analyses]
+        d = design.model_copy(update={"sample_size": size, "analyses": looks})
+        ds = simulate_trials(d, n_trials=n_trials, seed=seed, folder=folder, dask=dask)
+        prim = [t for t in ds.test.values if ds.test_name.sel(test=t).item() == design.primary_test.name]
+        hits = (ds.decision.sel(test=prim) == E.EFFICACY).any(("look", "test")).values
+        k, n = int(hits.sum()), hits.size
+        lo, hi = clopper_pearson(k, n)
+        power.append(k / n)
+        lower.append(lo)
+        upper.append(hi)
+
+    def smallest(values: list[float]) -> int:
+        return next((s for s, v in zip(sizes, values) if v >= target), -1)
+
+    return xr.Dataset(
+        {"power": ("sample_size", power, {"units": "1", "long_name": "P(primary test rejects)"}),
+         "lower": ("sample_size", lower, {"units": "1", "long_name": "95% Monte Carlo CI, lower"}),
+         "upper": ("sample_size", upper, {"units": "1", "long_name": "95% Monte Carlo CI, upper"})},
+        coords={"sample_size": list(sizes)},
+        attrs={"target": target, "smallest_size": smallest(power), "smallest_size_lower": smallest(lower),
+               "design": design.name, "null": int(design.null)})
