@@ -342,7 +342,7 @@ def _z_of_p(p):
     return -_norm_ppf_nb(min(max(p, 1e-300), 1.0 - 1e-16))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _put(res, statistic, p, z, estimate, lo, hi):
     res[0] = statistic
     res[1] = p
@@ -356,7 +356,10 @@ def _put(res, statistic, p, z, estimate, lo, hi):
 def _time_test(q, time, event, arm, strat, n_strata, ctl, exp, z_ci, res):
     """One time-to-event test on sorted data; writes statistic, p, z, estimate, lower, upper."""
     code = int(q[Q_TYPE])
-    ns = n_strata if q[Q_STRATIFIED] > 0 else 1
+    ns = n_strata
+    if q[Q_STRATIFIED] == 0:  # one stratum: every code 0
+        ns = 1
+        strat = np.zeros_like(strat)
     nan = math.nan
     if code == T_LOGRANK:
         z, oe, var = st.logrank(time, event, arm, ctl, exp, strat, ns, q[Q_RHO], q[Q_GAMMA])
@@ -402,9 +405,11 @@ def _binary_test(q, x, arm, strat, n_strata, ctl, exp, z_ci, res):
         p = st.fisher_one_sided(k_e, n_e, k_c, n_c) if n_e > 0 and n_c > 0 else nan
         z = _z_of_p(p)
         _put(res, z, p, z, d, lo, hi)
+    elif q[Q_STRATIFIED] > 0:
+        z, rd, _ = st.cmh(x, arm, ctl, exp, strat, n_strata)
+        _put(res, z, _norm_sf(z), z, rd, nan, nan)
     else:
-        ns = n_strata if q[Q_STRATIFIED] > 0 else 1
-        z, rd, _ = st.cmh(x, arm, ctl, exp, strat, ns)
+        z, rd, _ = st.cmh(x, arm, ctl, exp, np.zeros_like(strat), 1)
         _put(res, z, _norm_sf(z), z, rd, nan, nan)
     if q[Q_LOWER_BETTER] > 0:  # report the difference in the adverse event's rate
         res[3], res[4], res[5] = -res[3], -res[5], -res[4]
@@ -425,6 +430,139 @@ def _gather_sorted(tte_e, dropout, entry, arm, stratum, n_in, cut):
             event[i] = 0
     order = np.argsort(time)
     return time[order], event[order], arm[:n_in][order], stratum[:n_in][order]
+
+
+@njit(cache=True)
+def _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_rate, looks, tests, control,
+                   comparisons, primary, upper, lower, sided, z_ci, observed, spend_code, spend_param,
+                   alpha_cmp, planned_final, binding, alive0, sel_look,
+                   res, events, n_pat, decision, cut, enrolled, stop_look):
+    """One trial of :func:`analyse` (a plain function: no parfor transformations inside)."""
+    n = entry.shape[1]
+    n_looks = looks.shape[0]
+    n_tests = tests.shape[0]
+    n_cmp = comparisons.shape[0]
+    n_arms = drop_rate.shape[0]
+    dropout = _dropout_times(drop_u[t], arm[t], drop_rate, n)
+    cals, counts, known = _calendars(entry[t], tte, t, dropout, n, looks)
+    info = np.empty(n_looks)
+    spent = np.empty(n_looks)
+    alive = np.ones(n_arms, np.int8)
+    res[t] = math.nan
+    events[t] = 0
+    n_pat[t] = 0
+    decision[t] = NOT_REACHED
+    cut[t] = math.nan
+    enrolled[t] = 0
+    c = 0.0
+    q_p = tests[primary]
+    prim_events = 0
+    r = np.empty(6)
+    for k in range(n_looks):
+        e_look = int(looks[k, L_ENDPOINT])
+        c = look_cut(k, c, looks, entry[t, n - 1], cals[e_look], counts[e_look], known[e_look])
+        cut[t, k] = c
+        n_in = np.searchsorted(entry[t], c, side="left")
+        enrolled[t, k] = n_in
+        if k == sel_look:
+            alive[:] = alive0[t]
+        sorted_e = -1
+        b = 0
+        n_ev = 0
+        x = np.empty(0, np.int8)
+        a_b = arm[t, :0]
+        s_b = stratum[t, :0]
+        time = np.empty(0)
+        event = np.empty(0, np.int8)
+        a_s = np.empty(0, np.int64)
+        s_s = np.empty(0, np.int64)
+        for j in range(n_tests):
+            q = tests[j]
+            binary_test = q[Q_TYPE] >= T_PROPORTIONS
+            if binary_test:
+                b = int(q[Q_ENDPOINT])
+                n_ev = np.searchsorted(entry[t], c - q[Q_EVAL], side="right")
+                x = np.empty(n_ev, np.int8)
+                flip = q[Q_LOWER_BETTER] > 0
+                for i in range(n_ev):
+                    x[i] = 1 - binary[b, t, i] if flip else binary[b, t, i]
+                a_b = arm[t, :n_ev]
+                s_b = stratum[t, :n_ev]
+            else:
+                e = int(q[Q_ENDPOINT])
+                if e != sorted_e:
+                    time, event, a_s, s_s = _gather_sorted(tte[e, t], dropout, entry[t], arm[t],
+                                                           stratum[t], n_in, c)
+                    sorted_e = e
+            for ci in range(n_cmp):
+                ex = comparisons[ci]
+                if not alive[ex]:
+                    continue
+                m = j * n_cmp + ci
+                if binary_test:
+                    _binary_test(q, x, a_b, s_b, n_strata, control, ex, z_ci, r)
+                    ev = 0
+                    pts = 0
+                    for i in range(n_ev):
+                        if a_b[i] == ex or a_b[i] == control:
+                            pts += 1
+                            ev += binary[b, t, i]
+                else:
+                    _time_test(q, time, event, a_s, s_s, n_strata, control, ex, z_ci, r)
+                    ev = 0
+                    pts = 0
+                    for i in range(n_in):
+                        if a_s[i] == ex or a_s[i] == control:
+                            pts += 1
+                            ev += event[i]
+                if sided == 2:
+                    r[1] = 2.0 * min(r[1], 1.0 - r[1])
+                res[t, k, m] = r
+                events[t, k, m] = ev
+                n_pat[t, k, m] = pts
+                if j == primary and ci == 0:
+                    prim_events = ev
+        # bounds at this look
+        if observed:
+            if q_p[Q_TYPE] >= T_PROPORTIONS:
+                frac = n_pat[t, k, primary * n_cmp] / planned_final
+            else:
+                frac = prim_events / planned_final
+            frac = min(frac, 1.0) if k < n_looks - 1 else 1.0
+            if k > 0 and frac <= info[k - 1]:
+                frac = info[k - 1] + 1e-6
+            info[k] = frac
+            spent[k] = spend_nb(spend_code, frac, alpha_cmp, spend_param)
+            if k == n_looks - 1:
+                spent[k] = alpha_cmp
+            ub = efficacy_bounds_nb(info[:k + 1], spent[:k + 1], lower[:k + 1], binding, GRID_R)[k]
+        else:
+            ub = upper[k]
+        lb = lower[k] if sided == 1 else -math.inf
+        any_eff = False
+        all_fut = True
+        n_alive = 0
+        for j in range(n_tests):
+            for ci in range(n_cmp):
+                m = j * n_cmp + ci
+                if not alive[comparisons[ci]]:
+                    continue
+                z = res[t, k, m, 2]
+                d = CONTINUE
+                if z > ub:
+                    d = EFFICACY
+                elif sided == 2 and z < -ub:
+                    d = HARM
+                elif z < lb:
+                    d = FUTILITY
+                decision[t, k, m] = d
+                if j == primary:
+                    n_alive += 1
+                    any_eff = any_eff or d == EFFICACY or d == HARM
+                    all_fut = all_fut and d == FUTILITY
+        stop_look[t] = k
+        if any_eff or (all_fut and n_alive > 0) or n_alive == 0:
+            break
 
 
 @njit(cache=True, parallel=True)
@@ -479,129 +617,8 @@ def analyse(entry, arm, stratum, n_strata, tte, binary, drop_u, drop_rate, looks
     stop_look : int64[:]
         Output look at which each trial stopped.
     """
-    n = entry.shape[1]
-    n_looks = looks.shape[0]
-    n_tests = tests.shape[0]
-    n_cmp = comparisons.shape[0]
-    n_arms = drop_rate.shape[0]
     for t in prange(entry.shape[0]):
-        dropout = _dropout_times(drop_u[t], arm[t], drop_rate, n)
-        cals, counts, known = _calendars(entry[t], tte, t, dropout, n, looks)
-        info = np.empty(n_looks)
-        spent = np.empty(n_looks)
-        alive = np.ones(n_arms, np.int8)
-        res[t] = math.nan
-        events[t] = 0
-        n_pat[t] = 0
-        decision[t] = NOT_REACHED
-        cut[t] = math.nan
-        enrolled[t] = 0
-        c = 0.0
-        q_p = tests[primary]
-        prim_events = 0
-        r = np.empty(6)
-        for k in range(n_looks):
-            e_look = int(looks[k, L_ENDPOINT])
-            c = look_cut(k, c, looks, entry[t, n - 1], cals[e_look], counts[e_look], known[e_look])
-            cut[t, k] = c
-            n_in = np.searchsorted(entry[t], c, side="left")
-            enrolled[t, k] = n_in
-            if k == sel_look:
-                alive[:] = alive0[t]
-            sorted_e = -1
-            b = 0
-            n_ev = 0
-            x = np.empty(0, np.int8)
-            a_b = arm[t, :0]
-            s_b = stratum[t, :0]
-            time = np.empty(0)
-            event = np.empty(0, np.int8)
-            a_s = np.empty(0, np.int64)
-            s_s = np.empty(0, np.int64)
-            for j in range(n_tests):
-                q = tests[j]
-                binary_test = q[Q_TYPE] >= T_PROPORTIONS
-                if binary_test:
-                    b = int(q[Q_ENDPOINT])
-                    n_ev = np.searchsorted(entry[t], c - q[Q_EVAL], side="right")
-                    x = np.empty(n_ev, np.int8)
-                    flip = q[Q_LOWER_BETTER] > 0
-                    for i in range(n_ev):
-                        x[i] = 1 - binary[b, t, i] if flip else binary[b, t, i]
-                    a_b = arm[t, :n_ev]
-                    s_b = stratum[t, :n_ev]
-                else:
-                    e = int(q[Q_ENDPOINT])
-                    if e != sorted_e:
-                        time, event, a_s, s_s = _gather_sorted(tte[e, t], dropout, entry[t], arm[t],
-                                                               stratum[t], n_in, c)
-                        sorted_e = e
-                for ci in range(n_cmp):
-                    ex = comparisons[ci]
-                    if not alive[ex]:
-                        continue
-                    m = j * n_cmp + ci
-                    if binary_test:
-                        _binary_test(q, x, a_b, s_b, n_strata, control, ex, z_ci, r)
-                        ev = 0
-                        pts = 0
-                        for i in range(n_ev):
-                            if a_b[i] == ex or a_b[i] == control:
-                                pts += 1
-                                ev += binary[b, t, i]
-                    else:
-                        _time_test(q, time, event, a_s, s_s, n_strata, control, ex, z_ci, r)
-                        ev = 0
-                        pts = 0
-                        for i in range(n_in):
-                            if a_s[i] == ex or a_s[i] == control:
-                                pts += 1
-                                ev += event[i]
-                    if sided == 2:
-                        r[1] = 2.0 * min(r[1], 1.0 - r[1])
-                    res[t, k, m] = r
-                    events[t, k, m] = ev
-                    n_pat[t, k, m] = pts
-                    if j == primary and ci == 0:
-                        prim_events = ev
-            # bounds at this look
-            if observed:
-                if q_p[Q_TYPE] >= T_PROPORTIONS:
-                    frac = n_pat[t, k, primary * n_cmp] / planned_final
-                else:
-                    frac = prim_events / planned_final
-                frac = min(frac, 1.0) if k < n_looks - 1 else 1.0
-                if k > 0 and frac <= info[k - 1]:
-                    frac = info[k - 1] + 1e-6
-                info[k] = frac
-                spent[k] = spend_nb(spend_code, frac, alpha_cmp, spend_param)
-                if k == n_looks - 1:
-                    spent[k] = alpha_cmp
-                ub = efficacy_bounds_nb(info[:k + 1], spent[:k + 1], lower[:k + 1], binding, GRID_R)[k]
-            else:
-                ub = upper[k]
-            lb = lower[k] if sided == 1 else -math.inf
-            any_eff = False
-            all_fut = True
-            n_alive = 0
-            for j in range(n_tests):
-                for ci in range(n_cmp):
-                    m = j * n_cmp + ci
-                    if not alive[comparisons[ci]]:
-                        continue
-                    z = res[t, k, m, 2]
-                    d = CONTINUE
-                    if z > ub:
-                        d = EFFICACY
-                    elif sided == 2 and z < -ub:
-                        d = HARM
-                    elif z < lb:
-                        d = FUTILITY
-                    decision[t, k, m] = d
-                    if j == primary:
-                        n_alive += 1
-                        any_eff = any_eff or d == EFFICACY or d == HARM
-                        all_fut = all_fut and d == FUTILITY
-            stop_look[t] = k
-            if any_eff or (all_fut and n_alive > 0) or n_alive == 0:
-                break
+        _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_rate, looks, tests, control,
+                       comparisons, primary, upper, lower, sided, z_ci, observed, spend_code, spend_param,
+                       alpha_cmp, planned_final, binding, alive0, sel_look,
+                       res, events, n_pat, decision, cut, enrolled, stop_look)

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy import optimize, stats
+from scipy import integrate, optimize, stats
 
 from simulator.model import kernel as K
 from simulator.model.simulation import ModelArrays, model_arrays, run_kernel_ids
 from simulator.trial import engine as E
 from simulator.trial.boundaries import design_bounds
-from simulator.trial.statistics import mvn_cdf
 from simulator.trial.design import (
     BINARY_ENDPOINTS,
     BINARY_TESTS,
@@ -40,7 +39,8 @@ from simulator.trial.design import (
 
 assert MAX_SLOTS == E.MAX_SLOTS, "design and engine must agree on the patient-id stride"
 CHUNK_SLOTS = 400_000  # patient slots per chunk (bounds the memory of the model's records)
-AGE_STRATUM_YEARS = 55.0  # the age_55 stratification factor: age >= 55 years
+AGE_STRATUM_YEARS = 55.0
+DUNNETT_RANGE = 12.0  # the Dunnett quadrature integrates the shared normal factor over +-12 SD  # the age_55 stratification factor: age >= 55 years
 TEST_CODES = {name: i for i, name in enumerate(TIME_TESTS + BINARY_TESTS)}  # engine.T_* order
 ESTIMANDS = {
     "logrank": ("hazard ratio, experimental vs control (Peto, exp((O-E)/V))", "1"),
@@ -115,8 +115,8 @@ def comparison_alpha(design: Design) -> float:
 
     Dunnett: the critical value c with P(max_k Z_k > c) = alpha for the K experimental arms'
     z statistics, correlated sqrt(r_j r_k / ((r_j + r_c)(r_k + r_c))) through the shared
-    control (r: allocation ratios); valid after selection because dropping arms only
-    lowers the maximum.
+    control (r: allocation ratios), by quadrature over the shared factor; valid after
+    selection because dropping arms only lowers the maximum.
     """
     alpha = design.alpha / design.sided
     exp = [a for a in design.arms if a.name != design.control]
@@ -125,14 +125,14 @@ def comparison_alpha(design: Design) -> float:
     if design.selection.multiplicity == "bonferroni":
         return alpha / len(exp)
     rc = next(a.ratio for a in design.arms if a.name == design.control)
-    w = np.array([math.sqrt(a.ratio / (a.ratio + rc)) for a in exp])
-    corr = np.outer(w, w)
-    np.fill_diagonal(corr, 1.0)
+    w = np.array([math.sqrt(a.ratio / (a.ratio + rc)) for a in exp])  # Z_k = w_k X + sqrt(1 - w_k^2) Y_k
 
-    def excess(c: float) -> float:  # deterministic lattice rule (absolute error ~1e-5)
-        return 1.0 - mvn_cdf(np.full(len(exp), c), corr) - alpha
+    def excess(c: float) -> float:  # P(max_k Z_k > c) - alpha, one-dimensional quadrature over X
+        def density(x: float) -> float:
+            return stats.norm.pdf(x) * np.prod(stats.norm.cdf((c - w * x) / np.sqrt(1.0 - w * w)))
+        return 1.0 - integrate.quad(density, -DUNNETT_RANGE, DUNNETT_RANGE, epsabs=1e-13)[0] - alpha
 
-    c = optimize.brentq(excess, stats.norm.isf(alpha), stats.norm.isf(alpha / len(exp)) + 0.5, xtol=1e-6)
+    c = optimize.brentq(excess, stats.norm.isf(alpha), stats.norm.isf(alpha / len(exp)) + 0.5, xtol=1e-10)
     return float(stats.norm.sf(c))
 
 
@@ -232,8 +232,8 @@ def trial_arrays(design: Design, folder: str | Path = ".", source: str | Path = 
         lower=lower, sided=design.sided, z_ci=float(stats.norm.isf(design.alpha / design.sided)),
         observed=design.spending.information == "observed", spend_code=["obf", "pocock", "hsd", "power"].index(
             design.spending.function), spend_param=design.spending.param, alpha_cmp=alpha_cmp,
-        planned_final=float(design.analyses[-1].events if primary.endpoint in TIME_ENDPOINTS
-                            else design.sample_size),
+        planned_final=float(design.sample_size if primary.endpoint in BINARY_ENDPOINTS
+                            else design.analyses[-1].events or math.nan),  # used with observed information
         binding=design.spending.binding,
         sel_look=-1 if sel is None else sel.look - 1, sel_rule=0 if sel is None or sel.rule == "best" else 1,
         sel_weight=0.0 if sel is None else sel.weight,
@@ -297,18 +297,30 @@ def _pe_tables(ta: TrialArrays) -> tuple[np.ndarray, np.ndarray]:
     return rates, ends
 
 
-def run_chunk(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) -> dict[str, np.ndarray]:
-    """Simulate trials ``first_trial .. first_trial + n_trials - 1``.
+@dataclass(frozen=True)
+class TrialPatients:
+    """The patients of a chunk of trials as the analysis sees them (see :mod:`simulator.trial.engine`).
 
-    A pure function of its arguments: the same trials give bit-identical results in any
-    chunk, on any thread count or worker.
+    ``arm`` is final (after any dose selection); ``alive`` (trial, arm) marks the arms
+    compared from the selection look on; ``selected`` and ``utility`` are None without selection.
+    """
 
-    Returns
-    -------
-    dict of numpy.ndarray
-        ``res`` (trial, look, test x comparison, 6), ``events``, ``patients``, ``decision``,
-        ``cut``, ``enrolled``, ``stop_look``, and with selection ``selected`` and
-        ``utility`` (trial, arm).
+    entry: np.ndarray
+    drop_u: np.ndarray
+    stratum: np.ndarray
+    arm: np.ndarray
+    tte: np.ndarray
+    binary: np.ndarray
+    alive: np.ndarray
+    selected: np.ndarray | None
+    utility: np.ndarray | None
+
+
+def trial_patients(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) -> TrialPatients:
+    """Entry, randomisation, outcomes (and dose selection) of trials ``first_trial ..``.
+
+    Slot ``i`` of trial ``r`` is model patient ``r * MAX_SLOTS + i``, simulated under the one
+    arm it ends up in; its entry, dropout and block draws are its own streams.
     """
     n = ta.n_slots
     n_arms = len(ta.arm_names)
@@ -321,28 +333,44 @@ def run_chunk(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) -> di
     binary = np.zeros((len(BINARY_ENDPOINTS), n_trials, n), dtype=np.int8)
     stratum = _strata(ta, seed, first_trial, n_trials, tte, binary)
     arm = np.empty((n_trials, n), dtype=np.int64)
-    all_arms = np.ones((n_trials, n_arms), dtype=np.int8)
+    alive = np.ones((n_trials, n_arms), dtype=np.int8)
     never = np.full(n_trials, np.inf)
-    E.randomise(seed, first_trial, entry, stratum, ta.n_strata, ta.ratios, ta.block_mult, never, all_arms, arm)
+    E.randomise(seed, first_trial, entry, stratum, ta.n_strata, ta.ratios, ta.block_mult, never, alive, arm)
     if piecewise:
         E.piecewise_fill(arm, pe_u, *_pe_tables(ta), tte)
     else:  # with strata, the control arm's slots were simulated already
         _fill_outcomes(ta, seed, first_trial, arm, (arm != ta.control) | (not ta.strata), tte, binary)
+    if ta.sel_look < 0:
+        return TrialPatients(entry, drop_u, stratum, arm, tte, binary, alive, None, None)
+    selected = np.empty((n_trials, n_arms), dtype=np.int8)
+    utility = np.empty((n_trials, n_arms))
+    sel_cut = np.empty(n_trials)
+    E.select_arms(entry, arm, tte, binary, drop_u, ta.drop_rate, ta.looks, ta.sel_look, ta.control,
+                  ta.sel_rule, ta.sel_weight, ta.sel_threshold, ta.sel_eval, selected, utility, sel_cut)
+    second = np.empty_like(arm)
+    E.randomise(seed, first_trial, entry, stratum, ta.n_strata, ta.ratios, ta.block_mult, sel_cut,
+                selected, second)
+    _fill_outcomes(ta, seed, first_trial, second, second != arm, tte, binary)
+    return TrialPatients(entry, drop_u, stratum, second, tte, binary, selected, selected, utility)
+
+
+def run_chunk(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) -> dict[str, np.ndarray]:
+    """Simulate and analyse trials ``first_trial .. first_trial + n_trials - 1``.
+
+    A pure function of its arguments: the same trials give bit-identical results in any
+    chunk, on any thread count or worker.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``res`` (trial, look, test x comparison, 6), ``events``, ``patients``, ``decision``,
+        ``cut``, ``enrolled``, ``stop_look``, and with selection ``selected`` and
+        ``utility`` (trial, arm).
+    """
+    p = trial_patients(ta, seed, first_trial, n_trials)
     out: dict[str, np.ndarray] = {}
-    alive = all_arms
-    if ta.sel_look >= 0:
-        selected = np.empty((n_trials, n_arms), dtype=np.int8)
-        utility = np.empty((n_trials, n_arms))
-        sel_cut = np.empty(n_trials)
-        E.select_arms(entry, arm, tte, binary, drop_u, ta.drop_rate, ta.looks, ta.sel_look, ta.control,
-                      ta.sel_rule, ta.sel_weight, ta.sel_threshold, ta.sel_eval, selected, utility, sel_cut)
-        second = np.empty_like(arm)
-        E.randomise(seed, first_trial, entry, stratum, ta.n_strata, ta.ratios, ta.block_mult, sel_cut,
-                    selected, second)
-        _fill_outcomes(ta, seed, first_trial, second, second != arm, tte, binary)
-        arm = second
-        alive = selected
-        out.update(selected=selected, utility=utility)
+    if p.selected is not None:
+        out.update(selected=p.selected, utility=p.utility)
     n_looks = ta.looks.shape[0]
     m = len(ta.test_names) * ta.comparisons.size
     res = np.empty((n_trials, n_looks, m, len(RESULT_FIELDS)))
@@ -352,9 +380,9 @@ def run_chunk(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) -> di
     cut = np.empty((n_trials, n_looks))
     enrolled = np.empty((n_trials, n_looks), dtype=np.int64)
     stop_look = np.empty(n_trials, dtype=np.int64)
-    E.analyse(entry, arm, stratum, ta.n_strata, tte, binary, drop_u, ta.drop_rate, ta.looks, ta.tests,
-              ta.control, ta.comparisons, ta.primary, ta.upper, ta.lower, ta.sided, ta.z_ci, ta.observed,
-              ta.spend_code, ta.spend_param, ta.alpha_cmp, ta.planned_final, ta.binding, alive, ta.sel_look,
+    E.analyse(p.entry, p.arm, p.stratum, ta.n_strata, p.tte, p.binary, p.drop_u, ta.drop_rate, ta.looks,
+              ta.tests, ta.control, ta.comparisons, ta.primary, ta.upper, ta.lower, ta.sided, ta.z_ci, ta.observed,
+              ta.spend_code, ta.spend_param, ta.alpha_cmp, ta.planned_final, ta.binding, p.alive, ta.sel_look,
               res, events, patients, decision, cut, enrolled, stop_look)
     out.update(res=res, events=events, patients=patients, decision=decision, cut=cut, enrolled=enrolled,
                stop_look=stop_look)
