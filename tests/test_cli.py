@@ -55,3 +55,27 @@ def test_compare_refuses_two_results_files(tmp_path, capsys):
     a, b = tmp_path / "a.nc", tmp_path / "b.nc"
     assert main(["compare", str(a), str(b)]) == 2
     assert "one results file" in capsys.readouterr().err
+
+
+def test_trial_prints_characteristics_and_writes_results(tmp_path, capsys):
+    from designs import SELECTION, write_design
+
+    path = write_design(tmp_path, SELECTION)
+    out = tmp_path / "t.nc"
+    assert main(["trial", str(path), "--out", str(out), "--trials", "12", "--truth-patients", "3000",
+                 "--null", "--sizes", "60,120"]) == 0
+    text = capsys.readouterr().out
+    assert "type I error: primary test rejects (any arm)" in text and "P(correct selection)" in text
+    assert "smallest size with power" in text
+    ds = read_netcdf(out)
+    assert ds.sizes["trial"] == 12 and "true_estimate" in ds
+    assert (tmp_path / "t_plots" / "selection.png").is_file()
+
+
+def test_trial_bad_design_is_one_line_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("trial: {name: x}\n")
+    assert main(["trial", str(path), "--out", str(tmp_path / "t.nc")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"inosim: {path}: trial.arms: required key missing") and "\n" not in err
+    assert not (tmp_path / "t.nc").exists()

@@ -28,7 +28,7 @@ from scipy import stats
 from simulator.analysis.outcomes import CONFIDENCE, clopper_pearson, median_ci
 from simulator.analysis.trial_metrics import mc_summary
 from simulator.trial import engine as E
-from simulator.trial.boundaries import crossing_probabilities_nb
+from simulator.trial.boundaries import GRID_R, crossing_probabilities_nb
 
 RATIO_ESTIMANDS = ("logrank", "cox")  # estimates that are hazard ratios: bias on the log scale
 
@@ -198,7 +198,7 @@ def analytic(ds: xr.Dataset, truth: xr.Dataset | None = None) -> list[Figure]:
     info = np.array([a["events"] for a in looks], dtype=float)
     theta = np.sqrt(share * (1 - share)) * -np.log(hr)
     up, _ = crossing_probabilities_nb(info, ds.efficacy_bound.values.astype(float),
-                                      ds.futility_bound.values.astype(float), theta)
+                                      ds.futility_bound.values.astype(float), theta, GRID_R)
     out.append(Figure("analytic power (Schoenfeld drift, planned bounds and events)", float(up.sum()),
                       np.nan, np.nan, "%", f"true Cox HR {hr:.3f}; proportional hazards assumed"))
     return out

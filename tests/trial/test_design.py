@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EXPERIMENTS, RPACT, SELECTION, STRATEGIES, write_design
+from designs import EXPERIMENTS, RPACT, SELECTION, STRATEGIES, write_design
 
 from simulator.model.config import ConfigError
 from simulator.trial import load_design, trial_arrays

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import RPACT, SELECTION, STRATEGIES, write_design
+from designs import RPACT, SELECTION, STRATEGIES, write_design
 from scipy import stats
 
 from simulator.model import kernel as K

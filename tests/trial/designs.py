@@ -1,4 +1,4 @@
-"""Design files for the trial tests, written into a temporary folder."""
+"""Design files for the trial tests (imported by them; tests/conftest.py puts this folder on sys.path)."""
 
 from __future__ import annotations
 
