@@ -190,8 +190,8 @@ def randomise(seed, first_trial, entry, stratum, n_strata, ratios, block_mult, s
 
 @njit(cache=True)
 def _event_calendar(entry, tte, dropout, n):
-    """Sorted calendar times of the observable events of one endpoint, their count, and the
-    time by which every patient's outcome is known (last event or dropout)."""
+    """Calendar times of the observable events of one endpoint (unsorted), their count, and
+    the time by which every patient's outcome is known (last event or dropout)."""
     cal = np.empty(n)
     m = 0
     last = 0.0
@@ -202,8 +202,7 @@ def _event_calendar(entry, tte, dropout, n):
         if tte[i] <= dropout[i] and tte[i] < math.inf:
             cal[m] = entry[i] + tte[i]
             m += 1
-    out = np.sort(cal[:m])
-    return out, m, max(last, entry[n - 1])
+    return cal[:m], m, max(last, entry[n - 1])
 
 
 @njit(cache=True)
@@ -233,7 +232,7 @@ def look_cut(look, prev, looks, last_entry, cal, n_events, known):
         c = max(c, row[L_CALENDAR])
     if not math.isnan(row[L_EVENTS]):
         k = int(row[L_EVENTS])
-        c = max(c, cal[k - 1] if k <= n_events else math.inf)
+        c = max(c, np.partition(cal, k - 1)[k - 1] if k <= n_events else math.inf)  # the k-th event
     if not math.isnan(row[L_MIN_FU]):
         c = max(c, last_entry + row[L_MIN_FU])
     if not math.isnan(row[L_GAP]) and look > 0:
