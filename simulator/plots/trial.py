@@ -25,9 +25,9 @@ EFFICACY_COLOUR, FUTILITY_COLOUR = "#2a7f62", "#c0504d"
 HISTOGRAM_BINS = 60
 
 
-def _note(ds: xr.Dataset) -> str:
+def _note(ds: xr.Dataset, bars: bool = True) -> str:
     null = " (null: every arm on the control's strategy)" if ds.attrs["null"] else ""
-    return f"{ds.sizes['trial']:,} simulated trials{null}; bars: {CONFIDENCE:.0%} Monte Carlo CI"
+    return f"{ds.sizes['trial']:,} simulated trials{null}" + (f"; bars: {CONFIDENCE:.0%} Monte Carlo CI" if bars else "")
 
 
 def _share(hits: np.ndarray) -> tuple[float, float, float]:
@@ -47,7 +47,7 @@ def stopping(ds: xr.Dataset, out_dir: Path) -> list[Path]:
     kinds = (
         (-width / 2, "stop for efficacy (reject H0)", EFFICACY_COLOUR,
          lambda k: ((dec.sel(look=k) == E.EFFICACY) | (dec.sel(look=k) == E.HARM)).any("test").values),
-        (width / 2, "stop for futility", FUTILITY_COLOUR,
+        (width / 2, "stop for futility (last look: not rejected)", FUTILITY_COLOUR,
          lambda k: (dec.sel(look=k) == E.FUTILITY).all("test").values),
     )
     for offset, label, colour, hits_at in (kinds if futility else ((0.0,) + kinds[0][1:],)):
@@ -59,8 +59,9 @@ def stopping(ds: xr.Dataset, out_dir: Path) -> list[Path]:
     ax.set_xticks(looks, [f"look {k}\n(mean cut {c:.0f} mo)" for k, c in zip(looks, cut)])
     ax.set_ylabel("trials stopping here (%)")
     ax.set_title(f"When does the trial stop? (primary test: {ds.attrs['primary']})", fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
-    ax.text(0, -0.28, _note(ds), transform=ax.transAxes, fontsize=7, color="0.4")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.text(0, -0.36, _note(ds), transform=ax.transAxes, fontsize=7, color="0.4")
     return save(fig, out_dir, "stopping_by_look")
 
 
@@ -91,7 +92,8 @@ def estimates(ds: xr.Dataset, truth: xr.Dataset | None, out_dir: Path) -> list[P
         ax.legend(fontsize=7, frameon=False)
     for ax in axs.ravel()[len(tests):]:
         ax.axis("off")
-    fig.suptitle(f"Estimates at the look where each trial stopped; {_note(ds)}", fontsize=8)
+    fig.suptitle(f"How close are the estimates to the truth? At the look where each trial stopped; "
+                 f"{_note(ds, bars=False)}", fontsize=9)
     return save(fig, out_dir, "estimates_vs_truth")
 
 
