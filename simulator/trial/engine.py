@@ -39,6 +39,7 @@ MAX_BLOCK = 64  # patients per randomisation block
 S_ENTRY = 1 << 12  # streams of the trial layer: far above the model's (< 1024)
 S_DROPOUT = S_ENTRY + 1
 S_PIECEWISE = S_ENTRY + 2
+S_TIE = S_ENTRY + 3  # dose selection: which of tied arms (slot 0's key)
 S_BLOCK = 1 << 16  # block permutations: S_BLOCK + ((phase * n_strata + s) * blocks + b) * MAX_BLOCK + j
 
 EP_OS, EP_PFS = 0, 1  # time-to-event endpoints (order of design.TIME_ENDPOINTS)
@@ -280,12 +281,13 @@ def _calendars(entry, tte, t, dropout, n, looks):
 
 
 @njit(cache=True, parallel=True)
-def select_arms(entry, arm, tte, binary, drop_u, drop_rate, looks, sel_look, control, rule, weight,
-                threshold, eval_months, selected, utility, sel_cut):
+def select_arms(seed, first_trial, entry, arm, tte, binary, drop_u, drop_rate, looks, sel_look, control, rule,
+                weight, threshold, eval_months, selected, utility, sel_cut):
     """Dose selection at look ``sel_look``: utility = P(CR/CRi) - weight x P(post-HSCT SOS).
 
     Among patients followed ``eval_months`` by the look's cut. ``rule`` 0: the best
-    experimental arm (lowest index on ties); 1: every arm with utility >= ``threshold``.
+    experimental arm (ties broken at random, stream ``S_TIE`` of the trial's key); 1: every
+    arm with utility >= ``threshold``.
     Writes ``selected[t, a]`` (1 = continues; the control always), ``utility[t, a]`` (NaN for
     the control or an arm without evaluable patients) and ``sel_cut[t]``.
     """
@@ -309,18 +311,25 @@ def select_arms(entry, arm, tte, binary, drop_u, drop_rate, looks, sel_look, con
             m[a] += 1.0
             cr[a] += binary[BIN_CR, t, i]
             sos[a] += binary[BIN_SOS, t, i]
-        best = -1
+        best = -math.inf
         for a in range(n_arms):
             selected[t, a] = 1 if a == control else 0
             utility[t, a] = math.nan
             if a != control and m[a] > 0.0:
                 utility[t, a] = (cr[a] - weight * sos[a]) / m[a]
+                best = max(best, utility[t, a])
                 if rule == 1 and utility[t, a] >= threshold:
                     selected[t, a] = 1
-                if best < 0 or utility[t, a] > utility[t, best]:
-                    best = a
-        if rule == 0 and best >= 0:
-            selected[t, best] = 1
+        if rule == 0 and best > -math.inf:
+            ties = 0
+            for a in range(n_arms):
+                ties += utility[t, a] == best
+            pick = int(draw(patient_key(seed, (first_trial + t) * MAX_SLOTS), S_TIE) * ties)
+            for a in range(n_arms):
+                if utility[t, a] == best:
+                    if pick == 0:
+                        selected[t, a] = 1
+                    pick -= 1
 
 
 # ---------------------------------------------------------------------------------------

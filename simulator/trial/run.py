@@ -345,7 +345,7 @@ def trial_patients(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) 
     selected = np.empty((n_trials, n_arms), dtype=np.int8)
     utility = np.empty((n_trials, n_arms))
     sel_cut = np.empty(n_trials)
-    E.select_arms(entry, arm, tte, binary, drop_u, ta.drop_rate, ta.looks, ta.sel_look, ta.control,
+    E.select_arms(seed, first_trial, entry, arm, tte, binary, drop_u, ta.drop_rate, ta.looks, ta.sel_look, ta.control,
                   ta.sel_rule, ta.sel_weight, ta.sel_threshold, ta.sel_eval, selected, utility, sel_cut)
     second = np.empty_like(arm)
     E.randomise(seed, first_trial, entry, stratum, ta.n_strata, ta.ratios, ta.block_mult, sel_cut,

@@ -151,8 +151,10 @@ def _selection(ds: xr.Dataset, truth: xr.Dataset | None) -> list[Figure]:
     if truth is None:
         return out
     true_u = truth.true_utility.sel(arm=exp)
-    best = exp[int(np.argmax(true_u.values))]
-    out.append(_rate(sel.sel(arm=best).values == 1, "P(correct selection)", f"true best utility: {best}"))
+    order = np.argsort(-true_u.values)
+    if true_u.values[order[0]] > true_u.values[order[1]]:  # under the null all arms tie: none is correct
+        best = exp[order[0]]
+        out.append(_rate(sel.sel(arm=best).values == 1, "P(correct selection)", f"true best utility: {best}"))
     chosen = (sel == 1) & (sel.sum("arm") == 1)
     bias = (ds.utility.sel(arm=exp) - true_u).where(chosen).sum("arm", min_count=1).values
     out.append(_mean(bias[np.isfinite(bias)], "winner's curse: selected arm's interim utility - truth", "1"))
