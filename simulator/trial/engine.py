@@ -40,7 +40,7 @@ S_ENTRY = 1 << 12  # streams of the trial layer: far above the model's (< 1024)
 S_DROPOUT = S_ENTRY + 1
 S_PIECEWISE = S_ENTRY + 2
 S_TIE = S_ENTRY + 3  # dose selection: which of tied arms (slot 0's key)
-S_BLOCK = 1 << 16  # block permutations: S_BLOCK + ((phase * n_strata + s) * blocks + b) * MAX_BLOCK + j
+S_BLOCK = 1 << 16  # block b of stratum s in phase p: streams S_BLOCK + ((p * n_strata + s) * MAX_SLOTS + b) * MAX_BLOCK + j
 
 EP_OS, EP_PFS = 0, 1  # time-to-event endpoints (order of design.TIME_ENDPOINTS)
 BIN_CR, BIN_SOS, BIN_G3AE = 0, 1, 2  # binary endpoints (order of design.BINARY_ENDPOINTS)

@@ -28,7 +28,6 @@ from simulator.trial.design import (
     BINARY_TESTS,
     LOWER_IS_BETTER,
     MAX_SLOTS,
-    STRATIFICATION_FACTORS,
     TIME_ENDPOINTS,
     TIME_TESTS,
     Design,
