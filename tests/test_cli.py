@@ -65,7 +65,8 @@ def test_trial_prints_characteristics_and_writes_results(tmp_path, capsys):
     assert main(["trial", str(path), "--out", str(out), "--trials", "12", "--truth-patients", "3000",
                  "--null", "--sizes", "60,120"]) == 0
     text = capsys.readouterr().out
-    assert "type I error: primary test rejects (any arm)" in text and "P(correct selection)" in text
+    assert "type I error: primary test rejects (any arm)" in text and "P(select low)" in text
+    assert "P(correct selection)" not in text  # under the null every arm is as good
     assert "smallest size with power" in text
     ds = read_netcdf(out)
     assert ds.sizes["trial"] == 12 and "true_estimate" in ds
