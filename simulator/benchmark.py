@@ -16,7 +16,12 @@ The figures and the goals they are held against (issue 6):
   sets (PSA) in at most 0.5 s (hesim: 6 s for a 6-state model);
 * cold JIT compilation, and start-up of ``inosim run`` with a warm cache (at most 1.5 s
   until its first kernel call has returned);
-* peak memory of :func:`simulator.simulate` at most 1.2x its output arrays.
+* peak memory of :func:`simulator.simulate` at most 1.2x its output arrays;
+* the trial engine (issue 11), 10,000 trials x 400 patients end to end: piecewise-exponential
+  arms with log-rank + Cox at most 0.6 s (rpact 3.3.4: 1.1 s on one thread); InOSim strategy
+  arms with log-rank + Cox + RMST at most 3 s; a 3-look design with O'Brien-Fleming spending
+  and beta-spending futility at most 4 s (rpact: 2.0-2.3 s for piecewise-exponential arms);
+  the boundaries of one design (3 looks, efficacy and futility) at most 10 ms.
 
 Memory figures read ``/proc/self``, so they need Linux.
 """
@@ -67,7 +72,60 @@ GOALS = {  # (measured key, comparison, limit)
     "1,000 x 1,000 PSA workload <= 0.5 s": ("psa_1000x1000_seconds", "<=", 0.5),
     "`inosim run` warm start <= 1.5 s": ("cached_start_seconds", "<=", 1.5),
     "peak memory <= 1.2x the output arrays": ("memory_to_output", "<=", 1.2),
+    "10,000 trials x 400, piecewise-exponential, log-rank + Cox <= 0.6 s": ("trial_piecewise_seconds", "<=", 0.6),
+    "10,000 trials x 400, strategy arms, log-rank + Cox + RMST <= 3 s": ("trial_strategies_seconds", "<=", 3.0),
+    "10,000 trials x 400, strategy arms, 3 looks, spending + futility <= 4 s":
+        ("trial_group_sequential_seconds", "<=", 4.0),
+    "boundaries of one design (3 looks, futility) <= 10 ms": ("boundaries_seconds", "<=", 0.010),
 }
+TRIAL_TRIALS = 10_000  # trial-engine workloads: 10,000 trials ...
+TRIAL_PATIENTS = 400  # ... of 400 patients
+RPACT_SECONDS = {"fixed design": 1.1, "3 looks": 2.0}  # rpact 3.3.4, same workloads, piecewise-exponential
+BOUNDARY_REPEATS = 50  # boundary computations timed (median)
+
+
+def _trial_designs() -> dict[str, dict]:
+    """The benchmark's trial designs (``trial:`` mappings), on the shipped scenarios."""
+    from simulator.model.config import default_config_dir
+
+    configs = default_config_dir()
+    log2 = math.log(2.0)
+    common = {"control": "control", "sample_size": TRIAL_PATIENTS, "enrollment": {"rates": [TRIAL_PATIENTS / 24]},
+              "dropout": {"probability": 0.05, "months": 12}, "n_trials": TRIAL_TRIALS, "seed": SEED}
+    strategies = [{"name": "control", "scenario": str(configs / "label_dosing.yaml")},
+                  {"name": "two_cycles", "scenario": str(configs / "two_cycles_then_stop.yaml")}]
+    logrank = {"name": "logrank", "type": "logrank", "endpoint": "os"}
+    cox = {"name": "cox", "type": "cox", "endpoint": "os"}
+    return {
+        "piecewise": {**common, "name": "bench_piecewise", "analyses": [{"events": 250}], "tests": [logrank, cox],
+                      "arms": [{"name": "control", "piecewise_exponential": {"rates": [log2 / 8]}},
+                               {"name": "experimental", "piecewise_exponential": {"rates": [0.7 * log2 / 8]}}]},
+        "strategies": {**common, "name": "bench_strategies", "arms": strategies, "analyses": [{"events": 250}],
+                       "tests": [logrank, cox, {"name": "rmst", "type": "rmst", "endpoint": "os", "tau": 12}]},
+        "group_sequential": {**common, "name": "bench_group_sequential", "arms": strategies, "tests": [logrank],
+                             "analyses": [{"events": 100}, {"events": 200}, {"events": 300}],
+                             "spending": {"function": "obf", "futility": {"beta": 0.2, "theta": 2.8}}},
+    }
+
+
+def trial_seconds(repeats: int) -> dict[str, float]:
+    """End-to-end times of :func:`simulator.trial.simulate_trials` on the benchmark designs, and of
+    the boundaries of one design (median of ``repeats`` runs after a warm-up run)."""
+    from simulator.trial import simulate_trials
+    from simulator.trial.boundaries import design_bounds
+    from simulator.trial.design import design_from_dict
+
+    out = {}
+    for key, doc in _trial_designs().items():
+        design = design_from_dict({"trial": doc}, f"benchmark design {key}")
+        simulate_trials(design, n_trials=100)  # compiles or loads the kernels
+        out[f"trial_{key}_seconds"] = median_seconds(lambda d=design: simulate_trials(d), repeats)
+    futility = {"beta": 0.2, "theta": 2.8}
+    design_bounds([1 / 3, 2 / 3, 1.0], futility=futility)
+    out["boundaries_seconds"] = median_seconds(lambda: design_bounds([1 / 3, 2 / 3, 1.0], futility=futility),
+                                               BOUNDARY_REPEATS)
+    return out
+
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -417,6 +475,8 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
     start = cached_start_seconds(scenario_path)
     say("peak memory")
     memory = peak_memory(scenario_path, n_patients)
+    say(f"trial engine, {TRIAL_TRIALS:,} trials x {TRIAL_PATIENTS} patients")
+    trials = trial_seconds(repeats)
     per_million = MILLION / n_patients / MEBIBYTE
     results: dict[str, object] = {
         "scenario": str(scenario_path),
@@ -439,6 +499,8 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
         "peak_memory_mib_per_million": memory["peak_bytes"] * per_million,
         "output_mib_per_million": memory["output_bytes"] * per_million,
         "memory_to_output": memory["peak_bytes"] / memory["output_bytes"],
+        **trials,
+        "load_average_1min": os.getloadavg()[0],
     }
     results["goals"] = goal_status(results)
     return results
@@ -484,6 +546,13 @@ def format_report(results: dict[str, object]) -> str:
         f"`inosim run` warm start          {r['cached_start_seconds']:.2f} s",
         f"peak memory per million patients {r['peak_memory_mib_per_million']:.0f} MiB"
         f"  (output arrays {r['output_mib_per_million']:.0f} MiB: {r['memory_to_output']:.2f}x)",
+        f"trials, piecewise-exponential    {r['trial_piecewise_seconds']:.2f} s for {TRIAL_TRIALS:,} x "
+        f"{TRIAL_PATIENTS}, log-rank + Cox  (rpact: {RPACT_SECONDS['fixed design']:g} s)",
+        f"trials, strategy arms            {r['trial_strategies_seconds']:.2f} s, log-rank + Cox + RMST",
+        f"trials, 3 looks, spending        {r['trial_group_sequential_seconds']:.2f} s, futility by beta spending"
+        f"  (rpact, piecewise-exponential: {RPACT_SECONDS['3 looks']:g} s)",
+        f"boundaries of one design         {1000 * r['boundaries_seconds']:.1f} ms (3 looks, futility)",
+        f"load average (1 min) at the end  {r['load_average_1min']:.2f} on {m['cpus']} CPUs",
         "",
         "goals:",
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,17 @@ def _argument(convert, ok, expected: str, rule: str):
 _positive_int = _argument(int, lambda v: v >= 1, "a whole number", "at least 1")
 _seed = _argument(int, lambda v: 0 <= v < 2**63, "a whole number", "in [0, 2**63)")
 _cutoff = _argument(float, lambda v: v >= 0, "a number in mg/m2", ">= 0 mg/m2")
+
+
+def _sizes(text: str) -> list[int]:
+    """Comma-separated sample sizes, increasing, each at least 2."""
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if any(s < 2 for s in sizes) or sizes != sorted(set(sizes)):
+        raise argparse.ArgumentTypeError(f"sizes must be increasing whole numbers >= 2, got {text}")
+    return sizes
 
 
 @contextmanager
@@ -142,8 +154,6 @@ def _assignments(text: str) -> list[tuple[str, str]]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run an experiment's grid of strategies on the same virtual patients and save it."""
-    import math
-
     from simulator.sweep.compare import paired_differences
     from simulator.sweep.experiment import load_experiment, partial_dir, run_sweep
     from simulator.sweep.report import crn_saving_summary, format_pooled
@@ -196,7 +206,7 @@ def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args
             from simulator.plots.decision import value_of_information_plot
 
             title = f"{str(name).replace('_', ' ')} instead of {reference.name.replace('_', ' ')}"
-            print(f"Figure written to {value_of_information_plot(voi, args.plot_dir, title)[0]}\n")
+            print(f"Figure written to {value_of_information_plot(voi, args.plot_dir, title)}\n")
 
 
 def _grid_points(exp, at: dict[str, int]) -> list[tuple[int, ...]]:
@@ -344,6 +354,66 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trial(args: argparse.Namespace) -> int:
+    """Simulate a trial design: operating characteristics, truth, analytic figures, plots."""
+    from simulator.plots import plot_trial
+    from simulator.sweep.storage import write_netcdf
+    from simulator.trial import (
+        analytic,
+        format_figures,
+        load_design,
+        operating_characteristics,
+        sample_size_search,
+        simulate_trials,
+        trial_arrays,
+        true_values,
+    )
+
+    path = Path(args.design)
+    design = load_design(path)
+    if args.null:
+        design = design.model_copy(update={"null": True})
+    n_trials = args.trials or design.n_trials
+    seed = design.seed if args.seed is None else args.seed
+    print(f"Trial design '{design.name}' ({path}): {len(design.arms)} arms ({', '.join(design.experimental)} vs "
+          f"{design.control}), {design.sample_size} patients, {len(design.analyses)} look(s), "
+          f"{n_trials:,} trials, seed {seed}" + (" [null: every arm gets the control's strategy]" if design.null else ""))
+    t0 = time.perf_counter()
+    with _progress_bar(design.name, "chunk") as progress:
+        ds = simulate_trials(design, n_trials=n_trials, seed=seed, folder=path.parent, dask=args.dask,
+                             progress=progress)
+    elapsed = time.perf_counter() - t0
+    cut = float(ds.cut_time.isel(look=-1).mean(skipna=True))
+    if not math.isfinite(cut):
+        cut = float(ds.cut_time.max("look").mean())
+    truth = true_values(design, trial_arrays(design, path.parent, path), seed, cut, n=args.truth_patients)
+    print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth from "
+          f"{args.truth_patients:,} counterfactual patients per arm cut at {cut:.1f} months\n")
+    print(format_figures(operating_characteristics(ds, truth), "Operating characteristics (simulated):"))
+    print()
+    print(format_figures(analytic(ds, truth), "Analytic (planned):"))
+    out = write_netcdf(ds.merge(truth), args.out)
+    print(f"\nResults written to {out}")
+    if args.sizes:
+        search = sample_size_search(design, args.sizes, target=args.target, folder=path.parent,
+                                    n_trials=n_trials, seed=seed, dask=args.dask)
+        print(f"\nPower of {design.primary_test.name} by sample size (95% Monte Carlo CI):")
+        for size in search.sample_size.values:
+            p = search.sel(sample_size=size)
+            print(f"  {size:>6} patients  {100 * p.power.item():5.1f}% ({100 * p.lower.item():.1f} to "
+                  f"{100 * p.upper.item():.1f})")
+        print(f"  smallest size with power >= {args.target:.0%}: {search.attrs['smallest_size']} "
+              f"(with its CI's lower limit >= {args.target:.0%}: {search.attrs['smallest_size_lower']}; "
+              "-1: none of these)")
+    else:
+        search = None
+    if not args.no_plots:
+        folder = Path(args.plot_dir) if args.plot_dir else out.with_name(out.stem + "_plots")
+        paths = plot_trial(ds, truth, folder, search)
+        print(f"{len(paths)} figures written to {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``inosim``."""
     from simulator.analysis.outcomes import DEFAULT_CUTOFF
@@ -478,6 +548,29 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the parameter sets on a dask.distributed cluster (local:N or a scheduler "
                            "address); the results are bit-identical to a run without it")
     sens.set_defaults(func=cmd_sensitivity)
+
+    from simulator.trial.truth import TRUTH_PATIENTS
+
+    trial = sub.add_parser("trial", help="simulate a randomised trial design: power, type I error, duration, "
+                                         "bias, dose selection")
+    trial.add_argument("design", help="trial design YAML (see experiments/trial_*.yaml)")
+    trial.add_argument("--out", required=True, help="results netCDF file (written atomically)")
+    trial.add_argument("--trials", type=_positive_int, help="simulated trials (default: from the file)")
+    trial.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
+    trial.add_argument("--null", action="store_true",
+                       help="every arm gets the control's strategy: the rejection rate is the type I error")
+    trial.add_argument("--truth-patients", type=_argument(int, lambda v: 1 <= v <= 1 << 20, "a whole number",
+                                                          "in 1 .. 1,048,576"),
+                       default=TRUTH_PATIENTS, help=f"counterfactual patients per arm (default {TRUTH_PATIENTS:,})")
+    trial.add_argument("--sizes", type=_sizes, help="sample-size search: comma-separated sizes, e.g. 200,300,400")
+    trial.add_argument("--target", type=_argument(float, lambda v: 0 < v < 1, "a number", "in (0, 1)"),
+                       default=0.8, help="target power of the sample-size search (default 0.8)")
+    trial.add_argument("--plot-dir", help="folder for the figures (default: OUT_plots/ beside the results)")
+    trial.add_argument("--no-plots", action="store_true", help="write no figures")
+    trial.add_argument("--dask", metavar="SCHEDULER",
+                       help="run the chunks of trials on a dask.distributed cluster (local:N or a scheduler "
+                            "address); the results are bit-identical to a run without it")
+    trial.set_defaults(func=cmd_trial)
     return parser
 
 

@@ -13,6 +13,7 @@ SCENARIOS = ("pooled_analysis", "label_dosing", "two_cycles_then_stop", "cap_3p3
 
 sys.path.insert(0, str(Path(__file__).parent))  # conftest itself, for its helpers
 sys.path.insert(0, str(Path(__file__).parent / "model"))  # tests/model/reference.py
+sys.path.insert(0, str(Path(__file__).parent / "trial"))  # tests/trial/designs.py
 
 
 @pytest.fixture(scope="session")

@@ -83,3 +83,28 @@ def test_calibrate_check_reports_every_structure_and_the_combined_ensemble(tmp_p
     assert "posterior predictive check" in out and "primary targets inside" in out
     assert "remission-duration HR, > 3 vs <= 3 cycles" in out
     assert code in (0, 1) and (tmp_path / "check.png").is_file()
+
+
+def test_trial_prints_characteristics_and_writes_results(tmp_path, capsys):
+    from designs import SELECTION, write_design
+
+    path = write_design(tmp_path, SELECTION)
+    out = tmp_path / "t.nc"
+    assert main(["trial", str(path), "--out", str(out), "--trials", "12", "--truth-patients", "3000",
+                 "--null", "--sizes", "60,120"]) == 0
+    text = capsys.readouterr().out
+    assert "type I error: primary test rejects (any arm)" in text and "P(select low)" in text
+    assert "P(correct selection)" not in text  # under the null every arm is as good
+    assert "smallest size with power" in text
+    ds = read_netcdf(out)
+    assert ds.sizes["trial"] == 12 and "true_estimate" in ds
+    assert (tmp_path / "t_plots" / "selection.png").is_file()
+
+
+def test_trial_bad_design_is_one_line_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("trial: {name: x}\n")
+    assert main(["trial", str(path), "--out", str(tmp_path / "t.nc")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"inosim: {path}: trial.arms: required key missing") and "\n" not in err
+    assert not (tmp_path / "t.nc").exists()

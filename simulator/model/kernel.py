@@ -827,3 +827,30 @@ def sum_log(x):
     for i in range(x.shape[0]):
         total += math.log(x[i])
     return total
+
+
+# ---- randomised trials (issue 11)
+@njit(cache=True, parallel=True)
+def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, par, fu, out_float, out_int):
+    """Simulate the patients whose global ids are listed in ``ids``, in parallel.
+
+    A trial simulates each patient only under the arm it is randomised to: the ids of one
+    arm's patients need not be contiguous. Patient ``ids[i]`` gets exactly the record
+    :func:`simulate_patients` gives it.
+
+    Parameters
+    ----------
+    seed : int
+        Run seed (non-negative).
+    ids : ndarray of int64, shape (n,)
+        Global patient ids (non-negative, below 2**63).
+    pop, age_table, reg, doses, days, n_doses, par, fu
+        See :func:`simulate_patient`.
+    out_float : ndarray, shape (N_FLOAT, n)
+        Float records of patient ``ids[i]`` at ``[:, i]``, written.
+    out_int : ndarray of int32, shape (N_INT, n)
+        Integer records, same layout, written.
+    """
+    for i in prange(ids.shape[0]):
+        simulate_patient(seed, ids[i], pop, age_table, reg, doses, days, n_doses, par, fu,
+                         out_float[:, i], out_int[:, i])

@@ -183,6 +183,23 @@ def run_kernel(arrays: ModelArrays, seed: int, first_patient: int, n: int, *,
     return out_float, out_int
 
 
+def run_kernel_ids(arrays: ModelArrays, seed: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run the jitted kernel for the patients whose global ids are ``ids`` (any order, gaps allowed).
+
+    Returns
+    -------
+    (out_float, out_int) : ndarray, shapes (N_FLOAT, n) and (N_INT, n)
+        Column ``i`` holds exactly what :func:`run_kernel` gives patient ``ids[i]``.
+    """
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    out_float = np.empty((K.N_FLOAT, ids.shape[0]))
+    out_int = np.empty((K.N_INT, ids.shape[0]), dtype=np.int32)
+    a = arrays
+    K.simulate_patient_ids(seed, ids, a.pop, a.age_table, a.reg, a.doses, a.days, a.n_doses, a.par, a.fu,
+                           out_float, out_int)
+    return out_float, out_int
+
+
 def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: int,
                        first_patient: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Run the same patients under each parameter vector (probabilistic sensitivity analysis).

@@ -12,7 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 _MODULES = {"plot_check": "calibration", "plot_sensitivity": "sensitivity", "forest": "sweep", "heatmap": "sweep",
-            "plot_all": "sweep", "survival": "sweep"}
+            "plot_all": "sweep", "survival": "sweep",
+            "plot_trial": "trial"}
 __all__ = sorted(_MODULES)
 
 

@@ -15,7 +15,7 @@ TOP = 12  # inputs shown
 
 
 def value_of_information_plot(voi: xr.Dataset, out_dir: str | Path, title: str,
-                              stem: str = "value_of_information") -> list[Path]:
+                              stem: str = "value_of_information") -> Path:
     """Bars of the expected value of partial perfect information, largest first.
 
     Parameters
@@ -23,7 +23,7 @@ def value_of_information_plot(voi: xr.Dataset, out_dir: str | Path, title: str,
     voi : xarray.Dataset
         A result of :func:`simulator.sensitivity.strategies.value_of_information`.
     out_dir : str or Path
-        Folder for ``<stem>.png`` and ``.svg``.
+        Folder for ``<stem>.png``.
     title : str
         The decision, e.g. "Two cycles then stop instead of label dosing".
     stem : str

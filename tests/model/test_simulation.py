@@ -136,3 +136,15 @@ def test_trajectories_are_consistent(name):
     cap = scenario.regimen.cumulative_cap
     if cap is not None:
         assert v["cumulative_dose"].max() <= cap + 1e-9
+
+
+def test_run_kernel_ids_equals_run_kernel(label):
+    """Patients simulated by id (any order, gaps) get exactly their records from run_kernel."""
+    from simulator.model.simulation import model_arrays, run_kernel, run_kernel_ids
+
+    arrays = model_arrays(label)
+    full_f, full_i = run_kernel(arrays, 7, 1000, 500)
+    ids = np.array([1499, 1000, 1250, 1251, 1003])
+    got_f, got_i = run_kernel_ids(arrays, 7, ids)
+    np.testing.assert_array_equal(got_f, full_f[:, ids - 1000])
+    np.testing.assert_array_equal(got_i, full_i[:, ids - 1000])

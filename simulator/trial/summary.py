@@ -1,0 +1,222 @@
+"""Operating characteristics of a simulated design, with Monte Carlo confidence intervals.
+
+Everything is read off the Dataset of :func:`simulator.trial.simulate_trials` (and, for
+bias, coverage and correct selection, the truth of :mod:`simulator.trial.truth`):
+
+* rejection (power, or type I error under the ``null`` switch) of every test, and of the
+  primary test by look, with futility stops by look;
+* expected sample size, events and duration at the stop;
+* median observed estimate, bias and CI coverage against the truth (on the log scale for
+  hazard ratios), at the look where each trial stopped;
+* with dose selection: P(select each arm), P(correct selection) (the arm with the best true
+  utility) and the winner's-curse bias of the selected arm's interim utility;
+* analytic figures beside the simulated ones: the boundaries, Schoenfeld's events and the
+  power the boundaries give under the true hazard ratio.
+
+Proportions carry Clopper-Pearson intervals, means Student-t intervals, medians
+order-statistic intervals; all are Monte Carlo uncertainty of the finite number of trials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from simulator.analysis.outcomes import CONFIDENCE, clopper_pearson, median_ci
+from simulator.analysis.trial_metrics import mc_summary
+from simulator.trial import engine as E
+from simulator.trial.boundaries import GRID_R, crossing_probabilities_nb
+
+RATIO_ESTIMANDS = ("logrank", "cox")  # estimates that are hazard ratios: bias on the log scale
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One operating characteristic: estimate and Monte Carlo CI, unit, what it is."""
+
+    name: str
+    estimate: float
+    lower: float
+    upper: float
+    unit: str
+    note: str = ""
+
+
+def _rate(hits: np.ndarray, name: str, note: str = "") -> Figure:
+    k, n = int(np.sum(hits)), int(np.size(hits))
+    lo, hi = clopper_pearson(k, n)
+    return Figure(name, k / n if n else np.nan, lo, hi, "%", note)
+
+
+def _mean(values: np.ndarray, name: str, unit: str, note: str = "") -> Figure:
+    est, lo, hi, _ = mc_summary(np.asarray(values, dtype=float))
+    return Figure(name, float(est), float(lo), float(hi), unit, note)
+
+
+def at_stop(ds: xr.Dataset, var: str) -> xr.DataArray:
+    """``var`` at the look where each trial stopped."""
+    return ds[var].isel(look=(ds.stop_look - 1).clip(0))
+
+
+def rejected(ds: xr.Dataset) -> xr.DataArray:
+    """(trial, test): the test crossed its efficacy bound (favouring experimental) at some look."""
+    return (ds.decision == E.EFFICACY).any("look")
+
+
+def primary_tests(ds: xr.Dataset) -> list[str]:
+    """Labels of the primary test, one per experimental arm."""
+    return [str(t) for t in ds.test.values if ds.test_name.sel(test=t).item() == ds.attrs["primary"]]
+
+
+def operating_characteristics(ds: xr.Dataset, truth: xr.Dataset | None = None) -> list[Figure]:
+    """The operating characteristics of a simulated design.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Result of :func:`simulator.trial.simulate_trials`.
+    truth : xarray.Dataset, optional
+        Result of :func:`simulator.trial.truth.true_values`: adds bias, coverage and correct
+        selection.
+
+    Returns
+    -------
+    list of Figure
+        Rates in ``%`` are fractions (0..1); times in months.
+    """
+    null = bool(ds.attrs["null"])
+    what = "type I error" if null else "power"
+    prim = primary_tests(ds)
+    rej = rejected(ds)
+    out = [_rate(rej.sel(test=prim).any("test").values, f"{what}: primary test rejects (any arm)",
+                 f"{ds.attrs['primary']}, one-sided alpha {ds.attrs['alpha'] / ds.attrs['sided']:g} per side")]
+    for t in ds.test.values:
+        out.append(_rate(rej.sel(test=t).values, f"{what}: {t}"))
+    stop = ds.stop_look.values
+    first = ds.decision.sel(test=prim)
+    for k in ds.look.values:
+        here = stop == k
+        eff = ((first.sel(look=k) == E.EFFICACY).any("test").values | (first.sel(look=k) == E.HARM).any("test").values)
+        fut = (first.sel(look=k) == E.FUTILITY).all("test").values
+        out.append(_rate(here & eff, f"stop at look {k} for efficacy"))
+        if np.isfinite(ds.futility_bound.sel(look=k).item()) and k < ds.sizes["look"]:
+            out.append(_rate(here & fut, f"stop at look {k} for futility"))
+    out.append(_mean(at_stop(ds, "enrolled").values, "expected sample size", "patients"))
+    done = at_stop(ds, "decision").sel(test=prim) != E.NOT_REACHED
+    events = at_stop(ds, "events").sel(test=prim).where(done).max("test")
+    out.append(_mean(events.values, "expected events at the stop (primary test's two arms)", "events"))
+    out.append(_mean(at_stop(ds, "cut_time").values, "expected duration", "months",
+                     "first patient in to the last look's cut-off"))
+    for t in ds.test.values:
+        est = at_stop(ds, "estimate").sel(test=t).values
+        est = est[np.isfinite(est)]
+        if est.size == 0:
+            continue
+        unit = str(ds.estimate_units.sel(test=t).item())
+        m, lo, hi = median_ci(est)
+        out.append(Figure(f"median estimate at stop: {t}", m, lo, hi, unit, str(ds.estimand.sel(test=t).item())))
+        if truth is not None:
+            out += _bias_coverage(ds, truth, str(t))
+    if "selected" in ds:
+        out += _selection(ds, truth)
+    return out
+
+
+def _bias_coverage(ds: xr.Dataset, truth: xr.Dataset, t: str) -> list[Figure]:
+    true = float(truth.true_estimate.sel(test=t))
+    if not np.isfinite(true):
+        return []
+    est = at_stop(ds, "estimate").sel(test=t).values
+    lo = at_stop(ds, "ci_lower").sel(test=t).values
+    hi = at_stop(ds, "ci_upper").sel(test=t).values
+    ok = np.isfinite(est)
+    ratio = ds.test_type.sel(test=t).item() in RATIO_ESTIMANDS
+    err = np.log(est[ok]) - np.log(true) if ratio else est[ok] - true
+    out = [_mean(err, f"bias: {t}", "log HR" if ratio else str(ds.estimate_units.sel(test=t).item()),
+                 f"truth {true:.4g}")]
+    if np.isfinite(lo[ok]).any():
+        out.append(_rate((lo[ok] <= true) & (true <= hi[ok]), f"CI coverage: {t}",
+                         f"nominal {100 * (1 - 2 * ds.attrs['alpha'] / ds.attrs['sided']):g}%"))
+    return out
+
+
+def _selection(ds: xr.Dataset, truth: xr.Dataset | None) -> list[Figure]:
+    control = ds.attrs["control"]
+    exp = [a for a in ds.arm.values if a != control]
+    sel = ds.selected.sel(arm=exp)
+    out = [_rate(sel.sel(arm=a).values == 1, f"P(select {a})") for a in exp]
+    if truth is None:
+        return out
+    true_u = truth.true_utility.sel(arm=exp)
+    order = np.argsort(-true_u.values)
+    if true_u.values[order[0]] > true_u.values[order[1]]:  # under the null all arms tie: none is correct
+        best = exp[order[0]]
+        out.append(_rate(sel.sel(arm=best).values == 1, "P(correct selection)", f"true best utility: {best}"))
+    chosen = (sel == 1) & (sel.sum("arm") == 1)
+    bias = (ds.utility.sel(arm=exp) - true_u).where(chosen).sum("arm", min_count=1).values
+    out.append(_mean(bias[np.isfinite(bias)], "winner's curse: selected arm's interim utility - truth", "1"))
+    return out
+
+
+def analytic(ds: xr.Dataset, truth: xr.Dataset | None = None) -> list[Figure]:
+    """Analytic figures: the bounds, and with the truth Schoenfeld's events and the power they give.
+
+    Schoenfeld: D = (z_alpha + z_beta)^2 / (r (1 - r) log(HR)^2) events for power 1 - beta
+    (r: share randomised to the experimental arm); the group-sequential power is the crossing
+    probability of the planned bounds at the planned events under drift
+    sqrt(r (1 - r)) |log HR| per event (recursive integration).
+    """
+    out = []
+    for k in ds.look.values:
+        b = ds.efficacy_bound.sel(look=k).item()
+        out.append(Figure(f"efficacy bound, look {k}", b, np.nan, np.nan, "z",
+                          f"nominal one-sided p {stats.norm.sf(b):.5f}"))
+        f = ds.futility_bound.sel(look=k).item()
+        if np.isfinite(f):
+            out.append(Figure(f"futility bound, look {k}", f, np.nan, np.nan, "z"))
+    if truth is None:
+        return out
+    import json
+
+    design = json.loads(ds.attrs["design"])
+    looks = design["analyses"]
+    prim = primary_tests(ds)[0]
+    hr_tests = [t for t in ds.test.values if ds.test_type.sel(test=t).item() == "cox"
+                and ds.experimental.sel(test=t).item() == ds.experimental.sel(test=prim).item()]
+    if not hr_tests or any(a["events"] is None for a in looks):
+        return out
+    hr = float(truth.true_estimate.sel(test=hr_tests[0]))
+    ratios = {a["name"]: a["ratio"] for a in design["arms"]}
+    r = ratios[str(ds.experimental.sel(test=prim).item())]
+    share = r / (r + ratios[ds.attrs["control"]])
+    alpha = ds.attrs["alpha_per_comparison"]
+    for power in (0.8, 0.9):
+        d = (stats.norm.isf(alpha) + stats.norm.isf(1 - power)) ** 2 / (share * (1 - share) * np.log(hr) ** 2)
+        out.append(Figure(f"Schoenfeld events for {power:.0%} power (fixed design)", d, np.nan, np.nan, "events",
+                          f"true Cox HR {hr:.3f}"))
+    info = np.array([a["events"] for a in looks], dtype=float)
+    theta = np.sqrt(share * (1 - share)) * -np.log(hr)
+    up, _ = crossing_probabilities_nb(info, ds.efficacy_bound.values.astype(float),
+                                      ds.futility_bound.values.astype(float), theta, GRID_R)
+    out.append(Figure("analytic power (Schoenfeld drift, planned bounds and events)", float(up.sum()),
+                      np.nan, np.nan, "%", f"true Cox HR {hr:.3f}; proportional hazards assumed"))
+    return out
+
+
+def format_figures(figures: list[Figure], title: str) -> str:
+    """A plain-text table; rates in %, every simulated figure with its 95% Monte Carlo CI."""
+    lines = [title]
+    width = max(len(f.name) for f in figures) + 2
+    for f in figures:
+        scale = 100.0 if f.unit == "%" else 1.0
+        unit = {"%": "%", "1": ""}.get(f.unit, f" {f.unit}")
+        if np.isnan(f.lower):
+            value = f"{f.estimate * scale:.4g}{unit}"
+        else:
+            value = (f"{f.estimate * scale:.4g}{unit} ({f.lower * scale:.4g} to {f.upper * scale:.4g}, "
+                     f"{CONFIDENCE:.0%} MC CI)")
+        lines.append(f"  {f.name:<{width}}{value}" + (f"  [{f.note}]" if f.note else ""))
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""The truth a design's estimates are scored against: a large counterfactual run.
+
+The same ``n`` virtual patients are simulated under every arm (ids apart from every trial's,
+so they are new patients), enter as the design enrols, drop out at the design's rates and
+are cut at one calendar time (by default the mean cut of the final look of the simulated
+trials). Each test's estimator applied to the control copy and an experimental copy gives
+its large-sample value (for a hazard ratio under non-proportional hazards this depends on
+the follow-up, hence the design's entry, dropout and cut); the arms' utilities
+P(CR/CRi) - weight x P(post-HSCT SOS) give the true ranking for dose selection.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from simulator.trial import engine as E
+from simulator.trial.design import BINARY_ENDPOINTS, MAX_TRIALS, TIME_ENDPOINTS, Design
+from simulator.trial.run import TrialArrays, _model_outcomes, test_labels
+
+TRUTH_PATIENTS = 1_000_000  # per arm: the issue's 10^6
+TRUTH_TRIAL = MAX_TRIALS  # trial index of the counterfactual patients: beyond every simulated trial
+
+
+def _entries(ta: TrialArrays, u: np.ndarray) -> np.ndarray:
+    """Entry times distributed as the design's: uniform in cumulative intensity up to N patients."""
+    last = E._inverse_cumulative(float(ta.n_slots), ta.enroll_rates, ta.enroll_ends)
+    knots = np.concatenate([[0.0], ta.enroll_ends[ta.enroll_ends < last], [last]])
+    intensity = np.concatenate([[0.0], np.cumsum(np.diff(knots) * ta.enroll_rates[:knots.size - 1])])
+    return np.interp(u * ta.n_slots, intensity, knots)
+
+
+def counterfactual(ta: TrialArrays, seed: int, n: int = TRUTH_PATIENTS) -> dict[str, np.ndarray]:
+    """The same ``n`` patients under every arm: endpoints (arm, endpoint, patient), strata, uniforms."""
+    if n > E.MAX_SLOTS:
+        raise ValueError(f"at most {E.MAX_SLOTS} counterfactual patients, got {n}")
+    entry = np.empty((1, n))  # slot_draws' entry times are not used: see u_entry
+    drop_u = np.empty((1, n))
+    pe_u = np.empty((1, n) if ta.model[0] is None else (0, 0))
+    E.slot_draws(seed, TRUTH_TRIAL, np.ones(1), np.array([np.inf]), True, entry, drop_u, pe_u)
+    ids = TRUTH_TRIAL * E.MAX_SLOTS + np.arange(n, dtype=np.int64)
+    n_arms = len(ta.arm_names)
+    tte = np.full((n_arms, len(TIME_ENDPOINTS), n), np.inf)
+    binary = np.zeros((n_arms, len(BINARY_ENDPOINTS), n), dtype=np.int8)
+    stratum = np.zeros(n, dtype=np.int64)
+    for a in range(n_arms):
+        if ta.model[a] is None:
+            arm = np.zeros((1, n), dtype=np.int64)  # rows of the one-arm rate table below
+            E.piecewise_fill(arm, pe_u, ta.pe_rates[a][None], ta.pe_ends[a][None], tte[a][:, None, :])
+        else:
+            tte[a], binary[a], cov = _model_outcomes(ta.model[a], seed, ids)
+            if a == ta.control:
+                for bit, factor in enumerate(ta.strata):
+                    stratum |= cov[factor].astype(np.int64) << bit
+    u_entry = np.random.default_rng([seed, TRUTH_TRIAL]).random(n)  # where in the enrolment each enters
+    return {"entry": _entries(ta, u_entry), "drop_u": drop_u[0], "tte": tte, "binary": binary,
+            "stratum": stratum}
+
+
+def true_values(design: Design, ta: TrialArrays, seed: int, cut: float, n: int = TRUTH_PATIENTS,
+                cf: dict[str, np.ndarray] | None = None) -> xr.Dataset:
+    """Large-sample value of every test's estimate, and the arms' true utilities.
+
+    Parameters
+    ----------
+    design, ta : Design, TrialArrays
+        The design and its arrays (:func:`simulator.trial.run.trial_arrays`).
+    seed : int
+        Seed of the counterfactual patients.
+    cut : float
+        Calendar time (months) of the cut applied to the counterfactual trial.
+    n : int
+        Patients per arm.
+    cf : dict, optional
+        A :func:`counterfactual` run to reuse.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``true_estimate`` over ``test`` (the labels of :func:`simulator.trial.run.test_labels`;
+        NaN for MaxCombo), ``true_utility`` over ``arm`` (NaN without binary outcomes) and
+        ``true_rate`` over (``arm``, ``binary_endpoint``).
+    """
+    cf = cf or counterfactual(ta, seed, n)
+    entry, stratum = cf["entry"], cf["stratum"]
+    truth = np.full(len(ta.test_names) * ta.comparisons.size, np.nan)
+    res = np.empty(6)
+    for ci, ex in enumerate(ta.comparisons):
+        pair = np.array([ta.control, ex])
+        arm = np.repeat(pair, entry.size).astype(np.int64)
+        strat = np.tile(stratum, 2)
+        drop = np.concatenate([-np.log(cf["drop_u"]) / r if r > 0 else np.full(entry.size, np.inf)
+                               for r in ta.drop_rate[pair]])
+        ent = np.tile(entry, 2)
+        for j, q in enumerate(ta.tests):
+            e = int(q[E.Q_ENDPOINT])
+            if q[E.Q_TYPE] >= E.T_PROPORTIONS:
+                x = np.concatenate([cf["binary"][a, e] for a in pair]).astype(np.int8)
+                if q[E.Q_LOWER_BETTER] > 0:
+                    x = (1 - x).astype(np.int8)
+                E._binary_test(q, x, arm, strat, ta.n_strata, ta.control, ex, 0.0, res)
+            else:
+                t = np.concatenate([cf["tte"][a, e] for a in pair])
+                observed = (t <= drop) & (ent + t <= cut)
+                time = np.where(observed, t, np.minimum(drop, cut - ent))
+                order = np.argsort(time, kind="stable")
+                E._time_test(q, time[order], observed[order].astype(np.int8), arm[order], strat[order],
+                             ta.n_strata, ta.control, ex, 0.0, res)
+            truth[j * ta.comparisons.size + ci] = res[3]
+    rates = cf["binary"].mean(axis=2)
+    weight = ta.sel_weight if ta.sel_look >= 0 else 1.0
+    utility = rates[:, 0] - weight * rates[:, 1]
+    if ta.model[0] is None:
+        utility[:] = np.nan
+        rates[:] = np.nan
+    return xr.Dataset(
+        {"true_estimate": ("test", truth, {"long_name": "large-sample value of the estimate",
+                                           "units": "see estimand"}),
+         "true_utility": ("arm", utility, {"long_name": "P(CR/CRi) - weight x P(post-HSCT SOS)", "units": "1"}),
+         "true_rate": (("arm", "binary_endpoint"), rates, {"long_name": "share of patients", "units": "1"})},
+        coords={"test": test_labels(design), "arm": list(ta.arm_names), "binary_endpoint": list(BINARY_ENDPOINTS)},
+        attrs={"patients_per_arm": entry.size, "cut_months": cut, "seed": seed,
+               "uncertainty": "Monte Carlo, negligible beside the trials' (10^6 patients per arm)"})

@@ -1,0 +1,74 @@
+"""Design files: the shipped designs load; bad input is one line naming the file and the key path."""
+
+from __future__ import annotations
+
+import pytest
+from designs import EXPERIMENTS, RPACT, SELECTION, STRATEGIES, write_design
+
+from simulator.model.config import ConfigError
+from simulator.trial import load_design, trial_arrays
+from simulator.trial.run import comparison_alpha, dropout_rate
+
+
+@pytest.mark.parametrize("name", ["trial_two_cycles_vs_label", "trial_low_start", "trial_dose_selection"])
+def test_shipped_designs_load(name):
+    path = EXPERIMENTS / f"{name}.yaml"
+    design = load_design(path)
+    ta = trial_arrays(design, path.parent, path)
+    assert ta.upper.shape == (len(design.analyses),)
+
+
+@pytest.mark.parametrize("trial, changes, message", [
+    (RPACT, {"control": "nobody"}, "trial: control: 'nobody' is not an arm"),
+    (RPACT, {"sample_size": 1}, "trial.sample_size: input should be greater than or equal to 2, got 1"),
+    (RPACT, {"analyses": [{"events": 200}, {"events": 100}]}, "trial: analyses: event targets must increase"),
+    (RPACT, {"analyses": [{"endpoint": "os"}]}, "trial.analyses.0: give at least one of events"),
+    (RPACT, {"tests": [{"name": "x", "type": "fisher", "endpoint": "os"}]},
+     "trial.tests.0: type fisher does not apply to a time-to-event endpoint"),
+    (RPACT, {"tests": [{"name": "x", "type": "rmst", "endpoint": "os"}]}, "trial.tests.0: rmst needs tau"),
+    (RPACT, {"colour": 1}, "trial.colour: unknown key"),
+    (RPACT, {"tests": [{"name": "x", "type": "proportions", "endpoint": "cr_cri"}]},
+     "trial: tests: x: binary endpoints need strategy arms"),
+    (STRATEGIES, {"randomization": {"block_size": 3, "strata": ["age_55"]}},
+     "trial: randomization.block_size: 3 is not a multiple"),
+    (STRATEGIES, {"arms": [{"name": "label"}, {"name": "b", "overrides": {"regimen": {"max_cycles": 0}}}]},
+     "trial.arms.1.overrides: regimen.max_cycles: input should be greater than or equal to 1, got 0"),
+    (STRATEGIES, {"arms": [{"name": "label"}, {"name": "b", "scenario": "missing.yaml"}]},
+     "trial.arms.1.scenario: "),
+    (SELECTION, {"selection": {"look": 2}}, "trial: selection.look: 2 must be an interim look"),
+    (SELECTION, {"selection": {"look": 1, "rule": "threshold"}}, "trial.selection: rule threshold needs threshold"),
+])
+def test_one_line_errors_name_file_and_key(tmp_path, trial, changes, message):
+    path = write_design(tmp_path, trial, **changes)
+    with pytest.raises(ConfigError) as err:
+        load_design(path)
+    text = str(err.value)
+    assert "\n" not in text
+    assert text.startswith(f"{path}: ")
+    assert message in text, text
+
+
+def test_top_level_must_be_trial(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("name: not_a_trial\n")
+    with pytest.raises(ConfigError, match=r"x.yaml: trial: required key missing"):
+        load_design(path)
+
+
+def test_dropout_probability_and_rate_agree():
+    from simulator.trial.design import Dropout
+
+    rate = dropout_rate(Dropout(probability=0.05, months=12))
+    assert rate == pytest.approx(-__import__("math").log(0.95) / 12, rel=1e-15)
+
+
+def test_dunnett_alpha_two_arms(tmp_path):
+    """Dunnett's one-sided critical value for two arms vs a shared control (equal allocation) at
+    0.025 is 2.2121 (Dunnett's tables to 4 digits; quadrature gives 2.21214): alpha per comparison 0.01348."""
+    from scipy import stats
+
+    design = load_design(write_design(tmp_path, SELECTION))
+    assert stats.norm.isf(comparison_alpha(design)) == pytest.approx(2.2121, abs=1e-4)
+    bonf = load_design(write_design(tmp_path, SELECTION, selection={**SELECTION["selection"],
+                                                                   "multiplicity": "bonferroni"}))
+    assert comparison_alpha(bonf) == pytest.approx(0.0125)
