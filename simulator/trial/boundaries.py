@@ -40,6 +40,8 @@ import numpy as np
 from numba import njit
 from scipy.special import ndtr
 
+from simulator.trial.statistics import norm_ppf
+
 GRID_R = 24  # Jennison & Turnbull's r: grid points per SD in the centre (cost ~ r**2)
 ROOT_TOL = 1e-10  # z units: root finding stops once a step is shorter than this
 ROOT_MAX_ITER = 100  # iterations per bound; plain bisection of the bracket needs ~40
@@ -51,34 +53,16 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 KIND_CODES = {"obf": 0, "pocock": 1, "hsd": 2, "power": 3}
 FUTILITY_KEYS = ("spending", "param", "beta", "theta")
 
-# Acklam's rational approximation to the normal quantile (relative error 1.2e-9),
-# refined by one Halley step to full double precision.
-_ACKLAM_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
-             1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
-_ACKLAM_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
-             6.680131188771972e01, -1.328068155288572e01)
-_ACKLAM_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
-             -2.549671010218019e00, 4.374664141464968e00, 2.938163982698783e00)
-_ACKLAM_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
-             3.754408661907416e00)
-_ACKLAM_P_LOW = 0.02425
 
 
 @njit(cache=True)
-def _norm_ppf_nb(p: float) -> float:
-    """Standard normal quantile ``Phi^{-1}(p)`` for ``0 < p < 1``."""
-    a, b, c, d = _ACKLAM_A, _ACKLAM_B, _ACKLAM_C, _ACKLAM_D
-    if p < _ACKLAM_P_LOW or p > 1.0 - _ACKLAM_P_LOW:
-        q = math.sqrt(-2.0 * math.log(min(p, 1.0 - p)))
-        x = ((((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
-             / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0))
-        if p > 0.5:
-            x = -x
-    else:
-        q = p - 0.5
-        s = q * q
-        x = ((((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5]) * q
-             / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1.0))
+def norm_ppf_nb(p: float) -> float:
+    """Standard normal quantile ``Phi^{-1}(p)`` for ``0 < p < 1``, to full double precision.
+
+    Acklam's approximation (:func:`simulator.trial.statistics.norm_ppf`, relative error
+    1.2e-9) refined by one Halley step.
+    """
+    x = norm_ppf(p)
     err = 0.5 * math.erfc(-x / SQRT2) - p
     u = err * SQRT_2PI * math.exp(0.5 * x * x)
     return x - u / (1.0 + 0.5 * x * u)
@@ -95,7 +79,7 @@ def spend_nb(code: int, t: float, alpha: float, param: float) -> float:
     if t >= 1.0:
         return alpha
     if code == 0:  # Lan-DeMets O'Brien-Fleming: 2 - 2 Phi(z_{1-alpha/2} / sqrt(t))
-        return math.erfc(-_norm_ppf_nb(0.5 * alpha) / math.sqrt(2.0 * t))
+        return math.erfc(-norm_ppf_nb(0.5 * alpha) / math.sqrt(2.0 * t))
     if code == 1:  # Lan-DeMets Pocock
         return alpha * math.log(1.0 + (math.e - 1.0) * t)
     if code == 2:  # Hwang-Shih-DeCani, gamma = param
@@ -242,7 +226,7 @@ def _solve_tail(target: float, sign: float, z: np.ndarray, wh: np.ndarray, m: in
     centre = sign * theta * math.sqrt(i_k)
     lo = centre - Z_BRACKET
     hi = centre + Z_BRACKET
-    y = centre - _norm_ppf_nb(target / mass)  # start: ignores truncation at earlier looks
+    y = centre - norm_ppf_nb(target / mass)  # start: ignores truncation at earlier looks
     log_target = math.log(target)
     for _ in range(ROOT_MAX_ITER):
         tail, dens = _tail(y, sign, z, wh, m, i_prev, i_k, theta)

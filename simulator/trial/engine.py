@@ -32,7 +32,7 @@ from numba import njit, prange
 
 from simulator.model.kernel import draw, patient_key
 from simulator.trial import statistics as st
-from simulator.trial.boundaries import GRID_R, _norm_ppf_nb, efficacy_bounds_nb, spend_nb
+from simulator.trial.boundaries import GRID_R, norm_ppf_nb, efficacy_bounds_nb, spend_nb
 
 MAX_SLOTS = 1 << 20  # must equal simulator.trial.design.MAX_SLOTS
 MAX_BLOCK = 64  # patients per randomisation block
@@ -347,7 +347,7 @@ def _z_of_p(p):
     """The z whose one-sided p-value is ``p`` (NaN stays NaN)."""
     if math.isnan(p):
         return math.nan
-    return -_norm_ppf_nb(min(max(p, 1e-300), 1.0 - 1e-16))
+    return -norm_ppf_nb(min(max(p, 1e-300), 1.0 - 1e-16))
 
 
 @njit(cache=True)
@@ -399,17 +399,7 @@ def _binary_test(q, x, arm, strat, n_strata, ctl, exp, z_ci, res):
     if code == T_PROPORTIONS:
         _put(res, z, _norm_sf(z), z, d, lo, hi)
     elif code == T_FISHER:
-        k_e = 0
-        n_e = 0
-        k_c = 0
-        n_c = 0
-        for i in range(x.shape[0]):
-            if arm[i] == exp:
-                n_e += 1
-                k_e += x[i]
-            elif arm[i] == ctl:
-                n_c += 1
-                k_c += x[i]
+        k_e, n_e, k_c, n_c = st.arm_counts(x, arm, ctl, exp)
         p = st.fisher_one_sided(k_e, n_e, k_c, n_c) if n_e > 0 and n_c > 0 else nan
         z = _z_of_p(p)
         _put(res, z, p, z, d, lo, hi)

@@ -552,18 +552,8 @@ def proportions(x: np.ndarray, arm: np.ndarray, ctl: int, exp: int) -> tuple[flo
         ``diff / sqrt(p (1 - p) (1/n_e + 1/n_c))``, p the pooled proportion; nan if
         that is 0 (no or only responses, or an empty arm).
     """
-    n_e = 0.0
-    k_e = 0.0
-    n_c = 0.0
-    k_c = 0.0
-    for i in range(x.shape[0]):
-        if arm[i] == exp:
-            n_e += 1.0
-            k_e += x[i]
-        elif arm[i] == ctl:
-            n_c += 1.0
-            k_c += x[i]
-    if n_e == 0.0 or n_c == 0.0:
+    k_e, n_e, k_c, n_c = arm_counts(x, arm, ctl, exp)
+    if n_e == 0 or n_c == 0:
         return math.nan, math.nan, math.nan
     p_e = k_e / n_e
     p_c = k_c / n_c
@@ -572,6 +562,23 @@ def proportions(x: np.ndarray, arm: np.ndarray, ctl: int, exp: int) -> tuple[flo
     se = math.sqrt(p_e * (1.0 - p_e) / n_e + p_c * (1.0 - p_c) / n_c)
     se0 = math.sqrt(p * (1.0 - p) * (1.0 / n_e + 1.0 / n_c))
     return diff, se, diff / se0 if se0 > 0.0 else math.nan
+
+
+@njit(cache=True)
+def arm_counts(x: np.ndarray, arm: np.ndarray, ctl: int, exp: int) -> tuple[int, int, int, int]:
+    """Events and patients of a binary endpoint ``x`` (0/1) by arm: (k_exp, n_exp, k_ctl, n_ctl)."""
+    k_e = 0
+    n_e = 0
+    k_c = 0
+    n_c = 0
+    for i in range(x.shape[0]):
+        if arm[i] == exp:
+            n_e += 1
+            k_e += x[i]
+        elif arm[i] == ctl:
+            n_c += 1
+            k_c += x[i]
+    return k_e, n_e, k_c, n_c
 
 
 @njit(cache=True)
@@ -707,8 +714,8 @@ def _norm_cdf(x):
 
 
 @njit(cache=True)
-def _norm_ppf(p):
-    """Standard normal quantile (Acklam; relative error < 1.2e-9), p clamped to >= 1e-300."""
+def norm_ppf(p: float) -> float:
+    """Standard normal quantile, Acklam's approximation (relative error < 1.2e-9); p clamped to >= 1e-300."""
     p = min(max(p, _PROB_FLOOR), 1.0 - 1e-16)
     a, b, c, d = _ACKLAM_A, _ACKLAM_B, _ACKLAM_C, _ACKLAM_D
     if p < _ACKLAM_LOW or p > 1.0 - _ACKLAM_LOW:
@@ -852,7 +859,7 @@ def mvn_cdf(upper: np.ndarray, corr: np.ndarray) -> float:
             e = _norm_cdf(s / chol[k, k])
             u = (point * generator[k] % MVN_LATTICE_POINTS) / MVN_LATTICE_POINTS
             f *= e * (1.0 - math.cos(_TWO_PI * u))
-            y[k] = _norm_ppf((u - math.sin(_TWO_PI * u) / _TWO_PI) * e)
+            y[k] = norm_ppf((u - math.sin(_TWO_PI * u) / _TWO_PI) * e)
         if f == 0.0:
             continue
         a1 = b[d - 2]
