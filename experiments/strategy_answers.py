@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from simulator import load_scenario
+from simulator.analysis.labels import strategy_title
 from simulator.plots.decision import value_of_information_plot
 from simulator.sensitivity.strategies import (
     compare_strategies,
@@ -48,7 +49,7 @@ def main() -> None:
     for name in others:
         voi = value_of_information(ds, name, "os_24_months")
         print(format_value_of_information(voi))
-        value_of_information_plot(voi, out, f"{name.replace('_', ' ')} instead of label dosing",
+        value_of_information_plot(voi, out, f"{strategy_title(name)} instead of label dosing",
                                   stem=f"value_of_information_{name}")
     print(f"\n{time.perf_counter() - t0:.0f} s; results and figures in {out}/")
 

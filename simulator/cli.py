@@ -186,6 +186,7 @@ MAX_UNCERTAIN_POINTS = 8  # grid points of a sweep answered over the ensemble at
 def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args: argparse.Namespace,
                       metrics: tuple[str, ...] | None, seed: int, patients: int) -> None:
     """Each strategy against the reference with Monte Carlo, parameter and structural uncertainty."""
+    from simulator.analysis.labels import strategy_title
     from simulator.sensitivity.strategies import (
         HEADLINE,
         compare_strategies,
@@ -205,7 +206,7 @@ def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args
         if args.plot_dir:
             from simulator.plots.decision import value_of_information_plot
 
-            title = f"{str(name).replace('_', ' ')} instead of {reference.name.replace('_', ' ')}"
+            title = f"{strategy_title(str(name))} instead of {strategy_title(reference.name).lower()}"
             print(f"Figure written to {value_of_information_plot(voi, args.plot_dir, title)}\n")
 
 

@@ -8,10 +8,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS
+from simulator.analysis.labels import metric_label, parameter_label
+from simulator.analysis.trial_metrics import FRACTION_UNIT
 from simulator.plots.common import save
 
-TOP = 12  # inputs shown
+TOP = 12  # inputs shown at most
+SHOWN_SHARE = 0.01  # inputs worth less than this share of the EVPI are left out
 
 
 def value_of_information_plot(voi: xr.Dataset, out_dir: str | Path, title: str,
@@ -29,23 +31,24 @@ def value_of_information_plot(voi: xr.Dataset, out_dir: str | Path, title: str,
     stem : str
         File name without extension.
     """
-    unit = voi.attrs["unit"]
-    k, shown = (100.0, "percentage points") if unit == FRACTION_UNIT else (1.0, unit)
-    label = next(t.label for t in TRIAL_METRICS if t.id == voi.attrs["metric"])
-    shown = voi.isel(input=np.flatnonzero(voi.evppi.values > 0)[:TOP])  # inputs worth something, largest first
+    k = 100.0 if voi.attrs["unit"] == FRACTION_UNIT else 1.0
+    label = metric_label(voi.attrs["metric"], difference=True)
+    worth = voi.evppi.values > SHOWN_SHARE * float(voi.evpi)  # inputs worth something, largest first
+    shown = voi.isel(input=np.flatnonzero(worth)[:TOP])
     names = [str(n) for n in shown.input.values][::-1]
     values = k * shown.evppi.values[::-1]
     colors = ["tab:red" if n == "model structure" else ("tab:orange" if f else "tab:blue")
               for n, f in zip(names, shown.flips.values[::-1])]
-    fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(names) + 1.8))
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(names) + 2.2))
     ax.barh(np.arange(len(names)), values, color=colors)
     ax.axvline(k * float(voi.evpi), color="black", linestyle="--", linewidth=1)
     ax.text(k * float(voi.evpi), len(names) - 0.4, " all uncertainty (EVPI)", va="bottom", fontsize=8)
     ax.axvline(0.0, color="grey", linewidth=0.8)
-    ax.set_yticks(np.arange(len(names)), [n.replace("_", " ") for n in names], fontsize=8)
-    ax.set_xlabel(f"expected gain from learning it before deciding ({shown} of {label}, per patient)")
+    ax.set_yticks(np.arange(len(names)), [n if n == "model structure" else parameter_label(n).name for n in names],
+                  fontsize=8)
+    ax.set_xlabel(f"Expected gain from learning it before deciding\n({label.unit} of {label.name}, per patient)")
     ax.set_title(f"{title}: what would settle it?\nexpected difference {k * float(voi.expected_difference):+.2f} "
-                 f"{'pp' if unit == FRACTION_UNIT else unit} ({voi.attrs['better']} is better)", fontsize=10)
+                 f"{label.unit} ({voi.attrs['better']} is better)", fontsize=10)
     fig.text(0.01, 0.01, "Red: the model structure (which mechanism drives NRM, relapse on InO, second transplants); "
              "orange: the better choice flips across this parameter's range; blue: it does not. "
              "Parameters: quartiles of the combined posterior ensemble; each bar has the noise floor of its "

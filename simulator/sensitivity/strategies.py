@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
+from simulator.analysis.labels import metric_label, strategy_title
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS
 from simulator.model.config import Scenario
 from simulator.model.kernel import PARAMETER_NAMES
@@ -208,37 +209,40 @@ def _pp(value: float, unit: str) -> str:
     return f"{value * 100:+.1f}" if unit == FRACTION_UNIT else f"{value:+.2f}"
 
 
+LABEL_WIDTH = 40
+
+
 def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
     """The comparison as text: one plain sentence on the intervals, a table, the answer by structure."""
-    lines = [f"Reference: {ds.attrs['reference']}. Differences are strategy minus reference on the same "
-             "virtual patients; rates in percentage points (pp).",
+    reference = strategy_title(ds.attrs["reference"])
+    lines = [f"Reference: {reference}. Differences are strategy minus reference on the same virtual patients.",
              f"  MC 95% CI: {ds.attrs['coverage_monte_carlo']}.",
              f"  Posterior 95% interval and P(better): {ds.attrs['coverage_posterior']} "
              f"({ds.attrs['combined_draws']} draws).", ""]
-    head = (f"  {'metric':<28} {'unit':<7} {'at fitted values (MC 95% CI)':<30} "
+    head = (f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'at fitted values (MC 95% CI)':<30} "
             f"{'posterior mean (95% interval)':<32} {'P(better)':>9}")
-    labels = {t.id: t.label for t in TRIAL_METRICS}
     for s in ds.strategy.values:
-        lines += [f"{s} minus {ds.attrs['reference']}:", head]
+        lines += [f"{strategy_title(str(s))} minus {reference}:", head]
         for m in ds.metric.values:
             r = ds.sel(strategy=s, metric=m)
             unit = str(r.unit.values)
-            shown = "pp" if unit == FRACTION_UNIT else unit
+            label = metric_label(str(m), difference=True)
             fitted = f"{_pp(r.fitted, unit)} ({_pp(r.fitted_lower, unit)}, {_pp(r.fitted_upper, unit)})"
             post = f"{_pp(r.posterior_mean, unit)} ({_pp(r.posterior_lower, unit)}, {_pp(r.posterior_upper, unit)})"
-            lines.append(f"  {labels[str(m)][:28]:<28} {shown:<7} {fitted:<30} {post:<32} "
+            lines.append(f"  {label.name[:LABEL_WIDTH]:<{LABEL_WIDTH}} {label.unit:<6} {fitted:<30} {post:<32} "
                          f"{float(r.prob_better):>9.2f}")
         lines.append("")
     if structures and ds.sizes["structure"]:
         lines.append("The same by model structure (weight = posterior model probability; "
                      f"{ds.attrs['per_structure_draws']} draws of each structure's posterior):")
+        order = np.argsort(-ds.structure_weight.values, kind="stable")
         for s in ds.strategy.values:
             for m in ds.metric.values[:2]:
-                unit = str(ds.unit.sel(metric=m).values)
-                lines.append(f"  {s}, {labels[str(m)]} ({'pp' if unit == FRACTION_UNIT else unit}):")
-                order = np.argsort(-ds.structure_weight.values, kind="stable")
+                label = metric_label(str(m), difference=True)
+                lines.append(f"  {strategy_title(str(s))}, {label.name} ({label.unit}):")
                 for k in order:
                     r = ds.isel(structure=k).sel(strategy=s, metric=m)
+                    unit = str(r.unit.values)
                     lines.append(f"    {str(ds.structure.values[k]):<40} weight {float(r.structure_weight):.2f}  "
                                  f"{_pp(r.structure_mean, unit)} ({_pp(r.structure_lower, unit)}, "
                                  f"{_pp(r.structure_upper, unit)})  P(better) {float(r.structure_prob_better):.2f}")
@@ -328,10 +332,11 @@ def value_of_information(ds: xr.Dataset, strategy: str, metric: str, bins: int =
 
 def format_value_of_information(voi: xr.Dataset, top: int = 5) -> str:
     """Two lines: what perfect information would be worth, and what it is worth to learn first."""
-    k, unit = (100.0, "pp") if voi.attrs["unit"] == FRACTION_UNIT else (1.0, voi.attrs["unit"])
-    label = next(t.label for t in TRIAL_METRICS if t.id == voi.attrs["metric"])
+    k = 100.0 if voi.attrs["unit"] == FRACTION_UNIT else 1.0
+    label = metric_label(voi.attrs["metric"], difference=True)
     cells = [f"{n} {k * float(v):.2f}{' (flips)' if f else ''}"
              for n, v, f in zip(voi.input.values[:top], voi.evppi.values[:top], voi.flips.values[:top])]
-    return (f"Value of information for '{voi.attrs['strategy']}' on {label} ({unit} per patient, parameter and "
-            f"structural uncertainty): all of it (EVPI) {k * float(voi.evpi):.2f}; learning first: "
-            + "; ".join(cells) + ". '(flips)': the better choice changes across it; noise floor removed.")
+    return (f"Value of information for '{strategy_title(voi.attrs['strategy'])}' on {label.name} ({label.unit} "
+            f"per patient, parameter and structural uncertainty): all of it (EVPI) {k * float(voi.evpi):.2f}; "
+            "learning first: " + "; ".join(cells)
+            + ". '(flips)': the better choice changes across it; noise floor removed.")
