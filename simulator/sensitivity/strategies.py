@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
-from simulator.analysis.labels import metric_label, strategy_title
+from simulator.analysis.labels import STRATEGIES, metric_label, strategy_title
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS
 from simulator.model.config import Scenario
 from simulator.model.kernel import PARAMETER_NAMES
@@ -212,9 +212,14 @@ def _pp(value: float, unit: str) -> str:
 LABEL_WIDTH = 40
 
 
+def _title(name: str) -> str:
+    """A known strategy's title; any other name (a scenario's, a grid point's ``axis=value,...``) as it is."""
+    return strategy_title(name) if name in STRATEGIES else name
+
+
 def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
     """The comparison as text: one plain sentence on the intervals, a table, the answer by structure."""
-    reference = strategy_title(ds.attrs["reference"])
+    reference = _title(ds.attrs["reference"])
     lines = [f"Reference: {reference}. Differences are strategy minus reference on the same virtual patients.",
              f"  MC 95% CI: {ds.attrs['coverage_monte_carlo']}.",
              f"  Posterior 95% interval and P(better): {ds.attrs['coverage_posterior']} "
@@ -222,7 +227,7 @@ def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
     head = (f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'at fitted values (MC 95% CI)':<30} "
             f"{'posterior mean (95% interval)':<32} {'P(better)':>9}")
     for s in ds.strategy.values:
-        lines += [f"{strategy_title(str(s))} minus {reference}:", head]
+        lines += [f"{_title(str(s))} minus {reference}:", head]
         for m in ds.metric.values:
             r = ds.sel(strategy=s, metric=m)
             unit = str(r.unit.values)
@@ -239,7 +244,7 @@ def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
         for s in ds.strategy.values:
             for m in ds.metric.values[:2]:
                 label = metric_label(str(m), difference=True)
-                lines.append(f"  {strategy_title(str(s))}, {label.name} ({label.unit}):")
+                lines.append(f"  {_title(str(s))}, {label.name} ({label.unit}):")
                 for k in order:
                     r = ds.isel(structure=k).sel(strategy=s, metric=m)
                     unit = str(r.unit.values)
@@ -336,7 +341,7 @@ def format_value_of_information(voi: xr.Dataset, top: int = 5) -> str:
     label = metric_label(voi.attrs["metric"], difference=True)
     cells = [f"{n} {k * float(v):.2f}{' (flips)' if f else ''}"
              for n, v, f in zip(voi.input.values[:top], voi.evppi.values[:top], voi.flips.values[:top])]
-    return (f"Value of information for '{strategy_title(voi.attrs['strategy'])}' on {label.name} ({label.unit} "
+    return (f"Value of information for '{_title(voi.attrs['strategy'])}' on {label.name} ({label.unit} "
             f"per patient, parameter and structural uncertainty): all of it (EVPI) {k * float(voi.evpi):.2f}; "
             "learning first: " + "; ".join(cells)
             + ". '(flips)': the better choice changes across it; noise floor removed.")
