@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from simulator.model.config import ConfigError, default_scenario_path, load_scen
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that stopped early
 
 
 def _argument(convert, ok, expected: str, rule: str):
@@ -47,29 +49,28 @@ def _progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Simulate a scenario and print the pooled-analysis table."""
-    from simulator.analysis.outcomes import summarize
+    """Simulate a scenario and print the pooled-analysis table (memory bounded whatever the size)."""
     from simulator.analysis.targets import comparison_table, load_pooled_targets
-    from simulator.model.simulation import simulate
-    from simulator.sweep.storage import write_netcdf
+    from simulator.sweep.records import run_records
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
     scenario = load_scenario(path)
     targets = load_pooled_targets()
     t0 = time.perf_counter()
-    ds = simulate(scenario, n_patients=args.patients, seed=args.seed)
+    with _progress_bar(scenario.name, "patient") as progress:
+        summary = run_records(scenario, args.patients, args.seed, cutoff=args.cutoff, out=args.out,
+                              progress=progress)
     elapsed = time.perf_counter() - t0
-    n = ds.sizes["patient"]
-    print(f"InOSim {ds.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
-          f"{n:,} simulated patients, seed {ds.attrs['seed']}, "
+    n = summary.attrs["patients"]
+    print(f"InOSim {summary.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
+          f"{n:,} simulated patients, seed {summary.attrs['seed']}, "
           f"{elapsed:.2f} s ({n / elapsed:,.0f} patients/s incl. compilation if any)")
     print(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m2; 95% CIs are Monte Carlo "
           "uncertainty (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
           "order statistics for other medians). 'pub.' = pooled dose analysis (338 adults).\n")
-    print(comparison_table(summarize(ds, cutoff=args.cutoff), targets))
+    print(comparison_table(summary, targets))
     if args.out:
-        out = write_netcdf(ds, args.out)
-        print(f"\nPatient records written to {out}")
+        print(f"\nPatient records written to {args.out}")
     return 0
 
 
@@ -257,10 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``inosim``."""
     from simulator.analysis.outcomes import DEFAULT_CUTOFF
 
+    from simulator import __version__
+
     parser = argparse.ArgumentParser(
         prog="inosim",
         description="Monte Carlo trial simulator for inotuzumab ozogamicin dosing strategies "
                     "in adult R/R B-ALL.")
+    parser.add_argument("--version", action="version", version=f"inosim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="simulate a scenario and compare with the pooled analysis")
     run.add_argument("scenario", nargs="?", help="scenario YAML (default: the shipped pooled_analysis.yaml)")
@@ -366,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"inosim: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenPipeError:  # e.g. `inosim run --out x.nc | head`: every file was written before printing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # e.g. an output folder that cannot be created
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"inosim: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -9,8 +9,8 @@ are the Monte Carlo uncertainty of the estimate.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import xarray as xr
@@ -26,6 +26,7 @@ from simulator.model.kernel import (
 
 CONFIDENCE = 0.95
 DEFAULT_CUTOFF = 3.3  # mg/m2
+RECORD_ATTRS = ("seed", "inosim_version")  # carried from the patient records to their summary
 
 
 def clopper_pearson(k: int, n: int, level: float = CONFIDENCE) -> tuple[float, float]:
@@ -227,20 +228,6 @@ def patient_columns(ds: xr.Dataset) -> dict:
     return d
 
 
-def _estimate(metric: Metric, d: dict, mask: np.ndarray) -> tuple[float, float, float, int]:
-    among = metric.among(d) & mask
-    n = int(among.sum())
-    value = metric.value(d)
-    if metric.kind == "rate":
-        k = int((value & among).sum())
-        lo, hi = clopper_pearson(k, n)
-        return (k / n if n else np.nan), lo, hi, n
-    if metric.kind == "km_median":
-        time, event = value
-        return (*km_median(time[among], event[among]), n)
-    return (*median_ci(value[among]), n)
-
-
 def group_masks(ds: xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF) -> dict[str, np.ndarray]:
     """Boolean masks of the groups: realised cumulative dose <= cutoff, > cutoff, all."""
     dose = ds["cumulative_dose"].values
@@ -273,21 +260,70 @@ def summarize(ds: xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF,
         shares are fractions; the ``unit`` coordinate gives each metric's unit
         (``%`` marks a fraction). ``group_size`` gives each group's patients.
     """
+    return summarize_chunks([ds], cutoff, metrics)
+
+
+def summarize_chunks(chunks: Iterable[xr.Dataset], cutoff: float | None = DEFAULT_CUTOFF,
+                     metrics: tuple[str, ...] = METRIC_IDS) -> xr.Dataset:
+    """:func:`summarize` of the patients of several record Datasets, read one at a time.
+
+    The result equals ``summarize`` of the concatenated records exactly (the
+    same floating-point numbers), in less memory: rates are counted chunk by
+    chunk; for Kaplan-Meier and order-statistic medians only the values the
+    figure needs are kept (survival time and event flag, or the value, of the
+    patients in its denominator: about 40 bytes per patient for the shipped
+    metrics instead of the records' 200), because an exact median needs the
+    order of all of them. Each is kept for the dose groups only; the ``all``
+    group is their union, in the same order-free estimators.
+    """
     chosen = [m for m in METRICS if m.id in metrics]
-    d = patient_columns(ds)
-    masks = group_masks(ds, cutoff)
-    out = np.full((4, len(chosen), len(masks)), np.nan)
-    for j, mask in enumerate(masks.values()):
+    groups = ("le", "gt", "all") if cutoff is not None else ("all",)
+    kept_groups = groups[:-1] if cutoff is not None else groups  # "all" is their union
+    n = np.zeros((len(chosen), len(groups)), dtype=np.int64)
+    k = np.zeros_like(n)
+    kept: dict[tuple[int, str], list] = {(i, g): [] for i, m in enumerate(chosen) if m.kind != "rate"
+                                         for g in kept_groups}
+    sizes = dict.fromkeys(groups, 0)
+    patients = 0
+    attrs: dict = {}
+    for ds in chunks:
+        attrs = attrs or ds.attrs
+        patients += ds.sizes["patient"]
+        d = patient_columns(ds)
+        masks = group_masks(ds, cutoff)
+        for g, mask in masks.items():
+            sizes[g] += int(mask.sum())
         for i, m in enumerate(chosen):
-            out[:, i, j] = _estimate(m, d, mask)
+            among, value = m.among(d), m.value(d)
+            for j, g in enumerate(groups):
+                here = among & masks[g]
+                n[i, j] += int(here.sum())
+                if m.kind == "rate":
+                    k[i, j] += int((value & here).sum())
+                elif g in kept_groups:
+                    kept[i, g].append(tuple(v[here] for v in value) if m.kind == "km_median" else value[here])
+    out = np.full((3, len(chosen), len(groups)), np.nan)
+    for i, m in enumerate(chosen):
+        for j, g in enumerate(groups):
+            if m.kind == "rate":
+                lo, hi = clopper_pearson(int(k[i, j]), int(n[i, j]))
+                out[:, i, j] = (k[i, j] / n[i, j] if n[i, j] else np.nan), lo, hi
+                continue
+            parts = [p for h in (kept_groups if g == "all" else (g,)) for p in kept[i, h]]
+            if m.kind == "km_median":
+                time = np.concatenate([p[0] for p in parts]) if parts else np.empty(0)
+                event = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, dtype=bool)
+                out[:, i, j] = km_median(time, event)
+            else:
+                out[:, i, j] = median_ci(np.concatenate(parts) if parts else np.empty(0))
     dims = ("metric", "group")
     return xr.Dataset(
-        {"estimate": (dims, out[0]), "lower": (dims, out[1]), "upper": (dims, out[2]),
-         "n": (dims, out[3].astype(np.int64)),
-         "group_size": ("group", np.array([int(m.sum()) for m in masks.values()]))},
-        coords={"metric": [m.id for m in chosen], "group": list(masks),
+        {"estimate": (dims, out[0]), "lower": (dims, out[1]), "upper": (dims, out[2]), "n": (dims, n),
+         "group_size": ("group", np.array([sizes[g] for g in groups], dtype=np.int64))},
+        coords={"metric": [m.id for m in chosen], "group": list(groups),
                 "unit": ("metric", [m.unit for m in chosen]),
                 "label": ("metric", [m.label for m in chosen])},
         attrs={"cutoff_mg_m2": np.nan if cutoff is None else cutoff, "confidence": CONFIDENCE,
-               "patients": int(ds.sizes["patient"]), "scenario_name": ds.attrs.get("scenario_name", "")},
+               "patients": int(patients), "scenario_name": attrs.get("scenario_name", ""),
+               **{key: attrs[key] for key in RECORD_ATTRS if key in attrs}},
     )
