@@ -6,11 +6,13 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from simulator.model.config import ConfigError, default_scenario_path, load_scenario
+from simulator.model.extrapolation import OutsideCalibrationWarning
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
@@ -365,6 +367,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse arguments, run, map errors to exit codes without tracebacks."""
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", OutsideCalibrationWarning)
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings as one line on stderr; others as Python shows them."""
+    if issubclass(category, OutsideCalibrationWarning):
+        print(f"inosim: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command, mapping errors to exit codes without tracebacks."""
     try:
         return args.func(args)
     except ConfigError as exc:

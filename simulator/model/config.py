@@ -499,14 +499,20 @@ def scenario_from_dict(doc: dict, source: str | Path, base_dir: Path | None = No
     scenario and merges this one's onto it. The ``parameters`` section is either a
     full mapping of values, or
     ``{file: PATH, overrides: {name: value}}`` (see :func:`resolve_parameters`); it
-    defaults to the shipped ``parameters/default.yaml``.
+    defaults to the shipped ``parameters/default.yaml``. Doses and parameters far
+    outside what the model was calibrated on are warned about
+    (:mod:`simulator.model.extrapolation`).
     """
     base_dir = base_dir or Path.cwd()
     doc = _extend(doc, source, base_dir, depth=0)
     spec = doc.get("parameters", {"file": DEFAULT_PARAMETERS_FILE})
     if is_parameter_spec(spec):
         doc["parameters"] = resolve_parameters(spec, source, base_dir)
-    return validate(Scenario, doc, source)
+    scenario = validate(Scenario, doc, source)
+    from simulator.model.extrapolation import warn_outside_calibration  # it builds on this module
+
+    warn_outside_calibration(scenario, source)
+    return scenario
 
 
 def load_scenario(path: str | Path) -> Scenario:

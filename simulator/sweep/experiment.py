@@ -71,6 +71,7 @@ from simulator.model.config import (
     resolve_parameters,
     validate,
 )
+from simulator.model.extrapolation import warn_outside_calibration
 from simulator.model.simulation import model_arrays, records_to_dataset, run_kernel
 from simulator.sweep.scaleout import scheduler
 from simulator.sweep.storage import atomic_path, read_netcdf, write_netcdf
@@ -151,9 +152,11 @@ class Experiment:
             if axis.key == STRATEGY_AXIS:
                 source = f"{source}: axes.{STRATEGY_AXIS}.{axis.labels[i]}"
         try:
-            return validate(Scenario, doc, source)
+            scenario = validate(Scenario, doc, source)
         except ConfigError as exc:
             raise ConfigError(f"{exc} (grid point {self.describe(index)})") from None
+        warn_outside_calibration(scenario, source)
+        return scenario
 
     def to_json(self) -> str:
         """Everything needed to rebuild the experiment (stored in the results' attrs)."""
