@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from simulator.model.config import ConfigError, default_scenario_path, load_scenario
@@ -19,8 +20,12 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that stopped early
 
 
-def _argument(convert, ok, expected: str, rule: str):
-    """An argparse type: ``convert`` the text, then check it with ``ok``; one-line errors."""
+def argument_type(convert, ok, expected: str, rule: str):
+    """An argparse type: ``convert`` the text, then check it with ``ok``; one-line errors.
+
+    Shared with the example scripts in ``experiments/``, as are :func:`progress_bar` and
+    :func:`guarded`.
+    """
     def parse(text: str):
         try:
             value = convert(text)
@@ -32,13 +37,13 @@ def _argument(convert, ok, expected: str, rule: str):
     return parse
 
 
-_positive_int = _argument(int, lambda v: v >= 1, "a whole number", "at least 1")
-_seed = _argument(int, lambda v: 0 <= v < 2**63, "a whole number", "in [0, 2**63)")
-_cutoff = _argument(float, lambda v: v >= 0, "a number in mg/m2", ">= 0 mg/m2")
+positive_int = argument_type(int, lambda v: v >= 1, "a whole number", "at least 1")
+seed_int = argument_type(int, lambda v: 0 <= v < 2**63, "a whole number", "in [0, 2**63)")
+_cutoff = argument_type(float, lambda v: v >= 0, "a number in mg/m2", ">= 0 mg/m2")
 
 
 @contextmanager
-def _progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar on stderr (silent when not a terminal), driven by ``progress(done, total)``."""
     from tqdm import tqdm
 
@@ -59,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(path)
     targets = load_pooled_targets()
     t0 = time.perf_counter()
-    with _progress_bar(scenario.name, "patient") as progress:
+    with progress_bar(scenario.name, "patient") as progress:
         summary = run_records(scenario, args.patients, args.seed, cutoff=args.cutoff, out=args.out,
                               progress=progress)
     elapsed = time.perf_counter() - t0
@@ -124,7 +129,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"({' x '.join(f'{a.name} {len(a.labels)}' for a in exp.axes)}) x {exp.replicates} replicates "
           f"x {exp.patients} patients = {patients:,} simulated patients, seed {exp.seed}")
     t0 = time.perf_counter()
-    with _progress_bar(exp.name, "chunk") as progress:
+    with progress_bar(exp.name, "chunk") as progress:
         try:
             ds = run_sweep(exp, args.out, resume=args.resume, progress=progress, dask=args.dask)
         except KeyboardInterrupt:
@@ -242,7 +247,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
           f"'{model.scenario.name}', {model.replicates} replicates x {model.patients} patients per parameter set, "
           f"seed {model.seed}")
     t0 = time.perf_counter()
-    with _progress_bar(config.name, "set") as progress:
+    with progress_bar(config.name, "set") as progress:
         with warnings.catch_warnings():  # format_result lists them below
             warnings.simplefilter("ignore", SensitivityWarning)
             ds = run_sensitivity(config, progress=progress)
@@ -270,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="simulate a scenario and compare with the pooled analysis")
     run.add_argument("scenario", nargs="?", help="scenario YAML (default: the shipped pooled_analysis.yaml)")
-    run.add_argument("--patients", type=_positive_int, help="number of patients (default: from the scenario)")
-    run.add_argument("--seed", type=_seed, help="random seed (default: from the scenario)")
+    run.add_argument("--patients", type=positive_int, help="number of patients (default: from the scenario)")
+    run.add_argument("--seed", type=seed_int, help="random seed (default: from the scenario)")
     run.add_argument("--cutoff", type=_cutoff, default=DEFAULT_CUTOFF,
                      help=f"cumulative-dose cutoff, mg/m2 (default {DEFAULT_CUTOFF:g})")
     run.add_argument("--out", help="write patient records to this netCDF file (atomically)")
@@ -285,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only compare the shipped (or --parameters) values with every figure; exit 0 "
                           "when every primary target is inside its 95%% interval")
     cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml)")
-    cal.add_argument("--patients", type=_positive_int, default=200_000,
+    cal.add_argument("--patients", type=positive_int, default=200_000,
                      help="simulated patients for the check (default 200,000)")
     cal.add_argument("--plot", help="PNG of reported vs simulated (default: OUT/check.png)")
     cal.set_defaults(func=cmd_calibrate)
@@ -299,9 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run an experiment's grid of strategies on the same virtual patients")
     sweep.add_argument("experiment", help="experiment YAML (see experiments/)")
     sweep.add_argument("--out", required=True, help="results netCDF file (written atomically)")
-    sweep.add_argument("--replicates", type=_positive_int, help="trials per grid point (default: from the file)")
-    sweep.add_argument("--patients", type=_positive_int, help="patients per trial (default: from the file)")
-    sweep.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
+    sweep.add_argument("--replicates", type=positive_int, help="trials per grid point (default: from the file)")
+    sweep.add_argument("--patients", type=positive_int, help="patients per trial (default: from the file)")
+    sweep.add_argument("--seed", type=seed_int, help="random seed (default: from the file)")
     sweep.add_argument("--resume", action="store_true",
                        help="go on with an interrupted sweep of the same experiment (OUT.partial/)")
     sweep.add_argument("--dask", metavar="SCHEDULER",
@@ -319,11 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--reference", type=_assignment, action="append", metavar="AXIS=VALUE",
                          help="change the reference grid point (default: the experiment's)")
     compare.add_argument("--metric", action="append", help="only this metric (repeatable; default all)")
-    compare.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES,
+    compare.add_argument("--replicates", type=positive_int, default=DEFAULT_REPLICATES,
                          help=f"scenario files: trials per strategy (default {DEFAULT_REPLICATES})")
-    compare.add_argument("--patients", type=_positive_int, default=TRIAL_PATIENTS,
+    compare.add_argument("--patients", type=positive_int, default=TRIAL_PATIENTS,
                          help=f"scenario files: patients per trial (default {TRIAL_PATIENTS})")
-    compare.add_argument("--seed", type=_seed, default=DEFAULT_SEED,
+    compare.add_argument("--seed", type=seed_int, default=DEFAULT_SEED,
                          help=f"scenario files: random seed (default {DEFAULT_SEED})")
     compare.set_defaults(func=cmd_compare)
 
@@ -341,9 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "start-up, memory and hesim's PSA workload")
     bench.add_argument("scenario", nargs="?", help="scenario YAML (default: the shipped pooled_analysis.yaml)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    bench.add_argument("--patients", type=_positive_int, default=DEFAULT_PATIENTS,
+    bench.add_argument("--patients", type=positive_int, default=DEFAULT_PATIENTS,
                        help=f"patients per throughput and memory run (default {DEFAULT_PATIENTS:,})")
-    bench.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS,
+    bench.add_argument("--repeats", type=positive_int, default=DEFAULT_REPEATS,
                        help=f"timed runs per figure, median reported (default {DEFAULT_REPEATS})")
     bench.set_defaults(func=cmd_bench)
 
@@ -351,10 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
                                               "analysis from a sensitivity file")
     sens.add_argument("config", help="sensitivity YAML (see experiments/*.yaml with a 'method' key)")
     sens.add_argument("--out", required=True, help="results netCDF file (written atomically)")
-    sens.add_argument("--patients", type=_positive_int, help="patients per replicate (default: from the file)")
-    sens.add_argument("--replicates", type=_positive_int, help="replicates per parameter set (default: from the file)")
-    sens.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
-    sens.add_argument("--top", type=_positive_int, help="show only the most important parameters in the tables")
+    sens.add_argument("--patients", type=positive_int, help="patients per replicate (default: from the file)")
+    sens.add_argument("--replicates", type=positive_int, help="replicates per parameter set (default: from the file)")
+    sens.add_argument("--seed", type=seed_int, help="random seed (default: from the file)")
+    sens.add_argument("--top", type=positive_int, help="show only the most important parameters in the tables")
     sens.add_argument("--plot-dir", help="folder for the figures (default: OUT_plots/ beside the results)")
     sens.add_argument("--no-plots", action="store_true", help="write no figures")
     sens.add_argument("--dask", metavar="SCHEDULER",
@@ -367,37 +372,43 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse arguments, run, map errors to exit codes without tracebacks."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.simplefilter("once", OutsideCalibrationWarning)
-        warnings.showwarning = _show_warning
-        return _run(args)
+    return guarded(lambda: args.func(args))
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(prog: str, message, category, filename, lineno, file=None, line=None) -> None:
     """Our own warnings as one line on stderr; others as Python shows them."""
     if issubclass(category, OutsideCalibrationWarning):
-        print(f"inosim: warning: {message}", file=sys.stderr)
+        print(f"{prog}: warning: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def _run(args: argparse.Namespace) -> int:
-    """Run the chosen command, mapping errors to exit codes without tracebacks."""
-    try:
-        return args.func(args)
-    except ConfigError as exc:
-        print(f"inosim: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except BrokenPipeError:  # e.g. `inosim run --out x.nc | head`: every file was written before printing
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return EXIT_BROKEN_PIPE
-    except OSError as exc:  # e.g. an output folder that cannot be created
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"inosim: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        print("inosim: interrupted; no result file was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+def guarded(run: Callable[[], int | None], prog: str = "inosim",
+            interrupted: str = "interrupted; no result file was written") -> int:
+    """Call ``run`` and return its exit status, mapping errors to one line on stderr.
+
+    Bad input (:class:`ConfigError`) and unwritable files exit 2, Ctrl-C 130, a reader
+    that closed our output early (``| head``) 141 quietly; warnings of doses or
+    parameters outside the calibration are shown once, in one line.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", OutsideCalibrationWarning)
+        warnings.showwarning = partial(_show_warning, prog)
+        try:
+            return run() or 0
+        except ConfigError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        except BrokenPipeError:  # e.g. `inosim run --out x.nc | head`: every file was written before printing
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return EXIT_BROKEN_PIPE
+        except OSError as exc:  # e.g. an output folder that cannot be created
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"{prog}: {where}{exc.strerror or exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        except KeyboardInterrupt:
+            print(f"{prog}: {interrupted}", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
