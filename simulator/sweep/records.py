@@ -1,15 +1,17 @@
 """One large run of patients in bounded memory: the summary table and the patient records.
 
 :func:`run_records` simulates the patients in chunks of :data:`CHUNK_PATIENTS`,
-counts the summary chunk by chunk (:func:`simulator.analysis.outcomes.summarize_chunks`)
-and appends each chunk to the records file, so the memory a run needs no longer
-grows with the records' 200 bytes per patient (see ``docs/performance.md``). The
+counts the summary chunk by chunk (:func:`simulator.analysis.outcomes.summarize_chunks`,
+which keeps what its medians need on disk) and appends each chunk to the records file,
+so the memory a run needs does not grow with the number of patients; what does not
+fit on disk is refused before any work (see ``docs/performance.md``). The
 results equal those of one :func:`simulator.simulate` call: patient ``i`` draws the
 same numbers whatever chunk simulates it.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import xarray as xr
 
-from simulator.analysis.outcomes import DEFAULT_CUTOFF, summarize_chunks
+from simulator.analysis.outcomes import DEFAULT_CUTOFF, SPILL_BYTES, summarize_chunks
 from simulator.model.config import Scenario
 from simulator.model.simulation import RECORD_BYTES, simulate
 from simulator.sweep.storage import appending_netcdf, require_free_space
@@ -40,7 +42,8 @@ def run_records(scenario: Scenario, n_patients: int | None = None, seed: int | N
         Cumulative-dose cutoff of the summary's groups, mg/m2.
     out : str or Path, optional
         netCDF file for the patient records (written chunk by chunk, renamed into
-        place once complete). Refused up front if it cannot fit on its disk.
+        place once complete). Refused up front if it, and the summary's sorted
+        values in the temporary folder, cannot fit on their disks.
     chunk_patients : int
         Patients simulated at a time; the results do not depend on it.
     progress : callable, optional
@@ -56,8 +59,8 @@ def run_records(scenario: Scenario, n_patients: int | None = None, seed: int | N
     seed = scenario.simulation.seed if seed is None else int(seed)
     if n < 1 or chunk_patients < 1:
         raise ValueError(f"n_patients and chunk_patients must be at least 1, got {n} and {chunk_patients}")
-    if out is not None:
-        require_free_space(out, n * RECORD_BYTES)
+    spill = Path(tempfile.gettempdir())
+    require_free_space(({Path(out): n * RECORD_BYTES} if out is not None else {}) | {spill: n * SPILL_BYTES})
 
     def chunks(append: Callable[[xr.Dataset], None] | None) -> Iterator[xr.Dataset]:
         for first in range(0, n, chunk_patients):
@@ -69,4 +72,4 @@ def run_records(scenario: Scenario, n_patients: int | None = None, seed: int | N
             yield ds
 
     with appending_netcdf(out, "patient", n) if out is not None else nullcontext() as append:
-        return summarize_chunks(chunks(append), cutoff)
+        return summarize_chunks(chunks(append), cutoff, spill_dir=spill)

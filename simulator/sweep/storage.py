@@ -52,13 +52,19 @@ def read_netcdf(path: str | Path) -> xr.Dataset:
         return ds.load()
 
 
-def require_free_space(path: str | Path, needed: int) -> None:
-    """Refuse, in one line, a file of ``needed`` bytes that cannot fit where ``path`` goes."""
-    path = Path(path)
-    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path.cwd())
-    free = shutil.disk_usage(folder).free
-    if needed > free:
-        raise ConfigError(f"{path}: needs {needed / GB:,.1f} GB, only {free / GB:,.1f} GB free on that disk")
+def require_free_space(needs: dict[Path, int]) -> None:
+    """Refuse, in one line, files (path: bytes) that cannot fit on their disks, added up per disk."""
+    per_disk: dict[int, tuple[Path, Path, int]] = {}
+    for path, needed in needs.items():
+        path = Path(path)
+        folder = next((p for p in (path, *path.parents) if p.is_dir()), Path.cwd())
+        device = os.stat(folder).st_dev
+        first, where, total = per_disk.get(device, (path, folder, 0))
+        per_disk[device] = (first, where, total + needed)
+    for path, folder, needed in per_disk.values():
+        free = shutil.disk_usage(folder).free
+        if needed > free:
+            raise ConfigError(f"{path}: needs {needed / GB:,.1f} GB, only {free / GB:,.1f} GB free on that disk")
 
 
 @contextmanager

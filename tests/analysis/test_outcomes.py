@@ -13,8 +13,10 @@ from simulator.analysis.outcomes import (
     cumulative_incidence,
     kaplan_meier,
     km_median,
+    km_median_of_runs,
     km_survival_at,
     median_ci,
+    median_ci_of_runs,
 )
 
 
@@ -108,3 +110,19 @@ def test_cumulative_incidence_matches_lifelines_aalen_johansen():
     # SE about 0.008 at t = 12, so allow 4 SE
     truth = (0.1 / 0.15) * (1 - np.exp(-0.15 * 12))
     assert abs(cumulative_incidence(time, cause, 12.0) - truth) < 4 * 0.008
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_estimators_of_sorted_runs_equal_the_one_pass_ones_exactly(seed):
+    """The streaming forms (a k-way merge in blocks) give the same floating-point numbers, ties included."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 2000))
+    time = rng.integers(0, 30, n).astype(float) if seed % 2 else rng.exponential(5.0, n)  # ties, or none
+    event = rng.random(n) < rng.random()
+    runs = []
+    for part in np.split(np.arange(n), np.sort(rng.integers(0, n + 1, int(rng.integers(0, 8))))):
+        order = np.argsort(time[part], kind="stable")
+        runs.append((time[part][order], event[part][order]))
+    block = int(rng.integers(1, 40))  # tiny blocks: many merge steps, ties at their edges
+    np.testing.assert_array_equal(km_median_of_runs(runs, block=block), km_median(time, event))
+    np.testing.assert_array_equal(median_ci_of_runs(runs, block=block), median_ci(time))

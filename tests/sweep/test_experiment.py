@@ -71,7 +71,7 @@ def test_a_model_parameter_is_an_axis_as_a_scenario_file_writes_it(tmp_path, wri
 
 def test_a_strategy_overrides_parameters_as_a_scenario_file_does(tmp_path):
     values = yaml.safe_load((CONFIGS / "parameters" / "default.yaml").read_text())
-    (tmp_path / "other.yaml").write_text(yaml.safe_dump({**values, "nrm_shape": 0.9}))
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump({**values, "nrm_shape": 0.4}))
     axes = {"strategy": {"label": {},
                          "low_nrm": {"parameters": {"overrides": {"nrm_rate": 0.01}}},
                          "other_file": {"parameters": {"file": "other.yaml", "overrides": {"nrm_rate": 0.02}}}}}
@@ -80,7 +80,7 @@ def test_a_strategy_overrides_parameters_as_a_scenario_file_does(tmp_path):
     same, low, other_file = (exp.scenario_at((i,)).parameters for i in range(3))
     assert same == label
     assert low == label.model_copy(update={"nrm_rate": 0.01})
-    assert other_file == label.model_copy(update={"nrm_rate": 0.02, "nrm_shape": 0.9})
+    assert other_file == label.model_copy(update={"nrm_rate": 0.02, "nrm_shape": 0.4})
     # the stored override set is the canonical one: values, no file or overrides keys
     assert exp.axes[0].overrides[1] == {"parameters": {**label.model_dump(), "nrm_rate": 0.01}}
 

@@ -13,7 +13,7 @@ import xarray as xr
 from conftest import CONFIGS
 
 from simulator import ConfigError, load_scenario, simulate, summarize
-from simulator.analysis.outcomes import summarize_chunks
+from simulator.analysis.outcomes import SPILL_BYTES, summarize_chunks
 from simulator.cli import main
 from simulator.model.simulation import RECORD_BYTES
 from simulator.sweep import storage
@@ -50,18 +50,21 @@ def test_summaries_do_not_depend_on_how_records_are_split(whole):
     xr.testing.assert_identical(summarize_chunks(parts), summarize(whole))
 
 
-def test_a_record_file_that_cannot_fit_on_disk_is_refused_before_any_work(pooled, tmp_path, monkeypatch,
-                                                                         capsys):
+def test_what_cannot_fit_on_disk_is_refused_before_any_work(pooled, tmp_path, monkeypatch, capsys):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(storage.shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 10**6, 10**6))
     out = tmp_path / "big.nc"
     simulated = []
     monkeypatch.setattr("simulator.sweep.records.simulate", lambda *a, **k: simulated.append(1))
-    with pytest.raises(ConfigError, match=r"big.nc: needs 0.4 GB, only 0.0 GB free on that disk"):
+    # the records and the summary's sorted values share the disk here (tmp_path is in the temporary folder)
+    needed = 2_000_000 * (RECORD_BYTES + SPILL_BYTES) / 1e9
+    with pytest.raises(ConfigError, match=rf"big.nc: needs {needed:.1f} GB, only 0.0 GB free on that disk"):
         run_records(pooled, 2_000_000, out=out)
     assert main(["run", "--patients", "200000000", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and f"needs {200_000_000 * RECORD_BYTES / 1e9:.1f} GB" in err
+    assert err.count("\n") == 0 and f"needs {200_000_000 * (RECORD_BYTES + SPILL_BYTES) / 1e9:,.1f} GB" in err
+    with pytest.raises(ConfigError, match=r": needs 0.1 GB, only 0.0 GB free"):  # no file: the summary alone
+        run_records(pooled, 2_000_000)
     assert not simulated and list(tmp_path.iterdir()) == []
 
 
