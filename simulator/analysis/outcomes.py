@@ -381,6 +381,24 @@ def summarize(ds: xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF,
     return summarize_chunks([ds], cutoff, metrics)
 
 
+class _SortedRun:
+    """A sorted array in a ``.npy`` file, read one slice at a time.
+
+    The file is mapped only while a slice is copied out, so pages read stay out of
+    the process's memory: a merge of many large runs uses its blocks' memory only.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.size = len(np.load(path, mmap_mode="r"))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return np.array(np.load(self.path, mmap_mode="r")[part])
+
+
 def summarize_chunks(chunks: Iterable[xr.Dataset], cutoff: float | None = DEFAULT_CUTOFF,
                      metrics: tuple[str, ...] = METRIC_IDS, spill_dir: str | Path | None = None) -> xr.Dataset:
     """:func:`summarize` of the patients of several record Datasets, read one at a time.
@@ -434,7 +452,7 @@ def summarize_chunks(chunks: Iterable[xr.Dataset], cutoff: float | None = DEFAUL
                     lo, hi = clopper_pearson(int(k[i, j]), int(n[i, j]))
                     out[:, i, j] = (k[i, j] / n[i, j] if n[i, j] else np.nan), lo, hi
                     continue
-                loaded = [(np.load(t, mmap_mode="r"), np.load(e, mmap_mode="r"))
+                loaded = [(_SortedRun(t), _SortedRun(e))
                           for h in (kept_groups if g == "all" else (g,)) for t, e in runs[i, h]]
                 estimate = km_median_of_runs if m.kind == "km_median" else median_ci_of_runs
                 out[:, i, j] = estimate(loaded)
