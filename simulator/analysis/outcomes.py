@@ -154,14 +154,16 @@ def _order_statistics(n: int, level: float) -> tuple[int, int]:
 MERGE_BLOCK = 1 << 20  # entries a merge step takes from all sorted runs together
 
 
-def _merged(runs: list[tuple[np.ndarray, np.ndarray]], block: int = MERGE_BLOCK
+def _merged(runs: list[tuple[np.ndarray, np.ndarray]], block: int = MERGE_BLOCK, whole_ties: bool = True
             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Blocks of ``(time, event)`` in ascending time, from runs each sorted by time.
 
-    Every entry of a given time is in one block (a k-way merge in blocks: an entry
-    is passed on only when it is below the last loaded entry of every run not yet
-    read to its end, so nothing smaller or equal can follow). Memory: about
-    ``block`` entries, whatever the runs' total length (runs may be memory-mapped).
+    A k-way merge in blocks: an entry is passed on only when it is below (with
+    ``whole_ties``; else at most) the last loaded entry of every run not yet read to
+    its end, so nothing smaller can follow. With ``whole_ties`` every entry of a
+    given time is in one block (what a Kaplan-Meier step needs), so a block also
+    holds the largest group of equal times; without, memory is about ``block``
+    entries whatever the runs' total length.
     """
     read = [0] * len(runs)
     loaded = [(t[:0], e[:0]) for t, e in runs]
@@ -179,7 +181,7 @@ def _merged(runs: list[tuple[np.ndarray, np.ndarray]], block: int = MERGE_BLOCK
         bound = min(pending) if pending else np.inf
         taken_t, taken_e = [], []
         for r, (lt, le) in enumerate(loaded):
-            k = int(np.searchsorted(lt, bound, side="left" if pending else "right"))
+            k = int(np.searchsorted(lt, bound, side="left" if pending and whole_ties else "right"))
             taken_t.append(lt[:k])
             taken_e.append(le[:k])
             loaded[r] = (lt[k:], le[k:])
@@ -248,7 +250,7 @@ def median_ci_of_runs(runs: list[tuple[np.ndarray, np.ndarray]], level: float = 
     middle = sorted({(n - 1) // 2, n // 2})
     wanted = sorted({*middle, lo, hi})
     value, start = {}, 0
-    for t, _ in _merged(runs, block):
+    for t, _ in _merged(runs, block, whole_ties=False):  # ties need not share a block here
         for w in wanted:
             if start <= w < start + len(t):
                 value[w] = t[w - start]
