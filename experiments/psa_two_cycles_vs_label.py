@@ -20,10 +20,12 @@ doubt, to the share whose interval reaches above 0).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from simulator import load_scenario
+from simulator.cli import guarded, positive_int, progress_bar, seed_int
 from simulator.plots import plot_sensitivity
 from simulator.sensitivity import format_result, psa
 from simulator.sweep.storage import write_netcdf
@@ -42,16 +44,18 @@ def main() -> None:
     """Run the PSA, save it with its figures, print the answer and the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", default="psa_two_cycles_vs_label", help="folder for results and figures")
-    parser.add_argument("--draws", type=int, help="draws of the ensemble to use, evenly spaced (default all)")
-    parser.add_argument("--patients", type=int, default=338, help="patients per replicate (default 338)")
-    parser.add_argument("--replicates", type=int, default=300, help="replicates per draw (default 300)")
-    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--draws", type=positive_int,
+                        help="draws of the ensemble to use, evenly spaced (default all)")
+    parser.add_argument("--patients", type=positive_int, default=338, help="patients per replicate (default 338)")
+    parser.add_argument("--replicates", type=positive_int, default=300, help="replicates per draw (default 300)")
+    parser.add_argument("--seed", type=seed_int, default=2025)
     args = parser.parse_args()
     label = load_scenario(CONFIGS / "label_dosing.yaml")
     two_cycles = load_scenario(CONFIGS / "two_cycles_then_stop.yaml")
     t0 = time.perf_counter()
-    ds = psa(label, None, METRICS, draws=args.draws, strategies={"two_cycles": two_cycles},
-             patients=args.patients, replicates=args.replicates, seed=args.seed)
+    with progress_bar("PSA", "draw") as progress:
+        ds = psa(label, None, METRICS, draws=args.draws, strategies={"two_cycles": two_cycles},
+                 patients=args.patients, replicates=args.replicates, seed=args.seed, progress=progress)
     elapsed = time.perf_counter() - t0
     out = Path(args.out_dir)
     write_netcdf(ds, out / "psa.nc")
@@ -69,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(guarded(main, Path(__file__).name, "interrupted; files already written are complete"))

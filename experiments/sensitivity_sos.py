@@ -18,10 +18,12 @@ and convergence) into ``--out-dir`` and prints the tables.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from simulator import load_scenario
+from simulator.cli import argument_type, guarded, positive_int, progress_bar, seed_int
 from simulator.plots import plot_sensitivity
 from simulator.sensitivity import format_result, one_way, sobol
 from simulator.sweep.storage import write_netcdf
@@ -47,24 +49,29 @@ PARAMETERS = [
 ]
 
 
+POWER_OF_TWO = argument_type(int, lambda v: v >= 2 and v & (v - 1) == 0, "a whole number", "a power of 2")
+
+
 def main() -> None:
     """Run the one-way and Sobol analyses, save them with their figures, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", default="sensitivity_sos", help="folder for results and figures")
-    parser.add_argument("--n", type=int, default=1024, help="Sobol base samples, a power of 2 (default 1024)")
-    parser.add_argument("--patients", type=int, default=338, help="patients per replicate (default 338)")
-    parser.add_argument("--replicates", type=int, default=10, help="replicates per parameter set (default 10)")
-    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--n", type=POWER_OF_TWO, default=1024, help="Sobol base samples, a power of 2 (default 1024)")
+    parser.add_argument("--patients", type=positive_int, default=338, help="patients per replicate (default 338)")
+    parser.add_argument("--replicates", type=positive_int, default=10,
+                        help="replicates per parameter set (default 10)")
+    parser.add_argument("--seed", type=seed_int, default=2025)
     args = parser.parse_args()
     out = Path(args.out_dir)
     scenario = load_scenario(CONFIGS / "cap_3p3.yaml")
     sizes = dict(patients=args.patients, replicates=args.replicates, seed=args.seed)
     t0 = time.perf_counter()
-    results = {
+    with progress_bar("one-way", "set") as progress:
         # one-way with 10x the patients: few parameter sets, so the bars can be precise
-        "one_way": one_way(scenario, PARAMETERS, METRICS, **sizes | {"replicates": 10 * args.replicates}),
-        "sobol": sobol(scenario, PARAMETERS, METRICS, args.n, **sizes),
-    }
+        one = one_way(scenario, PARAMETERS, METRICS, **sizes | {"replicates": 10 * args.replicates},
+                      progress=progress)
+    with progress_bar("Sobol", "set") as progress:
+        results = {"one_way": one, "sobol": sobol(scenario, PARAMETERS, METRICS, args.n, **sizes, progress=progress)}
     elapsed = time.perf_counter() - t0
     for name, ds in results.items():
         write_netcdf(ds, out / f"{name}.nc")
@@ -75,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(guarded(main, Path(__file__).name, "interrupted; files already written are complete"))

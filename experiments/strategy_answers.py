@@ -12,11 +12,13 @@ figure per strategy to ``--out-dir``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from simulator import load_scenario
 from simulator.analysis.labels import strategy_title
+from simulator.cli import guarded, positive_int, progress_bar, seed_int
 from simulator.plots.decision import value_of_information_plot
 from simulator.sensitivity.strategies import (
     compare_strategies,
@@ -29,25 +31,31 @@ from simulator.sweep.storage import write_netcdf
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STRATEGIES = {"cap_3p3": "cap_3p3.yaml", "two_cycles_then_stop": "two_cycles_then_stop.yaml",
               "low_start_1p2": "low_start_1p2.yaml"}
+METRICS = ("os_24_months", "post_hsct_nrm")
 
 
 def main() -> None:
     """Run the comparison, save it, print the tables and the value of information."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", default="strategy_answers", help="folder for results and figures")
-    parser.add_argument("--per-structure", type=int, default=40, help="draws of each structure's posterior")
-    parser.add_argument("--replicates", type=int, default=40, help="replicates of 338 patients per draw")
+    parser.add_argument("--draws", type=positive_int, help="draws of the combined ensemble (default all)")
+    parser.add_argument("--per-structure", type=positive_int, default=40, help="draws of each structure's posterior")
+    parser.add_argument("--patients", type=positive_int, default=338, help="patients per replicate (default 338)")
+    parser.add_argument("--replicates", type=positive_int, default=40, help="replicates per draw (default 40)")
+    parser.add_argument("--seed", type=seed_int, default=2025)
     args = parser.parse_args()
     label = load_scenario(CONFIGS / "label_dosing.yaml")
     others = {name: load_scenario(CONFIGS / file) for name, file in STRATEGIES.items()}
     t0 = time.perf_counter()
-    ds = compare_strategies(label, others, ("os_24_months", "post_hsct_nrm"), replicates=args.replicates,
-                            per_structure=args.per_structure)
+    with progress_bar("parameter sets", "set") as progress:
+        ds = compare_strategies(label, others, METRICS, draws=args.draws, per_structure=args.per_structure,
+                                patients=args.patients, replicates=args.replicates, seed=args.seed,
+                                progress=progress)
     out = Path(args.out_dir)
     write_netcdf(ds, out / "answers.nc")
     print(format_strategy_answers(ds))
     for name in others:
-        voi = value_of_information(ds, name, "os_24_months")
+        voi = value_of_information(ds, name, METRICS[0])
         print(format_value_of_information(voi))
         value_of_information_plot(voi, out, f"{strategy_title(name)} instead of label dosing",
                                   stem=f"value_of_information_{name}")
@@ -55,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(guarded(main, Path(__file__).name, "interrupted; files already written are complete"))

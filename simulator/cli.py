@@ -5,20 +5,29 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from simulator.model.config import ConfigError, Scenario, default_scenario_path, load_scenario
+from simulator.model.extrapolation import OutsideCalibrationWarning
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that stopped early
 
 
-def _argument(convert, ok, expected: str, rule: str):
-    """An argparse type: ``convert`` the text, then check it with ``ok``; one-line errors."""
+def argument_type(convert, ok, expected: str, rule: str):
+    """An argparse type: ``convert`` the text, then check it with ``ok``; one-line errors.
+
+    Shared with the example scripts in ``experiments/``, as are :func:`progress_bar` and
+    :func:`guarded`.
+    """
     def parse(text: str):
         try:
             value = convert(text)
@@ -30,9 +39,9 @@ def _argument(convert, ok, expected: str, rule: str):
     return parse
 
 
-_positive_int = _argument(int, lambda v: v >= 1, "a whole number", "at least 1")
-_seed = _argument(int, lambda v: 0 <= v < 2**63, "a whole number", "in [0, 2**63)")
-_cutoff = _argument(float, lambda v: v >= 0, "a number in mg/m2", ">= 0 mg/m2")
+positive_int = argument_type(int, lambda v: v >= 1, "a whole number", "at least 1")
+seed_int = argument_type(int, lambda v: 0 <= v < 2**63, "a whole number", "in [0, 2**63)")
+_cutoff = argument_type(float, lambda v: v >= 0, "a number in mg/m2", ">= 0 mg/m2")
 
 
 def _sizes(text: str) -> list[int]:
@@ -47,7 +56,7 @@ def _sizes(text: str) -> list[int]:
 
 
 @contextmanager
-def _progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar on stderr (silent when not a terminal), driven by ``progress(done, total)``."""
     from tqdm import tqdm
 
@@ -60,35 +69,30 @@ def _progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Simulate a scenario and print the pooled-analysis table."""
-    from simulator.analysis.outcomes import summarize
-    from simulator.analysis.targets import (
-        comparison_table,
-        load_pooled_targets,
-        published_not_comparable,
-    )
-    from simulator.model.simulation import simulate
-    from simulator.sweep.storage import write_netcdf
+    """Simulate a scenario and print the pooled-analysis table (memory bounded whatever the size)."""
+    from simulator.analysis.targets import comparison_table, load_pooled_targets, published_not_comparable
+    from simulator.sweep.records import run_records
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
     scenario = load_scenario(path)
     absent = published_not_comparable(scenario, args.cutoff)
     targets = None if absent else load_pooled_targets()
     t0 = time.perf_counter()
-    ds = simulate(scenario, n_patients=args.patients, seed=args.seed)
+    with progress_bar(scenario.name, "patient") as progress:
+        summary = run_records(scenario, args.patients, args.seed, cutoff=args.cutoff, out=args.out,
+                              progress=progress)
     elapsed = time.perf_counter() - t0
-    n = ds.sizes["patient"]
-    print(f"InOSim {ds.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
-          f"{n:,} simulated patients, seed {ds.attrs['seed']}, "
+    n = summary.attrs["patients"]
+    print(f"InOSim {summary.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
+          f"{n:,} simulated patients, seed {summary.attrs['seed']}, "
           f"{elapsed:.2f} s ({n / elapsed:,.0f} patients/s incl. compilation if any)")
     print(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m²; 95% CIs are Monte Carlo "
           "uncertainty only (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
           "order statistics for other medians), not parameter or structural uncertainty. "
           + (absent or "'pub.' = pooled dose analysis (338 adults).") + "\n")
-    print(comparison_table(summarize(ds, cutoff=args.cutoff), targets))
+    print(comparison_table(summary, targets))
     if args.out:
-        out = write_netcdf(ds, args.out)
-        print(f"\nPatient records written to {out}")
+        print(f"\nPatient records written to {args.out}")
     return 0
 
 
@@ -165,7 +169,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"({' x '.join(f'{a.name} {len(a.labels)}' for a in exp.axes)}) x {exp.replicates} replicates "
           f"x {exp.patients} patients = {patients:,} simulated patients, seed {exp.seed}")
     t0 = time.perf_counter()
-    with _progress_bar(exp.name, "chunk") as progress:
+    with progress_bar(exp.name, "chunk") as progress:
         try:
             ds = run_sweep(exp, args.out, resume=args.resume, progress=progress, dask=args.dask)
         except KeyboardInterrupt:
@@ -196,7 +200,7 @@ def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args
     )
 
     metrics = metrics or HEADLINE
-    with _progress_bar("parameter sets", "set") as progress:
+    with progress_bar("parameter sets", "set") as progress:
         answers = compare_strategies(reference, strategies, metrics, ensemble=args.ensemble, seed=seed,
                                      patients=patients, progress=progress)
     print(format_strategy_answers(answers))
@@ -341,7 +345,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
           f"'{model.scenario.name}', {model.replicates} replicates x {model.patients} patients per parameter set, "
           f"seed {model.seed}")
     t0 = time.perf_counter()
-    with _progress_bar(config.name, "set") as progress:
+    with progress_bar(config.name, "set") as progress:
         with warnings.catch_warnings():  # format_result lists them below
             warnings.simplefilter("ignore", SensitivityWarning)
             ds = run_sensitivity(config, progress=progress)
@@ -380,7 +384,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
           f"{design.control}), {design.sample_size} patients, {len(design.analyses)} look(s), "
           f"{n_trials:,} trials, seed {seed}" + (" [null: every arm gets the control's strategy]" if design.null else ""))
     t0 = time.perf_counter()
-    with _progress_bar(design.name, "chunk") as progress:
+    with progress_bar(design.name, "chunk") as progress:
         ds = simulate_trials(design, n_trials=n_trials, seed=seed, folder=path.parent, dask=args.dask,
                              progress=progress)
     elapsed = time.perf_counter() - t0
@@ -419,15 +423,18 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``inosim``."""
     from simulator.analysis.outcomes import DEFAULT_CUTOFF
 
+    from simulator import __version__
+
     parser = argparse.ArgumentParser(
         prog="inosim",
         description="Monte Carlo trial simulator for inotuzumab ozogamicin dosing strategies "
                     "in adult R/R B-ALL.")
+    parser.add_argument("--version", action="version", version=f"inosim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="simulate a scenario and compare with the pooled analysis")
     run.add_argument("scenario", nargs="?", help="scenario YAML (default: the shipped pooled_analysis.yaml)")
-    run.add_argument("--patients", type=_positive_int, help="number of patients (default: from the scenario)")
-    run.add_argument("--seed", type=_seed, help="random seed (default: from the scenario)")
+    run.add_argument("--patients", type=positive_int, help="number of patients (default: from the scenario)")
+    run.add_argument("--seed", type=seed_int, help="random seed (default: from the scenario)")
     run.add_argument("--cutoff", type=_cutoff, default=DEFAULT_CUTOFF,
                      help=f"cumulative-dose cutoff, mg/m2 (default {DEFAULT_CUTOFF:g})")
     run.add_argument("--out", help="write patient records to this netCDF file (atomically)")
@@ -445,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "ensemble to OUT (about 15-30 minutes on 2 cores)")
     cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml and, "
                                           "with --check, every model structure and the combined ensemble)")
-    cal.add_argument("--patients", type=_positive_int, default=200_000,
+    cal.add_argument("--patients", type=positive_int, default=200_000,
                      help="simulated patients for the check (default 200,000)")
     cal.add_argument("--plot", help="PNG of reported vs simulated (default: OUT/check.png)")
     cal.set_defaults(func=cmd_calibrate)
@@ -459,9 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run an experiment's grid of strategies on the same virtual patients")
     sweep.add_argument("experiment", help="experiment YAML (see experiments/)")
     sweep.add_argument("--out", required=True, help="results netCDF file (written atomically)")
-    sweep.add_argument("--replicates", type=_positive_int, help="trials per grid point (default: from the file)")
-    sweep.add_argument("--patients", type=_positive_int, help="patients per trial (default: from the file)")
-    sweep.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
+    sweep.add_argument("--replicates", type=positive_int, help="trials per grid point (default: from the file)")
+    sweep.add_argument("--patients", type=positive_int, help="patients per trial (default: from the file)")
+    sweep.add_argument("--seed", type=seed_int, help="random seed (default: from the file)")
     sweep.add_argument("--resume", action="store_true",
                        help="go on with an interrupted sweep of the same experiment (OUT.partial/)")
     sweep.add_argument("--dask", metavar="SCHEDULER",
@@ -487,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="full tables for these grid points, e.g. cumulative_cap=3.3,max_cycles=2 "
                               "(axes left out: every value)")
     compare.add_argument("--all", action="store_true", help="full tables for every grid point")
-    compare.add_argument("--top", type=_positive_int, default=DEFAULT_TOP,
+    compare.add_argument("--top", type=positive_int, default=DEFAULT_TOP,
                          help=f"best and worst grid points shown per metric (default {DEFAULT_TOP})")
     compare.add_argument("--format", choices=FORMATS, default=FORMATS[0],
                          help="table (default); csv: the paired differences, one row per metric and grid "
@@ -499,11 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "always)")
     compare.add_argument("--ensemble", help="parameter ensemble for the posterior intervals of scenario-file "
                                             "comparisons (default: the shipped combined ensemble)")
-    compare.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES,
+    compare.add_argument("--replicates", type=positive_int, default=DEFAULT_REPLICATES,
                          help=f"scenario files: trials per strategy (default {DEFAULT_REPLICATES})")
-    compare.add_argument("--patients", type=_positive_int, default=TRIAL_PATIENTS,
+    compare.add_argument("--patients", type=positive_int, default=TRIAL_PATIENTS,
                          help=f"scenario files: patients per trial (default {TRIAL_PATIENTS})")
-    compare.add_argument("--seed", type=_seed, default=DEFAULT_SEED,
+    compare.add_argument("--seed", type=seed_int, default=DEFAULT_SEED,
                          help=f"scenario files: random seed (default {DEFAULT_SEED})")
     compare.set_defaults(func=cmd_compare)
 
@@ -527,9 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "start-up, memory and hesim's PSA workload")
     bench.add_argument("scenario", nargs="?", help="scenario YAML (default: the shipped pooled_analysis.yaml)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    bench.add_argument("--patients", type=_positive_int, default=DEFAULT_PATIENTS,
+    bench.add_argument("--patients", type=positive_int, default=DEFAULT_PATIENTS,
                        help=f"patients per throughput and memory run (default {DEFAULT_PATIENTS:,})")
-    bench.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS,
+    bench.add_argument("--repeats", type=positive_int, default=DEFAULT_REPEATS,
                        help=f"timed runs per figure, median reported (default {DEFAULT_REPEATS})")
     bench.set_defaults(func=cmd_bench)
 
@@ -537,10 +544,10 @@ def build_parser() -> argparse.ArgumentParser:
                                               "analysis from a sensitivity file")
     sens.add_argument("config", help="sensitivity YAML (see experiments/*.yaml with a 'method' key)")
     sens.add_argument("--out", required=True, help="results netCDF file (written atomically)")
-    sens.add_argument("--patients", type=_positive_int, help="patients per replicate (default: from the file)")
-    sens.add_argument("--replicates", type=_positive_int, help="replicates per parameter set (default: from the file)")
-    sens.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
-    sens.add_argument("--top", type=_positive_int, help="show only the most important parameters in the tables")
+    sens.add_argument("--patients", type=positive_int, help="patients per replicate (default: from the file)")
+    sens.add_argument("--replicates", type=positive_int, help="replicates per parameter set (default: from the file)")
+    sens.add_argument("--seed", type=seed_int, help="random seed (default: from the file)")
+    sens.add_argument("--top", type=positive_int, help="show only the most important parameters in the tables")
     sens.add_argument("--plot-dir", help="folder for the figures (default: OUT_plots/ beside the results)")
     sens.add_argument("--no-plots", action="store_true", help="write no figures")
     sens.add_argument("--plot-format", choices=FIGURE_FORMATS, default=DEFAULT_FIGURE_FORMAT,
@@ -556,15 +563,15 @@ def build_parser() -> argparse.ArgumentParser:
                                          "bias, dose selection")
     trial.add_argument("design", help="trial design YAML (see experiments/trial_*.yaml)")
     trial.add_argument("--out", required=True, help="results netCDF file (written atomically)")
-    trial.add_argument("--trials", type=_positive_int, help="simulated trials (default: from the file)")
-    trial.add_argument("--seed", type=_seed, help="random seed (default: from the file)")
+    trial.add_argument("--trials", type=positive_int, help="simulated trials (default: from the file)")
+    trial.add_argument("--seed", type=seed_int, help="random seed (default: from the file)")
     trial.add_argument("--null", action="store_true",
                        help="every arm gets the control's strategy: the rejection rate is the type I error")
-    trial.add_argument("--truth-patients", type=_argument(int, lambda v: 1 <= v <= 1 << 20, "a whole number",
+    trial.add_argument("--truth-patients", type=argument_type(int, lambda v: 1 <= v <= 1 << 20, "a whole number",
                                                           "in 1 .. 1,048,576"),
                        default=TRUTH_PATIENTS, help=f"counterfactual patients per arm (default {TRUTH_PATIENTS:,})")
     trial.add_argument("--sizes", type=_sizes, help="sample-size search: comma-separated sizes, e.g. 200,300,400")
-    trial.add_argument("--target", type=_argument(float, lambda v: 0 < v < 1, "a number", "in (0, 1)"),
+    trial.add_argument("--target", type=argument_type(float, lambda v: 0 < v < 1, "a number", "in (0, 1)"),
                        default=0.8, help="target power of the sample-size search (default 0.8)")
     trial.add_argument("--plot-dir", help="folder for the figures (default: OUT_plots/ beside the results)")
     trial.add_argument("--no-plots", action="store_true", help="write no figures")
@@ -578,18 +585,43 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse arguments, run, map errors to exit codes without tracebacks."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ConfigError as exc:
-        print(f"inosim: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except OSError as exc:  # e.g. an output folder that cannot be created
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"inosim: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        print("inosim: interrupted; no result file was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return guarded(lambda: args.func(args))
+
+
+def _show_warning(prog: str, message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings as one line on stderr; others as Python shows them."""
+    if issubclass(category, OutsideCalibrationWarning):
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def guarded(run: Callable[[], int | None], prog: str = "inosim",
+            interrupted: str = "interrupted; no result file was written") -> int:
+    """Call ``run`` and return its exit status, mapping errors to one line on stderr.
+
+    Bad input (:class:`ConfigError`) and unwritable files exit 2, Ctrl-C 130, a reader
+    that closed our output early (``| head``) 141 quietly; warnings of doses or
+    parameters outside the calibration are shown once, in one line.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", OutsideCalibrationWarning)
+        warnings.showwarning = partial(_show_warning, prog)
+        try:
+            return run() or 0
+        except ConfigError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        except BrokenPipeError:  # e.g. `inosim run --out x.nc | head`: every file was written before printing
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return EXIT_BROKEN_PIPE
+        except OSError as exc:  # e.g. an output folder that cannot be created
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"{prog}: {where}{exc.strerror or exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        except KeyboardInterrupt:
+            print(f"{prog}: {interrupted}", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -37,17 +37,24 @@ def test_run_shows_the_published_column_only_where_comparable(args, why, capsys)
 
 
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
-    import xarray as xr
+    from simulator.sweep import records
 
-    def interrupted(self, *args, **kwargs):
-        with open(args[0], "wb") as f:
-            f.write(b"partial")
+    def interrupted(*args, **kwargs):  # the records file is open, not yet complete
+        assert len(list(tmp_path.iterdir())) == 1
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", interrupted)
+    monkeypatch.setattr(records, "simulate", interrupted)
     out = tmp_path / "res.nc"
     assert main(["run", "--patients", "100", "--out", str(out)]) == 130
     assert list(tmp_path.iterdir()) == []
+
+
+def test_version(capsys):
+    from simulator import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"inosim {__version__}\n"
 
 
 @pytest.mark.parametrize("args", [["run", "--patients", "0"], ["run", "--seed", "-1"],

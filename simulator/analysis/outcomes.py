@@ -10,8 +10,10 @@ are the Monte Carlo uncertainty of the estimate.
 from __future__ import annotations
 
 import math
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -26,6 +28,7 @@ from simulator.model.kernel import (
 
 CONFIDENCE = 0.95
 DEFAULT_CUTOFF = 3.3  # mg/m2
+RECORD_ATTRS = ("seed", "inosim_version")  # carried from the patient records to their summary
 
 
 def clopper_pearson(k: int, n: int, level: float = CONFIDENCE) -> tuple[float, float]:
@@ -138,16 +141,133 @@ def cumulative_incidence(time: np.ndarray, cause: np.ndarray, at: float, of: int
 
 def median_ci(x: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float, float]:
     """Sample median with a distribution-free (order-statistic) confidence interval."""
-    from scipy import stats  # here, not at import: keeps the command line's start-up short
-
     x = np.sort(np.asarray(x, dtype=float))
     n = len(x)
     if n == 0:
         return np.nan, np.nan, np.nan
+    lo, hi = _order_statistics(n, level)
+    return float(np.median(x)), float(x[lo]), float(x[hi])
+
+
+def _order_statistics(n: int, level: float) -> tuple[int, int]:
+    """Indices into the sorted sample of the distribution-free interval of the median."""
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     a = 1.0 - level
     lo = int(stats.binom.ppf(a / 2, n, 0.5))
     hi = min(int(stats.binom.isf(a / 2, n, 0.5)), n - 1)
-    return float(np.median(x)), float(x[max(lo - 1, 0)]), float(x[hi])
+    return max(lo - 1, 0), hi
+
+
+MERGE_BLOCK = 1 << 20  # entries a merge step takes from all sorted runs together
+
+
+def _merged(runs: list[tuple[np.ndarray, np.ndarray]], block: int = MERGE_BLOCK, whole_ties: bool = True
+            ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Blocks of ``(time, event)`` in ascending time, from runs each sorted by time.
+
+    A k-way merge in blocks: an entry is passed on only when it is below (with
+    ``whole_ties``; else at most) the last loaded entry of every run not yet read to
+    its end, so nothing smaller can follow. With ``whole_ties`` every entry of a
+    given time is in one block (what a Kaplan-Meier step needs), so a block also
+    holds the largest group of equal times; without, memory is about ``block``
+    entries whatever the runs' total length.
+    """
+    read = [0] * len(runs)
+    loaded = [(t[:0], e[:0]) for t, e in runs]
+    per = max(block // max(len(runs), 1), 1)  # entries read ahead from each run
+    while True:
+        for r, (t, e) in enumerate(runs):
+            lt, le = loaded[r]
+            if len(lt) < per and read[r] < len(t):
+                stop = min(len(t), read[r] + per - len(lt))
+                loaded[r] = (np.concatenate((lt, t[read[r]:stop])), np.concatenate((le, e[read[r]:stop])))
+                read[r] = stop
+        if not any(len(lt) for lt, _ in loaded):
+            return
+        pending = [loaded[r][0][-1] for r, (t, _) in enumerate(runs) if read[r] < len(t)]
+        bound = min(pending) if pending else np.inf
+        taken_t, taken_e = [], []
+        for r, (lt, le) in enumerate(loaded):
+            k = int(np.searchsorted(lt, bound, side="left" if pending and whole_ties else "right"))
+            taken_t.append(lt[:k])
+            taken_e.append(le[:k])
+            loaded[r] = (lt[k:], le[k:])
+        t, e = np.concatenate(taken_t), np.concatenate(taken_e)
+        if not len(t):  # a run's loaded entries all equal the bound: read further ahead
+            per *= 2
+            continue
+        order = np.argsort(t, kind="stable")
+        yield t[order], e[order]
+
+
+def km_median_of_runs(runs: list[tuple[np.ndarray, np.ndarray]], level: float = CONFIDENCE,
+                      block: int = MERGE_BLOCK) -> tuple[float, float, float]:
+    """:func:`km_median` of the union of runs sorted by time, read in blocks: the same numbers.
+
+    Parameters
+    ----------
+    runs : list of (time, event)
+        Each sorted by time (stably); arrays or memory maps.
+    level : float
+        Confidence level of the Brookmeyer-Crowley interval.
+    block : int
+        Entries merged at a time (memory); the result does not depend on it.
+    """
+    from scipy import stats
+
+    total = sum(len(t) for t, _ in runs)
+    if total == 0:
+        return np.nan, np.nan, np.nan
+    z = stats.norm.ppf(0.5 + level / 2)
+    found = [np.nan, np.nan, np.nan]
+    before, surv_carry, var_carry = 0, 1.0, 0.0
+    for t, e in _merged(runs, block):
+        uniq, first = np.unique(t, return_index=True)
+        at_risk = total - before - first
+        deaths = np.add.reduceat(e.astype(np.int64), first)
+        before += len(t)
+        keep = deaths > 0
+        uniq, at_risk, deaths = uniq[keep], at_risk[keep], deaths[keep]
+        if not len(uniq):
+            continue
+        # carried into the sequential products and sums: the same operations as one pass
+        surv = np.cumprod(np.concatenate(([surv_carry], 1.0 - deaths / at_risk)))[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = np.cumsum(np.concatenate(([var_carry], deaths / (at_risk * (at_risk - deaths)))))[1:]
+        surv_carry, var_carry = surv[-1], var[-1]
+        se = np.sqrt(var)
+        with np.errstate(invalid="ignore", over="ignore"):
+            upper = np.minimum(surv * np.exp(z * np.nan_to_num(se, nan=np.inf)), 1.0)
+            lower = surv * np.exp(-z * np.nan_to_num(se, nan=np.inf))
+        for k, curve in enumerate((surv, lower, upper)):
+            if np.isnan(found[k]):
+                idx = np.flatnonzero(curve <= 0.5)
+                if len(idx):
+                    found[k] = float(uniq[idx[0]])
+        if not np.isnan(found).any():
+            break
+    return found[0], found[1], found[2]
+
+
+def median_ci_of_runs(runs: list[tuple[np.ndarray, np.ndarray]], level: float = CONFIDENCE,
+                      block: int = MERGE_BLOCK) -> tuple[float, float, float]:
+    """:func:`median_ci` of the union of sorted runs (values, ignored flags), read in blocks: the same numbers."""
+    n = sum(len(t) for t, _ in runs)
+    if n == 0:
+        return np.nan, np.nan, np.nan
+    lo, hi = _order_statistics(n, level)
+    middle = sorted({(n - 1) // 2, n // 2})
+    wanted = sorted({*middle, lo, hi})
+    value, start = {}, 0
+    for t, _ in _merged(runs, block, whole_ties=False):  # ties need not share a block here
+        for w in wanted:
+            if start <= w < start + len(t):
+                value[w] = t[w - start]
+        start += len(t)
+        if start > wanted[-1]:
+            break
+    return float(np.mean([value[m] for m in middle])), float(value[lo]), float(value[hi])
 
 
 @dataclass(frozen=True)
@@ -318,6 +438,9 @@ METRICS = (
     Metric("os_median_months", "median OS", "months", "km_median", every_patient, _v("os")),
 )
 METRIC_IDS = tuple(m.id for m in METRICS)
+# what summarize_chunks writes to disk per patient at most: time and event flag (9 bytes) for
+# each Kaplan-Meier median, value and an unused flag for each other median
+SPILL_BYTES = 9 * sum(m.kind != "rate" for m in METRICS)
 
 
 # INO-VATE's protocol counts "starting new induction therapy without achieving CR/CRi" as a PFS
@@ -381,20 +504,6 @@ def patient_columns(ds: xr.Dataset) -> dict:
     return d
 
 
-def _estimate(metric: Metric, d: dict, mask: np.ndarray) -> tuple[float, float, float, int]:
-    among = metric.among(d) & mask
-    n = int(among.sum())
-    value = metric.value(d)
-    if metric.kind == "rate":
-        k = int((value & among).sum())
-        lo, hi = clopper_pearson(k, n)
-        return (k / n if n else np.nan), lo, hi, n
-    if metric.kind == "km_median":
-        time, event = value
-        return (*km_median(time[among], event[among]), n)
-    return (*median_ci(value[among]), n)
-
-
 def group_masks(ds: xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF) -> dict[str, np.ndarray]:
     """Boolean masks of the groups: realised cumulative dose <= cutoff, > cutoff, all."""
     dose = ds["cumulative_dose"].values
@@ -427,21 +536,92 @@ def summarize(ds: xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF,
         shares are fractions; the ``unit`` coordinate gives each metric's unit
         (``%`` marks a fraction). ``group_size`` gives each group's patients.
     """
+    return summarize_chunks([ds], cutoff, metrics)
+
+
+class _SortedRun:
+    """A sorted array in a ``.npy`` file, read one slice at a time.
+
+    The file is mapped only while a slice is copied out, so pages read stay out of
+    the process's memory: a merge of many large runs uses its blocks' memory only.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.size = len(np.load(path, mmap_mode="r"))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return np.array(np.load(self.path, mmap_mode="r")[part])
+
+
+def summarize_chunks(chunks: Iterable[xr.Dataset], cutoff: float | None = DEFAULT_CUTOFF,
+                     metrics: tuple[str, ...] = METRIC_IDS, spill_dir: str | Path | None = None) -> xr.Dataset:
+    """:func:`summarize` of the patients of several record Datasets, read one at a time.
+
+    The result equals ``summarize`` of the concatenated records exactly (the
+    same floating-point numbers) in memory bounded whatever the number of
+    patients: rates are counted chunk by chunk; a Kaplan-Meier or order-statistic
+    median needs the order of all its values, so each chunk's values (survival
+    time and event flag, or the value, of the patients in the denominator) are
+    sorted and written to a temporary folder in ``spill_dir`` (at most
+    :data:`SPILL_BYTES` per patient), then merged in one streaming pass
+    (:func:`km_median_of_runs`, :func:`median_ci_of_runs`). The ``all`` group is
+    the union of the dose groups' runs.
+    """
     chosen = [m for m in METRICS if m.id in metrics]
-    d = patient_columns(ds)
-    masks = group_masks(ds, cutoff)
-    out = np.full((4, len(chosen), len(masks)), np.nan)
-    for j, mask in enumerate(masks.values()):
+    groups = ("le", "gt", "all") if cutoff is not None else ("all",)
+    kept_groups = groups[:-1] if cutoff is not None else groups  # "all" is their union
+    n = np.zeros((len(chosen), len(groups)), dtype=np.int64)
+    k = np.zeros_like(n)
+    runs: dict[tuple[int, str], list[tuple[Path, Path]]] = {
+        (i, g): [] for i, m in enumerate(chosen) if m.kind != "rate" for g in kept_groups}
+    sizes = dict.fromkeys(groups, 0)
+    patients = 0
+    attrs: dict = {}
+    out = np.full((3, len(chosen), len(groups)), np.nan)
+    with tempfile.TemporaryDirectory(prefix="inosim-summary-", dir=spill_dir) as folder:
+        for c, ds in enumerate(chunks):
+            attrs = attrs or ds.attrs
+            patients += ds.sizes["patient"]
+            d = patient_columns(ds)
+            masks = group_masks(ds, cutoff)
+            for g, mask in masks.items():
+                sizes[g] += int(mask.sum())
+            for i, m in enumerate(chosen):
+                among, value = m.among(d), m.value(d)
+                for j, g in enumerate(groups):
+                    here = among & masks[g]
+                    n[i, j] += int(here.sum())
+                    if m.kind == "rate":
+                        k[i, j] += int((value & here).sum())
+                    elif g in kept_groups:
+                        time, event = value if m.kind == "km_median" else (value, np.zeros(len(value), bool))
+                        order = np.argsort(time[here], kind="stable")
+                        paths = (Path(folder) / f"{i}-{g}-{c}-time.npy", Path(folder) / f"{i}-{g}-{c}-event.npy")
+                        np.save(paths[0], time[here][order])
+                        np.save(paths[1], event[here][order])
+                        runs[i, g].append(paths)
         for i, m in enumerate(chosen):
-            out[:, i, j] = _estimate(m, d, mask)
+            for j, g in enumerate(groups):
+                if m.kind == "rate":
+                    lo, hi = clopper_pearson(int(k[i, j]), int(n[i, j]))
+                    out[:, i, j] = (k[i, j] / n[i, j] if n[i, j] else np.nan), lo, hi
+                    continue
+                loaded = [(_SortedRun(t), _SortedRun(e))
+                          for h in (kept_groups if g == "all" else (g,)) for t, e in runs[i, h]]
+                estimate = km_median_of_runs if m.kind == "km_median" else median_ci_of_runs
+                out[:, i, j] = estimate(loaded)
     dims = ("metric", "group")
     return xr.Dataset(
-        {"estimate": (dims, out[0]), "lower": (dims, out[1]), "upper": (dims, out[2]),
-         "n": (dims, out[3].astype(np.int64)),
-         "group_size": ("group", np.array([int(m.sum()) for m in masks.values()]))},
-        coords={"metric": [m.id for m in chosen], "group": list(masks),
+        {"estimate": (dims, out[0]), "lower": (dims, out[1]), "upper": (dims, out[2]), "n": (dims, n),
+         "group_size": ("group", np.array([sizes[g] for g in groups], dtype=np.int64))},
+        coords={"metric": [m.id for m in chosen], "group": list(groups),
                 "unit": ("metric", [m.unit for m in chosen]),
                 "label": ("metric", [m.label for m in chosen])},
         attrs={"cutoff_mg_m2": np.nan if cutoff is None else cutoff, "confidence": CONFIDENCE,
-               "patients": int(ds.sizes["patient"]), "scenario_name": ds.attrs.get("scenario_name", "")},
+               "patients": int(patients), "scenario_name": attrs.get("scenario_name", ""),
+               **{key: attrs[key] for key in RECORD_ATTRS if key in attrs}},
     )

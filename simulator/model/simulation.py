@@ -63,6 +63,7 @@ INT_FIELDS = (
     (K.I_ELIGIBLE, "transplant_eligible", "1", "latent transplant eligibility"),
     (K.I_HSCT_IN_REMISSION, "hsct_in_remission", "1", "HSCT done while in InO-induced CR/CRi"),
 )
+RECORD_BYTES = 8 * len(FLOAT_FIELDS) + 4 * len(INT_FIELDS) + 8  # float64, int32 and the int64 patient id
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,20 @@ trials::
     axes:                                      # any scenario key path: a list of values
       regimen.cumulative_cap: [1.8, 3.3, null]
       regimen.max_cycles: [1, 2, 6]
+      parameters.overrides.nrm_rate: [0.01, 0.02]
       strategy:                                # or named strategies: a scenario file
         label: ../configs/label_dosing.yaml    # (replaces the base) or overrides
         low_start: {regimen: {cycle1_doses: [0.6, 0.3, 0.3]}}
+        low_nrm: {parameters: {overrides: {nrm_rate: 0.01}}}
     reference: {regimen.max_cycles: 6}         # optional; default: the base's values
     replicates: 200                            # trials per grid point
     patients: 338                              # patients per trial
     seed: 2025
+
+Model parameters are written as in a scenario file: ``parameters.overrides.NAME``
+as an axis, ``{parameters: {overrides: {...}}}`` (optionally with ``file``) in a
+strategy. The base scenario is kept fully resolved, so internally both become its
+``parameters.NAME`` (the one canonical form; writing it directly works too).
 
 Every grid point is validated before any work starts. Replicate ``r`` holds
 patients ``r * patients .. (r + 1) * patients - 1`` at every grid point: the same
@@ -60,10 +67,13 @@ from simulator.model.config import (
     ConfigError,
     Scenario,
     deep_merge,
+    is_parameter_spec,
     load_scenario,
     read_yaml,
+    resolve_parameters,
     validate,
 )
+from simulator.model.extrapolation import warn_outside_calibration
 from simulator.model.simulation import model_arrays, records_to_dataset, run_kernel
 from simulator.sweep.scaleout import scheduler
 from simulator.sweep.storage import atomic_path, read_netcdf, write_netcdf
@@ -78,6 +88,7 @@ FIXED_KEYS = {"simulation.patients": "patients", "simulation.seed": "seed"}
 PARTIAL_SUFFIX = ".partial"
 CHUNK_PATTERN = "chunk-{point:06d}-{first:07d}-{count:07d}.npz"  # flat grid index, replicate block
 CHUNK_GLOB = "chunk-*.npz"
+PARAMETER_OVERRIDES = "parameters.overrides."  # as a scenario file writes a parameter
 
 
 class _ExperimentFile(BaseModel):
@@ -173,9 +184,11 @@ class Experiment:
             if axis.key == STRATEGY_AXIS:
                 source = f"{source}: axes.{STRATEGY_AXIS}.{axis.labels[i]}"
         try:
-            return validate(Scenario, doc, source)
+            scenario = validate(Scenario, doc, source)
         except ConfigError as exc:
             raise ConfigError(f"{exc} (grid point {self.describe(index)})") from None
+        warn_outside_calibration(scenario, source)
+        return scenario
 
     def to_json(self) -> str:
         """Everything needed to rebuild the experiment (stored in the results' attrs)."""
@@ -240,17 +253,24 @@ def _nest(key: str, value: Any) -> dict:
     return out
 
 
-def _check_key_path(base: dict, key: str, source: str) -> None:
-    """Refuse a key path that names no key of the (fully resolved) base scenario."""
-    if key in FIXED_KEYS:
-        raise ConfigError(f"{source}: axes.{key}: set by the experiment's "
-                          f"'{FIXED_KEYS[key]}', not sweepable")
+def _canonical_key(key: str) -> str:
+    """The resolved scenario's key path: ``parameters.overrides.X`` is ``parameters.X``."""
+    if key.startswith(PARAMETER_OVERRIDES):
+        return "parameters." + key.removeprefix(PARAMETER_OVERRIDES)
+    return key
+
+
+def _check_key_path(base: dict, written: str, source: str) -> None:
+    """Refuse a key path (as written in the file) that names no key of the resolved base scenario."""
+    if written in FIXED_KEYS:
+        raise ConfigError(f"{source}: axes.{written}: set by the experiment's "
+                          f"'{FIXED_KEYS[written]}', not sweepable")
     node: Any = base
-    parts = key.split(".")
+    parts = _canonical_key(written).split(".")
     for i, part in enumerate(parts):
         if not isinstance(node, dict) or part not in node:
             where = ".".join(parts[:i]) or "the scenario"
-            raise ConfigError(f"{source}: axes.{key}: unknown key path ('{part}' is not a key of {where})")
+            raise ConfigError(f"{source}: axes.{written}: unknown key path ('{part}' is not a key of {where})")
         node = node[part]
 
 
@@ -262,22 +282,36 @@ def _load_base(path: Path, where: str) -> dict:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _strategy_axis(values: Any, source: str, folder: Path) -> Axis:
+def _override_set(value: dict, base: dict, where: str, folder: Path) -> dict:
+    """A strategy's overrides with a ``{file, overrides}`` parameters section resolved to values."""
+    out = copy.deepcopy(value)
+    spec = out.get("parameters")
+    if is_parameter_spec(spec):
+        out["parameters"], fitted_under = resolve_parameters(spec, where, folder, base["parameters"])
+        if fitted_under is not None:  # a parameter file of another model structure brings its structure
+            out["model"] = fitted_under.model_dump()
+    return out
+
+
+def _strategy_axis(values: Any, base: dict, source: str, folder: Path) -> Axis:
     if not isinstance(values, dict) or not values:
         raise ConfigError(f"{source}: axes.{STRATEGY_AXIS}: expected a mapping of strategy name to "
                           "a scenario file or a mapping of overrides")
-    overrides = [_load_base(folder / v, f"{source}: axes.{STRATEGY_AXIS}.{k}") if isinstance(v, str)
-                 else copy.deepcopy(v) for k, v in values.items()]
+    where = f"{source}: axes.{STRATEGY_AXIS}"
+    overrides = [_load_base(folder / v, f"{where}.{k}") if isinstance(v, str)
+                 else _override_set(v, base, f"{where}.{k}", folder) if isinstance(v, dict)
+                 else v for k, v in values.items()]  # anything else is refused at validation
     return Axis(STRATEGY_AXIS, STRATEGY_AXIS, tuple(values), tuple(values.values()), tuple(overrides))
 
 
-def _key_axis(key: str, values: Any, base: dict, source: str, name: str) -> Axis:
-    _check_key_path(base, key, source)
+def _key_axis(written: str, values: Any, base: dict, source: str, name: str) -> Axis:
+    _check_key_path(base, written, source)
     if not isinstance(values, list) or not values:
-        raise ConfigError(f"{source}: axes.{key}: expected a non-empty list of values")
+        raise ConfigError(f"{source}: axes.{written}: expected a non-empty list of values")
     labels = tuple(_label(v) for v in values)
     if len(set(labels)) != len(labels):
-        raise ConfigError(f"{source}: axes.{key}: values must differ, got {values!r}")
+        raise ConfigError(f"{source}: axes.{written}: values must differ, got {values!r}")
+    key = _canonical_key(written)
     return Axis(name, key, labels, tuple(values), tuple(_nest(key, v) for v in values))
 
 
@@ -340,13 +374,18 @@ def load_experiment(path: str | Path, *, replicates: int | None = None, patients
     doc = read_yaml(path) | {k: v for k, v in sizes.items() if v is not None}
     spec = validate(_ExperimentFile, doc, source)
     base = _load_base(path.parent / spec.scenario, f"{source}: scenario")
-    keys = list(spec.axes)
+    written = list(spec.axes)
+    keys = [_canonical_key(k) for k in written]
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise ConfigError(f"{source}: axes.{written[i]}: the same key as axes.{written[keys.index(key)]}")
     names = _dim_names(keys, source)
-    axes = tuple(_strategy_axis(spec.axes[k], source, path.parent) if k == STRATEGY_AXIS
-                 else _key_axis(k, spec.axes[k], base, source, name) for k, name in zip(keys, names))
+    axes = tuple(_strategy_axis(spec.axes[k], base, source, path.parent) if k == STRATEGY_AXIS
+                 else _key_axis(k, spec.axes[k], base, source, name) for k, name in zip(written, names))
+    reference = {_canonical_key(k): v for k, v in spec.reference.items()}
     exp = Experiment(
         name=spec.name, description=spec.description, source=source, base=base, axes=axes,
-        reference=_reference(axes, base, spec.reference, source),
+        reference=_reference(axes, base, reference, source),
         replicates=spec.replicates, patients=spec.patients, seed=spec.seed)
     for index in np.ndindex(exp.shape):
         exp.scenario_at(index)

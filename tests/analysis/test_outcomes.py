@@ -14,10 +14,12 @@ from simulator.analysis.outcomes import (
     cumulative_incidence,
     kaplan_meier,
     km_median,
+    km_median_of_runs,
     km_survival_at,
     median_ci,
     protocol_pfs,
     remission_duration,
+    median_ci_of_runs,
 )
 from simulator.model.kernel import MONTH
 
@@ -189,3 +191,19 @@ def test_protocol_pfs_differs_only_for_patients_without_cr_cri(label):
     np.testing.assert_array_equal(event[responders], recorded_event[responders])
     assert (time[~responders] <= recorded[~responders] + 1e-12).all() and event[~responders].all()
     assert (time[~responders] < recorded[~responders] - 1e-9).sum() > 0.1 * (~responders).sum()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_estimators_of_sorted_runs_equal_the_one_pass_ones_exactly(seed):
+    """The streaming forms (a k-way merge in blocks) give the same floating-point numbers, ties included."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 2000))
+    time = rng.integers(0, 30, n).astype(float) if seed % 2 else rng.exponential(5.0, n)  # ties, or none
+    event = rng.random(n) < rng.random()
+    runs = []
+    for part in np.split(np.arange(n), np.sort(rng.integers(0, n + 1, int(rng.integers(0, 8))))):
+        order = np.argsort(time[part], kind="stable")
+        runs.append((time[part][order], event[part][order]))
+    block = int(rng.integers(1, 40))  # tiny blocks: many merge steps, ties at their edges
+    np.testing.assert_array_equal(km_median_of_runs(runs, block=block), km_median(time, event))
+    np.testing.assert_array_equal(median_ci_of_runs(runs, block=block), median_ci(time))

@@ -70,6 +70,40 @@ def test_probability_outside_unit_interval_in_parameters(tmp_path):
     assert "parameters.hsct_proceed_prob" in error_of(write(tmp_path, text))
 
 
+def test_parameter_overrides_without_a_file_apply_to_the_shipped_values(tmp_path):
+    text = GOOD + "parameters:\n  overrides: {nrm_rate: 0.011}\n"
+    scenario = load_scenario(write(tmp_path, text))
+    label = load_scenario(CONFIGS / "label_dosing.yaml")
+    assert scenario.parameters == label.parameters.model_copy(update={"nrm_rate": 0.011})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("name: a\nname: b\n", "line 2: name: duplicate key (first on line 1)"),
+    (GOOD.replace("max_cycles: 6", "max_cycles: 6\n  max_cycles: 2"),
+     "regimen.max_cycles: duplicate key (first on line"),
+    (GOOD + "cohorts:\n  - {name: a, weight: 1, regimen: {max_cycles: 1, hsct_cycles: 1, max_cycles: 2}}\n",
+     "cohorts.0.regimen.max_cycles: duplicate key"),
+    (GOOD + "parameters:\n  file: parameters/default.yaml\n  overrides: {nrm_rate: 0.1, nrm_rate: 0.2}\n",
+     "parameters.overrides.nrm_rate: duplicate key"),
+])
+def test_duplicate_keys_refused_naming_the_key_path(tmp_path, text, expected):
+    assert expected in error_of(write(tmp_path, text))
+
+
+def test_duplicate_keys_refused_in_parameter_files(tmp_path):
+    path = write(tmp_path, GOOD)
+    params = tmp_path / "parameters" / "default.yaml"
+    params.write_text(params.read_text() + "nrm_rate: 0.5\n")
+    with pytest.raises(ConfigError, match=r"parameters/default.yaml: line \d+: nrm_rate: duplicate key"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize(("open_", "close"), [("[", "]"), ("{a: ", "}")])
+def test_deep_nesting_is_a_one_line_error_not_a_recursion_error(tmp_path, open_, close):
+    text = "name: deep\nfoo: " + open_ * 5000 + "1" * (open_ == "{a: ") + close * 5000 + "\n"
+    assert "line 2: nested deeper than 50 levels" in error_of(write(tmp_path, text))
+
+
 def test_cohort_override_error_names_cohort(tmp_path):
     text = GOOD + "cohorts:\n  - {name: a, weight: 1, regimen: {max_cycles: 99}}\n"
     assert "cohorts.0.regimen.max_cycles" in error_of(write(tmp_path, text))
@@ -92,8 +126,9 @@ def test_cli_exit_2_one_line_no_traceback(tmp_path, capsys):
     assert err.count("\n") == 0 and "regimen.max_cycles" in err
 
 
-def test_cli_subprocess_bad_file_has_no_traceback(tmp_path):
-    path = write(tmp_path, "name: [unclosed\n")
+@pytest.mark.parametrize("text", ["name: [unclosed\n", "name: " + "[" * 5000 + "]" * 5000 + "\n"])
+def test_cli_subprocess_bad_file_has_no_traceback(tmp_path, text):
+    path = write(tmp_path, text)
     proc = subprocess.run([sys.executable, "-m", "simulator", "run", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

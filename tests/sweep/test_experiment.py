@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+import yaml
 from conftest import CONFIGS, write_experiment
 
 from simulator import ConfigError, load_scenario, simulate
@@ -56,6 +57,46 @@ def test_strategy_axis_takes_files_and_override_sets(tmp_path):
     assert exp.scenario_at((2,)).regimen.cycle1_doses == [0.6, 0.3, 0.3]
 
 
+@pytest.mark.parametrize("written", ["parameters.overrides.nrm_rate", "parameters.nrm_rate"])
+def test_a_model_parameter_is_an_axis_as_a_scenario_file_writes_it(tmp_path, written):
+    exp = load_experiment(write_experiment(tmp_path, {written: [0.01, 0.05]},
+                                           reference={written: 0.05}))
+    # one canonical form whichever way it was written: the resolved scenario's key path
+    assert exp.dims == ("nrm_rate",) and exp.axes[0].key == "parameters.nrm_rate" and exp.reference == (1,)
+    low, high = exp.scenario_at((0,)), exp.scenario_at((1,))
+    label = load_scenario(CONFIGS / "label_dosing.yaml")
+    assert (low.parameters.nrm_rate, high.parameters.nrm_rate) == (0.01, 0.05)
+    assert low.parameters.model_copy(update={"nrm_rate": label.parameters.nrm_rate}) == label.parameters
+
+
+def test_a_strategy_overrides_parameters_as_a_scenario_file_does(tmp_path):
+    values = yaml.safe_load((CONFIGS / "parameters" / "default.yaml").read_text())
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump({**values, "nrm_shape": 0.4}))
+    axes = {"strategy": {"label": {},
+                         "low_nrm": {"parameters": {"overrides": {"nrm_rate": 0.01}}},
+                         "other_file": {"parameters": {"file": "other.yaml", "overrides": {"nrm_rate": 0.02}}}}}
+    exp = load_experiment(write_experiment(tmp_path, axes))
+    label = load_scenario(CONFIGS / "label_dosing.yaml").parameters
+    same, low, other_file = (exp.scenario_at((i,)).parameters for i in range(3))
+    assert same == label
+    assert low == label.model_copy(update={"nrm_rate": 0.01})
+    assert other_file == label.model_copy(update={"nrm_rate": 0.02, "nrm_shape": 0.4})
+    # the stored override set is the canonical one: values, no file or overrides keys
+    assert exp.axes[0].overrides[1] == {"parameters": {**label.model_dump(), "nrm_rate": 0.01}}
+
+
+def test_documented_parameter_axes_run_and_differ_only_where_they_should(tmp_path):
+    """A sweep over parameters.overrides.X equals the strategy form, point by point (same patients)."""
+    axis = load_experiment(write_experiment(tmp_path, {"parameters.overrides.sos_fatal_prob": [0.0, 0.3]},
+                                            name="a.yaml", replicates=2, patients=40))
+    strategies = load_experiment(write_experiment(
+        tmp_path, {"strategy": {f"p{v}": {"parameters": {"overrides": {"sos_fatal_prob": v}}} for v in (0.0, 0.3)}},
+        name="b.yaml", replicates=2, patients=40))
+    a, b = run_sweep(axis), run_sweep(strategies)
+    for metric in ("cr_cri", "post_hsct_nrm", "os_24_months"):
+        np.testing.assert_array_equal(a[metric].values, b[metric].values)
+
+
 def test_sizes_from_the_command_line_override_the_file(tmp_path):
     exp = load_experiment(write_experiment(tmp_path, AXES), replicates=3, patients=7, seed=9)
     assert (exp.replicates, exp.patients, exp.seed) == (3, 7, 9)
@@ -75,6 +116,15 @@ def test_sizes_from_the_command_line_override_the_file(tmp_path):
     ({"simulation.patients": [10, 20]}, {}, "axes.simulation.patients: set by the experiment's 'patients'"),
     ({"strategy": {"x": {"regimen": {"max_cycle": 2}}}}, {}, "axes.strategy.x: regimen.max_cycle: unknown key"),
     ({"strategy": ["a", "b"]}, {}, "axes.strategy: expected a mapping"),
+    ({"parameters.overrides.nrm_rat": [0.1, 0.2]}, {},
+     "axes.parameters.overrides.nrm_rat: unknown key path ('nrm_rat' is not a key of parameters)"),
+    ({"parameters.overrides.nrm_rate": [0.1], "parameters.nrm_rate": [0.2]}, {},
+     "axes.parameters.nrm_rate: the same key as axes.parameters.overrides.nrm_rate"),
+    ({"parameters.overrides.nrm_rate": [0.1, -1.0]}, {}, "parameters.nrm_rate: input should be greater than"),
+    ({"strategy": {"x": {"parameters": {"overrides": {"nrm_rat": 0.1}}}}}, {},
+     "axes.strategy.x: parameters.overrides.nrm_rat: unknown parameter"),
+    ({"strategy": {"x": {"parameters": {"override": {"nrm_rate": 0.1}}}}}, {},
+     "axes.strategy.x: parameters.override: unknown key"),
     ({"regimen.max_cycles": [2, 6]}, {"reference": {"regimen.max_cycles": 3}},
      "reference.regimen.max_cycles: 3 is not one of the axis' values"),
     ({"regimen.max_cycles": [2, 6]}, {"reference": {"regimen.hsct_cycles": 2}},
