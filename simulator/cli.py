@@ -14,7 +14,12 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from simulator.model.config import ConfigError, Scenario, default_scenario_path, load_scenario
+from simulator.model.config import (
+    ConfigError,
+    Scenario,
+    default_scenario_path,
+    load_scenario,
+)
 from simulator.model.extrapolation import OutsideCalibrationWarning
 
 EXIT_CONFIG = 2
@@ -70,7 +75,11 @@ def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Simulate a scenario and print the pooled-analysis table (memory bounded whatever the size)."""
-    from simulator.analysis.targets import comparison_table, load_pooled_targets, published_not_comparable
+    from simulator.analysis.targets import (
+        comparison_table,
+        load_pooled_targets,
+        published_not_comparable,
+    )
     from simulator.sweep.records import run_records
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
@@ -373,6 +382,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
         trial_arrays,
         true_values,
     )
+    from simulator.trial.truth import TRUTH_PATIENTS
 
     path = Path(args.design)
     design = load_design(path)
@@ -391,9 +401,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
     cut = float(ds.cut_time.isel(look=-1).mean(skipna=True))
     if not math.isfinite(cut):
         cut = float(ds.cut_time.max("look").mean())
-    truth = true_values(design, trial_arrays(design, path.parent, path), seed, cut, n=args.truth_patients)
+    n_truth = args.truth_patients or TRUTH_PATIENTS
+    truth = true_values(design, trial_arrays(design, path.parent, path), seed, cut, n=n_truth)
     print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth from "
-          f"{args.truth_patients:,} counterfactual patients per arm cut at {cut:.1f} months\n")
+          f"{n_truth:,} counterfactual patients per arm cut at {cut:.1f} months\n")
     print(format_figures(operating_characteristics(ds, truth), "Operating characteristics (simulated):"))
     print()
     print(format_figures(analytic(ds, truth), "Analytic (planned):"))
@@ -421,9 +432,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``inosim``."""
-    from simulator.analysis.outcomes import DEFAULT_CUTOFF
-
     from simulator import __version__
+    from simulator.analysis.outcomes import DEFAULT_CUTOFF
 
     parser = argparse.ArgumentParser(
         prog="inosim",
@@ -557,8 +567,6 @@ def build_parser() -> argparse.ArgumentParser:
                            "address); the results are bit-identical to a run without it")
     sens.set_defaults(func=cmd_sensitivity)
 
-    from simulator.trial.truth import TRUTH_PATIENTS
-
     trial = sub.add_parser("trial", help="simulate a randomised trial design: power, type I error, duration, "
                                          "bias, dose selection")
     trial.add_argument("design", help="trial design YAML (see experiments/trial_*.yaml)")
@@ -569,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every arm gets the control's strategy: the rejection rate is the type I error")
     trial.add_argument("--truth-patients", type=argument_type(int, lambda v: 1 <= v <= 1 << 20, "a whole number",
                                                           "in 1 .. 1,048,576"),
-                       default=TRUTH_PATIENTS, help=f"counterfactual patients per arm (default {TRUTH_PATIENTS:,})")
+                       help="counterfactual patients per arm (default: simulator.trial.truth.TRUTH_PATIENTS, "
+                            "10^6; the trial layer is imported only when a trial runs)")
     trial.add_argument("--sizes", type=_sizes, help="sample-size search: comma-separated sizes, e.g. 200,300,400")
     trial.add_argument("--target", type=argument_type(float, lambda v: 0 < v < 1, "a number", "in (0, 1)"),
                        default=0.8, help="target power of the sample-size search (default 0.8)")

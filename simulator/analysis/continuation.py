@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from simulator.analysis.outcomes import (
     CONFIDENCE,
@@ -130,6 +129,8 @@ def continuation_rows(result: ContinuationAnalysis, evidence: Evidence) -> list[
     The published hazard ratio comes with a p-value only; its interval is the Wald
     interval that p-value implies (log HR / its SE = the two-sided normal quantile).
     """
+    from scipy import stats  # here, not at import: keeps the command line's start-up short
+
     proceeding = next(f for f in evidence.transplant_paths if f.id == RESPONDERS_TO_HSCT)
     evidence = evidence.continuing_ino_in_remission
     groups = evidence.groups
