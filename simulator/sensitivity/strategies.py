@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis.labels import STRATEGIES, metric_label, strategy_title
-from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS
+from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, netcdf_unit
 from simulator.model.config import Scenario
 from simulator.model.kernel import PARAMETER_NAMES
 from simulator.sensitivity.distributions import load_ensemble, varied_parameters
@@ -43,6 +43,7 @@ FITTED_REPLICATES = 600  # 600 x 338 = 202,800 patients per strategy at the fitt
 ENSEMBLE_REPLICATES = 40  # 40 x 338 = 13,520 patients per strategy and draw
 PER_STRUCTURE_DRAWS = 20  # draws of each structure's own posterior for the per-structure answers
 LEVEL = 0.95
+Z_LEVEL = 1.959963984540054  # standard normal quantile of (1 + LEVEL) / 2: the half-width of an MC CI in SEs
 COVERAGE = {
     "monte_carlo": "Monte Carlo error of the simulated patients only, at the fitted parameter values of "
                    "the shipped structure; not parameter or structural uncertainty",
@@ -159,7 +160,7 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
     out = {k: np.full(shape, math.nan) for k in ("fitted", "fitted_lower", "fitted_upper", "posterior_mean",
                                                    "posterior_lower", "posterior_upper", "prob_better",
                                                    "mc_share")}
-    combined = np.array(labels) == "combined"
+    combined = labels_arr == "combined"
     per_draw = np.full((int(combined.sum()), *shape), math.nan)
     per = {k: np.full((len(structures), *shape), math.nan) for k in ("structure_mean", "structure_lower",
                                                                       "structure_upper", "structure_prob_better")}
@@ -174,15 +175,15 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
             mean, low, high, p = _summary(est[combined], signs[j])
             out["posterior_mean"][i, j], out["posterior_lower"][i, j] = mean, low
             out["posterior_upper"][i, j], out["prob_better"][i, j] = high, p
-            mc_var = np.mean(((hi - lo)[combined] / (2 * 1.959964)) ** 2)
+            mc_var = np.mean(((hi - lo)[combined] / (2 * Z_LEVEL)) ** 2)
             total = est[combined].var(ddof=1) if combined.sum() > 1 else math.nan
             out["mc_share"][i, j] = min(mc_var / total, 1.0) if total > 0 else math.nan
             for k, name in enumerate(structures):
                 sel = labels_arr == name
                 (per["structure_mean"][k, i, j], per["structure_lower"][k, i, j],
                  per["structure_upper"][k, i, j], per["structure_prob_better"][k, i, j]) = _summary(est[sel], signs[j])
-    units = [FRACTION_UNIT if next(t for t in TRIAL_METRICS if t.id == m).unit == "%" else
-             next(t for t in TRIAL_METRICS if t.id == m).unit for m in metrics]
+    by_id = {t.id: t for t in TRIAL_METRICS}
+    units = [netcdf_unit(by_id[m]) for m in metrics]
     dims = ("strategy", "metric")
     data = {k: (dims, v) for k, v in out.items()}
     data.update({k: (("structure", *dims), v) for k, v in per.items()})
