@@ -98,7 +98,7 @@ def fit_structure(structure: ModelStructure, size: CalibrationSize, seed: int, l
     start = load_parameters(default_config_dir() / "parameters" / "starting.yaml")
     centre = default_setting(0, seed, start, structure).pooled.parameters
     first = centre if warm is None else warm.model_copy(
-        update={n: getattr(centre, n) for n in structure.used - {"nrm_cumulative_dose_slope", "relapse_on_treatment"}})
+        update={n: getattr(centre, n) for n in structure.used - ModelStructure().used})  # slopes warm has not fitted
     setting = default_setting(size.fit_patients, seed, first, structure)
     log(f"[{structure.id}] fitting {len(setting.fitted)} parameters to {sum(f.fitted for f in all_figures())} "
         f"figures ({size.fit_patients:,} patients per evaluation)")
