@@ -26,7 +26,7 @@ from simulator.sensitivity.strategies import (
     format_value_of_information,
     value_of_information,
 )
-from simulator.sweep.storage import write_netcdf
+from simulator.runtime.storage import write_netcdf
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STRATEGIES = {"cap_3p3": "cap_3p3.yaml", "two_cycles_then_stop": "two_cycles_then_stop.yaml",

@@ -345,7 +345,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         load_sensitivity,
         run_sensitivity,
     )
-    from simulator.sweep.storage import write_netcdf
+    from simulator.runtime.storage import write_netcdf
 
     config = load_sensitivity(args.config, patients=args.patients, replicates=args.replicates, seed=args.seed,
                               dask=args.dask)
@@ -371,7 +371,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 def cmd_trial(args: argparse.Namespace) -> int:
     """Simulate a trial design: operating characteristics, truth, analytic figures, plots."""
     from simulator.plots import plot_trial
-    from simulator.sweep.storage import write_netcdf
+    from simulator.runtime.storage import write_netcdf
     from simulator.trial import (
         analytic,
         format_figures,
@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"scenario files: random seed (default {DEFAULT_SEED})")
     compare.set_defaults(func=cmd_compare)
 
-    from simulator.sweep.storage import DEFAULT_FIGURE_FORMAT, FIGURE_FORMATS
+    from simulator.runtime.storage import DEFAULT_FIGURE_FORMAT, FIGURE_FORMATS
 
     plot = sub.add_parser("plot", help="figures of differences from the reference: heatmaps, forest plot, "
                                        "survival differences")

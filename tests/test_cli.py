@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simulator.cli import main
-from simulator.sweep.storage import read_netcdf
+from simulator.runtime.storage import read_netcdf
 
 
 def test_run_prints_table_and_writes_file(tmp_path, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 import simulator
 
 PACKAGE = Path(simulator.__file__).parent
-LAYERS = ("model", "analysis", "sweep", "calibration", "sensitivity", "trial", "plots", "benchmark", "cli")
+LAYERS = ("model", "runtime", "analysis", "sweep", "calibration", "sensitivity", "trial", "plots", "benchmark", "cli")
 
 
 def _layer(module: str) -> int | None:

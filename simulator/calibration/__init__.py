@@ -7,7 +7,7 @@
 * :mod:`~simulator.calibration.check`: a parameter set against every figure.
 * :mod:`~simulator.calibration.run`: the whole run behind ``inosim calibrate``.
 
-Imports :mod:`simulator.model`, :mod:`simulator.analysis` and :mod:`simulator.sweep` (storage).
+Imports :mod:`simulator.model`, :mod:`simulator.analysis` and :mod:`simulator.runtime`.
 """
 
 from simulator.calibration.check import (

@@ -23,7 +23,7 @@ from simulator.calibration.fit import default_setting, fit, identification
 from simulator.calibration.posterior import ensemble_dataset, sample_posterior
 from simulator.model.config import Parameters, default_config_dir, load_parameters
 from simulator.model.structure import ModelStructure, all_structures
-from simulator.sweep.storage import atomic_path, write_netcdf
+from simulator.runtime.storage import atomic_path, write_netcdf
 
 
 # ----------------------------------------------------------------------------- files

@@ -9,7 +9,7 @@ import numpy as np
 
 from simulator.calibration.check import CheckRow
 from simulator.calibration.figures import Z95
-from simulator.sweep.storage import atomic_path
+from simulator.runtime.storage import atomic_path
 
 
 def plot_check(rows: list[CheckRow], path: str | Path) -> Path:

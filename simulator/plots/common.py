@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from simulator.sweep.storage import DEFAULT_FIGURE_FORMAT as DEFAULT_FORMAT  # noqa: E402
-from simulator.sweep.storage import atomic_path  # noqa: E402
+from simulator.runtime.storage import DEFAULT_FIGURE_FORMAT as DEFAULT_FORMAT  # noqa: E402
+from simulator.runtime.storage import atomic_path  # noqa: E402
 
 DPI = 110
 PNG_COMPRESSION = 1  # zlib level: a sixth faster to write than the default 6, files about 15% larger

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
 from simulator.model.config import ConfigError, Parameters, default_config_dir, validate
-from simulator.sweep.storage import read_netcdf
+from simulator.runtime.storage import read_netcdf
 
 ONE_WAY_QUANTILES = (0.025, 0.975)  # a distribution's one-way range (and Morris range)
 ENSEMBLE_FILE = ("parameters", "posterior.nc")  # under the shipped configs/

@@ -50,7 +50,7 @@ from simulator.sensitivity.distributions import (
     varied_parameters,
 )
 from simulator.sweep.experiment import MAX_PATIENTS_PER_CHUNK, TRIAL_PATIENTS
-from simulator.sweep.scaleout import scheduler
+from simulator.runtime.scaleout import scheduler
 
 BASE = "base"  # the strategy name of the analysed scenario itself
 DEFAULT_PATIENTS = TRIAL_PATIENTS  # patients per replicate (a trial-sized replicate)
@@ -212,7 +212,7 @@ class SimulatorModel:
         calibrated ensemble; read only when needed).
     dask : str, optional
         Run the chunks of parameter sets on a dask.distributed cluster (``local:N`` or
-        a scheduler address, see :func:`simulator.sweep.scaleout.scheduler`); the results
+        a scheduler address, see :func:`simulator.runtime.scaleout.scheduler`); the results
         are bit-identical to an in-process run.
     """
 

@@ -1,7 +1,6 @@
-"""Sweeps and strategy comparison: experiment files, grids, chunks, resume, scale-out on
-dask, atomic netCDF storage, paired differences and the observational-vs-causal table.
+"""Sweeps and strategy comparison: experiment files, grids, chunks, resume, paired differences and the observational-vs-causal table.
 
-Imports :mod:`simulator.model` and :mod:`simulator.analysis`.
+Imports :mod:`simulator.model`, :mod:`simulator.runtime` and :mod:`simulator.analysis`.
 """
 
 from simulator.sweep.compare import dose_contrast, paired_differences

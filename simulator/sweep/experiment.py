@@ -30,7 +30,7 @@ paired trial by trial.
 
 The unit of work is :func:`run_chunk`, a pure function of a :class:`ChunkSpec`
 (one grid point, a block of replicates) returning a small Dataset; a sweep runs the
-chunks, here or on a dask cluster (:mod:`simulator.sweep.scaleout`), saves each one
+chunks, here or on a dask cluster (:mod:`simulator.runtime.scaleout`), saves each one
 atomically as it finishes (so ``--resume`` redoes none that finished, whatever
 scheduler ran them), and assembles them into the results Dataset (:func:`run_sweep`).
 """
@@ -75,8 +75,8 @@ from simulator.model.config import (
 )
 from simulator.model.extrapolation import warn_outside_calibration
 from simulator.model.simulation import model_arrays, records_to_dataset, run_kernel
-from simulator.sweep.scaleout import scheduler
-from simulator.sweep.storage import atomic_path, read_netcdf, write_netcdf
+from simulator.runtime.scaleout import scheduler
+from simulator.runtime.storage import atomic_path, read_netcdf, write_netcdf
 
 TRIAL_PATIENTS = 338  # the pooled analysis' size: a trial-sized replicate
 DEFAULT_REPLICATES = 200
@@ -612,7 +612,7 @@ def run_sweep(exp: Experiment, out: str | Path | None = None, *, resume: bool = 
     dask : str, optional
         Run the chunks on a dask.distributed cluster: ``local:N`` (a LocalCluster
         of N worker processes, started and stopped here) or a scheduler address
-        (``tcp://host:8786``); see :func:`simulator.sweep.scaleout.scheduler`. Default:
+        (``tcp://host:8786``); see :func:`simulator.runtime.scaleout.scheduler`. Default:
         in this process. The results are bit-identical either way.
     replicates_per_chunk : int, optional
         Replicate block size (see :func:`plan_chunks`); the results do not depend on it.

@@ -22,7 +22,7 @@ import xarray as xr
 from simulator.analysis.outcomes import DEFAULT_CUTOFF, SPILL_BYTES, summarize_chunks
 from simulator.model.config import Scenario
 from simulator.model.simulation import RECORD_BYTES, simulate
-from simulator.sweep.storage import appending_netcdf, require_free_space
+from simulator.runtime.storage import appending_netcdf, require_free_space
 
 CHUNK_PATIENTS = 1_000_000  # about 0.2 GB of records at a time
 

@@ -390,7 +390,7 @@ def run_chunk(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) -> di
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """One chunk of trials: a picklable unit of work for :func:`simulator.sweep.scaleout.scheduler`."""
+    """One chunk of trials: a picklable unit of work for :func:`simulator.runtime.scaleout.scheduler`."""
 
     arrays: TrialArrays
     seed: int
@@ -519,7 +519,7 @@ def simulate_trials(design: Design | str | Path, *, n_trials: int | None = None,
         ``selected`` and ``utility`` per (trial, arm). Looks after the stop are NaN /
         ``-9``. The design (JSON) is in ``attrs['design']``.
     """
-    from simulator.sweep.scaleout import scheduler
+    from simulator.runtime.scaleout import scheduler
 
     if not isinstance(design, Design):
         path = Path(design)

@@ -14,7 +14,7 @@ from simulator.calibration import parameters as FP
 from simulator.calibration import run as R
 from simulator.model.config import default_config_dir, load_parameter_file, load_parameters
 from simulator.model.structure import ModelStructure, all_structures, structure_from_id
-from simulator.sweep.storage import read_netcdf
+from simulator.runtime.storage import read_netcdf
 
 
 def _figure(value, n, kind="rate"):

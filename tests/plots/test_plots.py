@@ -11,7 +11,7 @@ from simulator.cli import main
 from simulator.plots import forest, heatmap, plot_all, survival
 from simulator.plots.sweep import REFERENCE_GID
 from simulator.sweep.compare import paired_differences
-from simulator.sweep.storage import write_netcdf
+from simulator.runtime.storage import write_netcdf
 
 
 def _texts(fig: plt.Figure) -> str:

@@ -30,7 +30,7 @@ from simulator.sensitivity import (
     sobol,
 )
 from simulator.sensitivity.models import METRIC_BY_ID
-from simulator.sweep.storage import read_netcdf
+from simulator.runtime.storage import read_netcdf
 from simulator.analysis.trial_metrics import trial_figures
 from simulator.sensitivity.distributions import SpecError, load_ensemble, varied_parameters
 

@@ -20,7 +20,7 @@ from simulator.sweep.compare import (
 )
 from simulator.sweep.report import CompareView, compare_report, crn_saving_summary, differences_frame
 from simulator.sweep.experiment import load_experiment, run_sweep, simulate_replicates
-from simulator.sweep.storage import write_netcdf
+from simulator.runtime.storage import write_netcdf
 
 ABOVE_ANY_DOSE = 50.0  # mg/m2: 6 cycles of at most 1.8 mg/m2 cannot reach it
 

@@ -23,7 +23,7 @@ from simulator.sweep.experiment import (
     run_sweep,
     simulate_replicates,
 )
-from simulator.sweep.storage import write_netcdf
+from simulator.runtime.storage import write_netcdf
 
 REAL_RUN_CHUNK = run_chunk
 

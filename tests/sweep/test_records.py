@@ -16,9 +16,9 @@ from simulator import ConfigError, load_scenario, simulate, summarize
 from simulator.analysis.outcomes import SPILL_BYTES, summarize_chunks
 from simulator.cli import main
 from simulator.model.simulation import RECORD_BYTES
-from simulator.sweep import storage
+from simulator.runtime import storage
 from simulator.sweep.records import run_records
-from simulator.sweep.storage import read_netcdf
+from simulator.runtime.storage import read_netcdf
 
 N = 30_000
 
