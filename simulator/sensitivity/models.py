@@ -35,7 +35,7 @@ from simulator.model import kernel as K
 from simulator.model.config import Parameters, Scenario, deep_merge, validate
 from simulator.model.simulation import (
     model_arrays,
-    records_to_dataset,
+    record_columns,
     run_parameter_sets,
 )
 from simulator.sensitivity.distributions import (
@@ -316,8 +316,7 @@ class SimulatorModel:
         """The figures needed under one strategy, per (set, replicate), same patients for every set."""
         reps, patients = self.replicates, self.patients
         out_float, out_int = run_parameter_sets(self._arrays[strategy], sets, self.seed, reps * patients)
-        records = records_to_dataset(out_float.reshape(K.N_FLOAT, -1), out_int.reshape(K.N_INT, -1),
-                                     self.strategies[strategy], self.seed)
+        records = record_columns(out_float.reshape(K.N_FLOAT, -1), out_int.reshape(K.N_INT, -1))
         values, _ = trial_figures(patient_columns(records), len(sets) * reps, patients,
                                   metrics=tuple(self._metrics[strategy].values()), curves=False)
         return {k: v.reshape(len(sets), reps) for k, v in values.items()}

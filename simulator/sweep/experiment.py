@@ -74,7 +74,7 @@ from simulator.model.config import (
     validate,
 )
 from simulator.model.extrapolation import warn_outside_calibration
-from simulator.model.simulation import model_arrays, records_to_dataset, run_kernel
+from simulator.model.simulation import model_arrays, record_columns, run_kernel
 from simulator.runtime.scaleout import scheduler
 from simulator.runtime.storage import atomic_path, read_netcdf, write_netcdf
 
@@ -419,15 +419,15 @@ class ChunkSpec:
 
 
 def simulate_replicates(scenario: Scenario, seed: int, patients: int, first_replicate: int,
-                        replicates: int) -> xr.Dataset:
-    """Patient records of replicates ``first_replicate ..`` (``patients`` each), in order.
+                        replicates: int) -> dict[str, np.ndarray]:
+    """Patient records of replicates ``first_replicate ..`` (``patients`` each), in order, as
+    :func:`simulator.model.simulation.record_columns`.
 
     Replicate ``r`` is patients ``r * patients .. (r + 1) * patients - 1``, whatever
     the scenario: the same virtual patients at every grid point.
     """
     first = first_replicate * patients
-    out_float, out_int = run_kernel(model_arrays(scenario), seed, first, replicates * patients)
-    return records_to_dataset(out_float, out_int, scenario, seed, first)
+    return record_columns(*run_kernel(model_arrays(scenario), seed, first, replicates * patients))
 
 
 def chunk_dataset(spec: ChunkSpec, values: np.ndarray, curves: np.ndarray) -> xr.Dataset:
