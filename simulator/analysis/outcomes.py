@@ -28,6 +28,7 @@ from simulator.model.kernel import (
 
 CONFIDENCE = 0.95
 DEFAULT_CUTOFF = 3.3  # mg/m2
+POOLED_ANALYSIS_PATIENTS = 338  # the pooled analysis' size: the default trial-sized replicate
 RECORD_ATTRS = ("seed", "inosim_version")  # carried from the patient records to their summary
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.analysis.outcomes import Metric, patient_columns
+from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS, Metric, patient_columns
 from simulator.analysis.trial_metrics import (
     CURVE_HORIZON_MONTHS,
     CURVES,
@@ -49,11 +49,11 @@ from simulator.sensitivity.distributions import (
     spec_from,
     varied_parameters,
 )
-from simulator.sweep.experiment import MAX_PATIENTS_PER_CHUNK, TRIAL_PATIENTS
+from simulator.sweep.experiment import MAX_PATIENTS_PER_CHUNK
 from simulator.runtime.scaleout import scheduler
 
 BASE = "base"  # the strategy name of the analysed scenario itself
-DEFAULT_PATIENTS = TRIAL_PATIENTS  # patients per replicate (a trial-sized replicate)
+DEFAULT_PATIENTS = POOLED_ANALYSIS_PATIENTS  # patients per replicate (a trial-sized replicate)
 DEFAULT_REPLICATES = 20  # replicates per parameter set
 DEFAULT_SEED = 2025
 SURVIVAL_TIMES = (6.0, 12.0, 18.0, 24.0, 36.0)  # months: default time points of a survival curve

@@ -52,7 +52,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.analysis.labels import axis_label
-from simulator.analysis.outcomes import CONFIDENCE, patient_columns
+from simulator.analysis.outcomes import CONFIDENCE, POOLED_ANALYSIS_PATIENTS, patient_columns
 from simulator.analysis.trial_metrics import (
     CURVE_MONTHS,
     CURVES,
@@ -78,7 +78,6 @@ from simulator.model.simulation import model_arrays, record_columns, run_kernel
 from simulator.runtime.scaleout import scheduler
 from simulator.runtime.storage import atomic_path, read_netcdf, write_netcdf
 
-TRIAL_PATIENTS = 338  # the pooled analysis' size: a trial-sized replicate
 DEFAULT_REPLICATES = 200
 DEFAULT_SEED = 2025
 STRATEGY_AXIS = "strategy"
@@ -101,7 +100,7 @@ class _ExperimentFile(BaseModel):
     axes: Annotated[dict[str, Any], Field(min_length=1)]  # shapes checked per axis, with key paths
     reference: dict[str, Any] = {}
     replicates: Annotated[int, Field(ge=2, le=1_000_000)] = DEFAULT_REPLICATES
-    patients: Annotated[int, Field(ge=1, le=10_000_000)] = TRIAL_PATIENTS
+    patients: Annotated[int, Field(ge=1, le=10_000_000)] = POOLED_ANALYSIS_PATIENTS
     seed: Annotated[int, Field(ge=0, lt=2**63)] = DEFAULT_SEED
 
 

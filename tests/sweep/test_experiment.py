@@ -11,6 +11,7 @@ import yaml
 from conftest import CONFIGS, write_experiment
 
 from simulator import ConfigError, load_scenario, simulate
+from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
 from simulator.sweep import experiment as E
 from simulator.cli import main
 from simulator.sweep.experiment import (
@@ -159,7 +160,7 @@ def test_cli_refuses_a_bad_last_grid_point_before_any_work(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["dose_cutoff_sweep", "hsct_bound_cycles", "compare_strategies"])
 def test_shipped_experiments_load(name):
     exp = load_experiment(CONFIGS.parent / "experiments" / f"{name}.yaml")
-    assert exp.name == name and exp.patients == E.TRIAL_PATIENTS
+    assert exp.name == name and exp.patients == POOLED_ANALYSIS_PATIENTS
 
 
 def test_shipped_dose_sweep_is_about_six_million_patients():
