@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis.labels import STRATEGIES, metric_label, strategy_title
+from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, netcdf_unit
 from simulator.model.config import Scenario
 from simulator.model.kernel import PARAMETER_NAMES
@@ -96,7 +97,8 @@ def _summary(est: np.ndarray, better_sign: float) -> tuple[float, float, float, 
 
 
 def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], metrics: Sequence[str] = HEADLINE,
-                       *, ensemble: str | xr.Dataset | None = None, seed: int = 2025, patients: int = 338,
+                       *, ensemble: str | xr.Dataset | None = None, seed: int = 2025,
+                       patients: int = POOLED_ANALYSIS_PATIENTS,
                        fitted_replicates: int = FITTED_REPLICATES, replicates: int = ENSEMBLE_REPLICATES,
                        draws: int | None = None, per_structure: int = PER_STRUCTURE_DRAWS,
                        progress: Callable[[int, int], Any] | None = None) -> xr.Dataset:
