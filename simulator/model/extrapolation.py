@@ -100,7 +100,13 @@ def outside_calibration(scenario: Scenario) -> list[str]:
     return out
 
 
-def warn_outside_calibration(scenario: Scenario, source: str | Path) -> None:
-    """Warn (:class:`OutsideCalibrationWarning`, ``source: key.path: ...``) as :func:`outside_calibration` says."""
+def warn_outside_calibration(scenario: Scenario, source: str | Path, base: Scenario | None = None) -> None:
+    """Warn (:class:`OutsideCalibrationWarning`, ``source: key.path: ...``) as :func:`outside_calibration` says.
+
+    With ``base`` (the scenario ``scenario`` was derived from), only the problems
+    ``base`` does not have: those are warned about where ``base`` was written.
+    """
+    inherited = set() if base is None else set(outside_calibration(base))
     for problem in outside_calibration(scenario):
-        warnings.warn(f"{source}: {problem}", OutsideCalibrationWarning, stacklevel=2)
+        if problem not in inherited:
+            warnings.warn(f"{source}: {problem}", OutsideCalibrationWarning, stacklevel=2)

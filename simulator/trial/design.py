@@ -30,14 +30,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.model.config import (
-    ConfigError,
-    Scenario,
-    deep_merge,
-    load_scenario,
-    read_yaml,
-    validate,
-)
+from simulator.model.config import ConfigError, Scenario, validate
+from simulator.model.files import derive_scenario, load_scenario, read_yaml
 
 MAX_SLOTS = 1 << 20  # patients per trial: trial-scoped patient ids are trial * MAX_SLOTS + slot
 MAX_TRIALS = 1 << 40  # so that patient ids stay below 2**60
@@ -395,8 +389,7 @@ def arm_scenarios(design: Design, folder: str | Path, source: str | Path) -> dic
         elif arm.scenario is not None:
             out[arm.name] = load(arm.scenario, f"{where}.scenario")
         elif arm.overrides is not None:
-            doc = deep_merge(base.model_dump(), arm.overrides)
-            out[arm.name] = validate(Scenario, doc, f"{source}: {where}.overrides")
+            out[arm.name] = derive_scenario(base, arm.overrides, f"{source}: {where}.overrides")
         else:
             out[arm.name] = base
     if design.null:
