@@ -279,8 +279,8 @@ def derive_scenario(base: Scenario, overrides: Mapping[str, Any], source: str | 
         it begins every error and warning.
     warn : bool
         Warn (:class:`~simulator.model.extrapolation.OutsideCalibrationWarning`, one
-        line each) of every dose or parameter outside the calibration that the
-        overrides bring; those ``base`` already has are its own file's to warn
+        line each) of every dosing quantity or parameter outside the calibration that
+        the overrides bring; those ``base`` already has are its own file's to warn
         about.
 
     Returns
