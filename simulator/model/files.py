@@ -86,9 +86,9 @@ class _StrictLoader(yaml.SafeLoader):
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping safely; raise :class:`ConfigError` naming the file.
 
-    Refused in one line: malformed YAML, anchors and aliases, nesting deeper than
-    :data:`MAX_YAML_DEPTH` levels, and a key given twice in one mapping (named by its
-    key path, e.g. ``regimen.max_cycles``).
+    Refused in one line: an empty file, malformed YAML, anchors and aliases, nesting
+    deeper than :data:`MAX_YAML_DEPTH` levels, and a key given twice in one mapping
+    (named by its key path, e.g. ``regimen.max_cycles``).
     """
     path = Path(path)
     try:
@@ -105,6 +105,8 @@ def read_yaml(path: str | Path) -> dict:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         kind = "" if isinstance(exc, _Refused) else "malformed YAML: "
         raise ConfigError(f"{path}: {where}{kind}{problem}") from None
+    if doc is None:
+        raise ConfigError(f"{path}: the file is empty (expected a mapping of keys)")
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(doc).__name__}")
     return doc

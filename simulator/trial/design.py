@@ -43,6 +43,7 @@ LOWER_IS_BETTER = ("sos_post_hsct", "grade3_ae")  # binary endpoints where fewer
 TIME_TESTS = ("logrank", "maxcombo", "cox", "rmst", "milestone")
 BINARY_TESTS = ("proportions", "fisher", "cmh")
 STRATIFICATION_FACTORS = ("salvage_line", "age_55", "prior_hsct")
+SCENARIO_ONLY_KEYS = (set(Scenario.model_fields) | {"extends"}) - {"name", "description"}  # keys no design has
 
 Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -337,7 +338,14 @@ class DesignFile(_Model):
 
 
 def design_from_dict(doc: dict, source: str | Path) -> Design:
-    """Validate a design mapping (the whole file, with its ``trial:`` key)."""
+    """Validate a design mapping (the whole file, with its ``trial:`` key).
+
+    A scenario file given instead (no ``trial:`` key, scenario keys such as
+    ``regimen``) is refused as such, naming the command that runs it.
+    """
+    if "trial" not in doc and set(doc) & SCENARIO_ONLY_KEYS:
+        raise ConfigError(f"{source}: a scenario file, not a trial design (which has a 'trial:' mapping, "
+                          f"see docs/trials.md); run a scenario with `inosim run {source}`")
     return validate(DesignFile, doc, source).trial
 
 
