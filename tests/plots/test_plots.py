@@ -15,15 +15,15 @@ from simulator.runtime.storage import write_netcdf
 
 
 def _texts(fig: plt.Figure) -> str:
-    """Every text of a figure (titles, labels, ticks, annotations, legends), one per line."""
-    return "\n".join(t.get_text() for t in fig.findobj(plt.Text))
+    """Every text of a figure (titles, labels, ticks, annotations, legends), one per line, unwrapped."""
+    return "\n".join(t.get_text().replace("\n", " ") for t in fig.findobj(plt.Text))
 
 
 def test_heatmap_shows_differences_with_units_and_frames_the_reference(small_sweep):
     fig = heatmap(small_sweep, "os_24_months")
     text = _texts(fig)
     for needle in (axis_label("regimen.cumulative_cap").text(), "Cumulative dose cap (mg/m²)",
-                   metric_label("os_24_months").name, "difference from the reference (pp)", "Monte Carlo",
+                   metric_label("os_24_months").name, "difference (pp)", "Monte Carlo", "reference",
                    "no cap", "Cycle-1 doses (mg/m²)", "0.6/0.3/0.3"):
         assert needle in text, needle
     # the cells hold the paired differences in percentage points
