@@ -61,7 +61,7 @@ def fit_problems(fig: Figure) -> list[str]:
     """Texts outside the figure, on each other, or on a panel other than their own: one line each."""
     texts = drawn_texts(fig)
     renderer = fig.canvas.get_renderer()
-    boxes = [(t, t.get_window_extent(renderer)) for t in texts]
+    boxes = [(t, Text.get_window_extent(t, renderer)) for t in texts]  # an annotation's text, not its arrow
     panels = [(ax, ax.patch.get_window_extent(renderer)) for ax in fig.axes if ax.get_visible() and ax.axison]
     frame = fig.bbox.padded(TOLERANCE)
     problems = [f"outside the figure: {t.get_text()!r}" for t, b in boxes
