@@ -1,24 +1,17 @@
-"""Every figure the command line and the examples write fits on its page.
+"""Every figure the command line and the examples write fits on its page (see figure_fit.py).
 
 Each writer the command line and the scripts in ``experiments/`` call is run on a small
-simulation of its kind; every figure it saves is drawn and its texts measured with
-matplotlib's renderer. A figure fails when a text lies outside the figure, two texts
-overlap, or a text lies on a panel other than its own (where that panel hides it: the
-clipped "+0.71 mont" of a forest plot).
+simulation of its kind, and every figure it saves is measured; the decision figures of
+``inosim compare A.yaml B.yaml --plot-dir`` are measured in test_decision.py.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pytest
 from conftest import CONFIGS, ROOT, write_experiment
-from matplotlib.figure import Figure
-from matplotlib.text import Text
+from figure_fit import assert_fit, fit_problems, keep_saved
 
-TOLERANCE = 0.5  # pixels: boxes that touch are not overlapping
 SMALL = dict(patients=100, replicates=2, seed=5)  # sensitivity analyses: 200 patients per parameter set
 PARAMETERS = [  # as many as the shipped tornado shows, long names and assumed ranges among them
     "resp_intercept_cycle1", "resp_dose_slope", "mrd_intercept", "progression_rate_refractory",
@@ -28,73 +21,14 @@ PARAMETERS = [  # as many as the shipped tornado shows, long names and assumed r
     {"name": "nrm_after_sos", "low": 0.0, "high": 1.0},
     {"name": "hsct_wait_mean_days", "low": 7.0, "high": 42.0},
 ]
-TEMPORARY = re.compile(r"[.](.+)[.][^.]+[.]tmp")  # the name atomic_path writes first: ".<name>.<random>.tmp"
 METRICS = ["os_24_months",  # a figure, a difference where lower is better, a survival curve's difference
            {"metric": "post_hsct_nrm", "strategy": "two", "minus": "base"},
            {"metric": "os_curve", "strategy": "two", "minus": "base", "times": [6, 12, 24, 36]}]
 
 
-# ----------------------------------------------------------------------------- the check
-def drawn_texts(fig: Figure) -> list[Text]:
-    """The non-empty texts a draw of ``fig`` renders (invisible artists and ticks out of view are not drawn)."""
-    drawn: dict[int, Text] = {}
-    draw = Text.draw
-
-    def record(text: Text, renderer) -> None:
-        if text.get_visible() and text.get_text().strip():
-            drawn[id(text)] = text
-        draw(text, renderer)
-
-    Text.draw = record
-    try:
-        fig.canvas.draw()
-    finally:
-        Text.draw = draw
-    return list(drawn.values())
-
-
-def _overlap(a, b) -> bool:
-    return min(a.x1, b.x1) - max(a.x0, b.x0) > TOLERANCE and min(a.y1, b.y1) - max(a.y0, b.y0) > TOLERANCE
-
-
-def fit_problems(fig: Figure) -> list[str]:
-    """Texts outside the figure, on each other, or on a panel other than their own: one line each."""
-    texts = drawn_texts(fig)
-    renderer = fig.canvas.get_renderer()
-    boxes = [(t, Text.get_window_extent(t, renderer)) for t in texts]  # an annotation's text, not its arrow
-    panels = [(ax, ax.patch.get_window_extent(renderer)) for ax in fig.axes if ax.get_visible() and ax.axison]
-    frame = fig.bbox.padded(TOLERANCE)
-    problems = [f"outside the figure: {t.get_text()!r}" for t, b in boxes
-                if not (frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1)]
-    problems += [f"overlap: {t.get_text()!r} and {u.get_text()!r}"
-                 for i, (t, b) in enumerate(boxes) for u, c in boxes[i + 1:] if _overlap(b, c)]
-    problems += [f"on another panel: {t.get_text()!r}" for t, b in boxes
-                 for ax, p in panels if ax is not t.axes and _overlap(b, p)]
-    return problems
-
-
 @pytest.fixture
 def saved(monkeypatch):
-    """Every figure saved while the test runs, by folder and file name, kept open to be measured."""
-    figures: dict[str, Figure] = {}
-    close, savefig = plt.close, Figure.savefig
-
-    def keep(fig: Figure, fname, *args, **kwargs):
-        path = Path(fname)
-        figures[f"{path.parent.name}/{TEMPORARY.fullmatch(path.name)[1]}"] = fig
-        return savefig(fig, fname, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", keep)
-    monkeypatch.setattr(plt, "close", lambda *args, **kwargs: None)
-    yield figures
-    for fig in figures.values():
-        close(fig)
-
-
-def assert_fit(figures: dict[str, Figure], expected: int) -> None:
-    assert len(figures) == expected, sorted(figures)
-    problems = [f"{name}: {p}" for name, fig in figures.items() for p in fit_problems(fig)]
-    assert not problems, "\n".join(problems)
+    yield from keep_saved(monkeypatch)
 
 
 def test_the_check_finds_clipped_and_overlapping_texts():
@@ -175,3 +109,4 @@ def test_calibration_check_figure_fits(tmp_path, saved):
     plot_check(check(load_parameters(CONFIGS / "parameters" / "default.yaml"), n_patients=5000),
                tmp_path / "check.png")
     assert_fit(saved, 1)
+
