@@ -126,7 +126,7 @@ def answer_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: st
                 f"which {name[:1].lower() + name[1:]} is better for patients."
                 + (f" Too few draws to show: {'; '.join(apart)}." if apart else ""), fig_width - MARGIN, NOTE_SIZE)
     fig, axs = panel_grid(nrows, ncols, width, 0.5 * len(labels) + 0.2, left=left, right=column,
-                          top=0.65 + LINE * (title.count("\n") + 1), bottom=0.6 + LINE * (note.count("\n") + 1),
+                          top=0.55 + LINE * (title.count("\n") + 1), bottom=0.6 + LINE * (note.count("\n") + 1),
                           wspace=column + gap, hspace=1.1, sharey=True)
     rows = np.arange(len(labels))[::-1]
     rng = np.random.default_rng(0)  # jitter of the dots only
