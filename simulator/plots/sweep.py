@@ -144,8 +144,9 @@ def heatmap(ds: xr.Dataset, metric: str, x: str | None = None, y: str | None = N
                  f"patients{others}\ncells: difference in {diff_label.unit}, each within ± {np.nanmin(half):.1f} to "
                  f"{np.nanmax(half):.1f} {diff_label.unit} ({mc_note(ds)})",
                  left + right + n_panels * width + (n_panels - 1) * gap - MARGIN, TITLE_SIZE)
-    fig, axs = panel_grid(1, n_panels, width, height, left=left, right=right, top=0.3 + LINE * (title.count("\n") + 1 + bool(facet)),
-                          bottom=0.7, wspace=gap, sharey=True)
+    top = 0.3 + LINE * (title.count("\n") + 1 + bool(facet))  # the title, and the panels' own titles
+    fig, axs = panel_grid(1, n_panels, width, height, left=left, right=right, top=top, bottom=0.7, wspace=gap,
+                          sharey=True)
     for p, ax in enumerate(axs[0]):
         image = ax.imshow(est[p], origin="lower", cmap=_colormap(metric), vmin=-limit, vmax=limit, aspect="auto")
         framed = facet is None or p == ref[facet]

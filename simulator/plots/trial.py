@@ -19,7 +19,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from simulator.analysis.outcomes import CONFIDENCE, clopper_pearson  # noqa: E402
-from simulator.plots.common import LEGEND_SIZE, TITLE_SIZE, save, text_width  # noqa: E402
+from simulator.plots.common import TITLE_SIZE, save, text_width  # noqa: E402
 from simulator.trial import engine as E  # noqa: E402
 from simulator.trial.summary import RATIO_ESTIMANDS, at_stop, primary_tests  # noqa: E402
 
