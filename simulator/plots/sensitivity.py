@@ -100,6 +100,7 @@ def _p_better(ds: xr.Dataset, o: dict, draws: xr.DataArray) -> tuple[str, str, n
         better = int(np.sum(est[:, t] > 0))
         rows.append([better / n, *clopper_pearson(better, n), np.mean(lo[:, t] > 0), np.mean(hi[:, t] > 0)])
     first = _strategy(ds, o["strategy"])
+    first = first[:1].lower() + first[1:]
     if not _better(o):
         return "P(higher)", f"P(higher): share of draws in which {first} gives the higher figure", np.array(rows)
     return ("P(better)", f"P(better): share of draws in which {first} is better "
@@ -307,7 +308,7 @@ def psa_scatter(ds: xr.Dataset, output: str, time: float | None = None, against:
     against = against or str(rho.parameter.values[int(np.nanargmax(np.abs(rho.values)))])
     est, lo, hi = (draws.sel(statistic=s).values * factor for s in ("estimate", "lower", "upper"))
     x = ds["inputs"].sel(parameter=against).values
-    axis = f"{_metric(o)}{when} ({unit})"
+    axis = f"{_metric(o)}{when}\ndifference ({unit})" if o["minus"] else f"{_metric(o)}{when} ({unit})"
     fig, axs = plt.subplots(1, 2, figsize=(12.0, 4.6), constrained_layout=True)
     axs[0].errorbar(x, est, yerr=np.abs(np.stack([lo, hi]) - est), fmt="o", ms=3, alpha=0.7, ecolor="lightgrey",
                     elinewidth=0.8, label="one draw; whisker: its 95% Monte Carlo CI")
