@@ -55,9 +55,14 @@ def _sensitivity_output(ds: xr.Dataset, output: str) -> dict:
     return outputs[output]
 
 
+def _metric_label(o: dict) -> str:
+    """The label of the output's metric, without the strategies of a difference."""
+    return o["label"].rsplit(": ", 1)[0] if o["minus"] else o["label"]
+
+
 def _metric(o: dict) -> str:
     """The output's metric, capitalised: ``Overall survival (KM)``."""
-    metric = o["label"].rsplit(": ", 1)[0] if o["minus"] else o["label"]
+    metric = _metric_label(o)
     return metric[:1].upper() + metric[1:]
 
 
@@ -74,7 +79,7 @@ def _title(ds: xr.Dataset, o: dict) -> str:
 
 def _better(o: dict) -> float:
     """+1 where a higher figure is better for patients, -1 where lower is, 0 where no direction is known."""
-    metric = o["label"].rsplit(": ", 1)[0] if o["minus"] else o["label"]
+    metric = _metric_label(o)
     if metric in SURVIVAL_LABELS:
         return 1.0
     higher = HIGHER_IS_BETTER.get(METRIC_BY_LABEL.get(metric, ""))
