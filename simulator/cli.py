@@ -196,7 +196,6 @@ MAX_UNCERTAIN_POINTS = 8  # grid points of a sweep answered over the ensemble at
 def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args: argparse.Namespace,
                       metrics: tuple[str, ...] | None, seed: int, patients: int) -> None:
     """Each strategy against the reference with Monte Carlo, parameter and structural uncertainty."""
-    from simulator.analysis.labels import strategy_title
     from simulator.sensitivity.strategies import (
         ENSEMBLE_REPLICATES,
         HEADLINE,
@@ -213,14 +212,17 @@ def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args
                                      patients=patients, progress=progress,
                                      replicates=PRECISE_REPLICATES if args.precise else ENSEMBLE_REPLICATES)
     print(format_strategy_answers(answers))
-    for name in answers.strategy.values:
-        voi = value_of_information(answers, str(name), metrics[0])
+    for name in map(str, answers.strategy.values):
+        voi = value_of_information(answers, name, metrics[0])
         print(format_value_of_information(voi) + "\n")
         if args.plot_dir:
-            from simulator.plots.decision import value_of_information_plot
+            from simulator.plots.decision import answer_plot, decision_title, value_of_information_plot
 
-            title = f"{strategy_title(str(name))} instead of {strategy_title(reference.name).lower()}"
-            print(f"Figure written to {value_of_information_plot(voi, args.plot_dir, title)}\n")
+            for path in (answer_plot(answers, name, args.plot_dir),
+                         value_of_information_plot(voi, args.plot_dir, decision_title(answers, name),
+                                                   stem=f"value_of_information_{name}")):
+                print(f"Figure written to {path}")
+            print()
 
 
 def _grid_points(exp, at: dict[str, int]) -> list[tuple[int, ...]]:
@@ -509,7 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=FORMATS, default=FORMATS[0],
                          help="table (default); csv: the paired differences, one row per metric and grid "
                               "point; json: those and the dose contrast")
-    compare.add_argument("--plot-dir", help="with scenario files: write the value-of-information figure here")
+    compare.add_argument("--plot-dir", help="with scenario files (or --uncertainty): write here, per strategy, the "
+                                            "answer with its three uncertainties and the value-of-information figure")
     compare.add_argument("--uncertainty", action="store_true",
                          help="results file with --at: also each selected grid point against the reference "
                               "over the combined ensemble of parameters and model structures (scenario files: "
