@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.transforms import blended_transform_factory
 
-from simulator.analysis.labels import STRATEGIES, metric_label, parameter_label, scale, strategy_title
+from simulator.analysis.labels import NRM_DRIVER_TITLES, STRATEGIES, metric_label, parameter_label, scale, strategy_title
 from simulator.analysis.trial_metrics import FRACTION_UNIT
 from simulator.model.structure import structure_from_id
 from simulator.plots.common import (
@@ -35,8 +35,6 @@ SHOWN_SHARE = 0.01  # inputs worth less than this share of the EVPI are left out
 MIN_DRIVER_DRAWS = 20  # an NRM driver with fewer combined-ensemble draws gets no interval of its own
 ANSWER_COLUMNS = 3  # metric panels per row of an answer figure
 NOTE_SIZE = 7.5  # points: the notes under a figure
-NRM_DRIVER_TITLES = {"cumulative_dose": "cumulative dose", "cycles_before_hsct": "cycles before HSCT",
-                     "time_to_hsct": "time to HSCT", "pretransplant_state": "pre-transplant state only"}
 MONTE_CARLO_COLOR, POSTERIOR_COLOR, DRIVER_COLOR = "black", "tab:blue", "tab:grey"
 P_BETTER = "P(better)"
 
@@ -68,7 +66,7 @@ def _driver_rows(answers: xr.Dataset) -> tuple[list[tuple[str, np.ndarray]], lis
     for driver in sorted(weight, key=lambda d: -weight[d]):
         mask = drivers == driver
         share = f"{weight[driver]:.0%}" if weight[driver] >= 0.01 else f"{weight[driver]:.1%}"
-        text = f"NRM driven by {NRM_DRIVER_TITLES.get(driver, driver)} (weight {share}"
+        text = f"{NRM_DRIVER_TITLES[driver]} (weight {share}"
         if mask.sum() >= MIN_DRIVER_DRAWS:
             rows.append((f"{text})", mask))
         else:

@@ -2,7 +2,7 @@
 
 A difference between strategies is read in the better direction for patients: its
 P(better) is the share of draws in which the first strategy is better (lower NRM,
-higher survival), the direction of :data:`simulator.sensitivity.strategies.HIGHER_IS_BETTER`.
+higher survival), the direction each metric's definition gives (``Metric.better``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from simulator.plots.common import (  # noqa: E402
     wrap,
 )
 from simulator.sensitivity.report import output_unit  # noqa: E402
-from simulator.sensitivity.strategies import HIGHER_IS_BETTER  # noqa: E402
 
 TORNADO_TOP = 15  # parameters shown in a tornado diagram
 PLOT_TIME = 24.0  # months: the time point shown for survival read at several (the nearest one)
@@ -43,7 +42,7 @@ STEMS = {"one_way": "tornado", "sobol": "sobol", "morris": "morris", "psa": "psa
 MORRIS_NAMED = 10  # parameters named in a Morris screen (largest mu* first)
 LABEL_SIZE = 7.5  # points: parameter names
 # metric ids by label (results record an output's label, not its metric); survival curves are better higher
-METRIC_BY_LABEL = {m.label: m.id for m in TRIAL_METRICS}
+METRIC_BY_LABEL = {m.label: m for m in TRIAL_METRICS}
 SURVIVAL_LABELS = {f"{title} (KM)" for _, title in CURVES.values()}
 
 
@@ -82,8 +81,8 @@ def _better(o: dict) -> float:
     metric = _metric_label(o)
     if metric in SURVIVAL_LABELS:
         return 1.0
-    higher = HIGHER_IS_BETTER.get(METRIC_BY_LABEL.get(metric, ""))
-    return 0.0 if higher is None else (1.0 if higher else -1.0)
+    better = METRIC_BY_LABEL[metric].better if metric in METRIC_BY_LABEL else ""
+    return {"higher": 1.0, "lower": -1.0}.get(better, 0.0)
 
 
 def _p_better(ds: xr.Dataset, o: dict, draws: xr.DataArray) -> tuple[str, str, np.ndarray]:

@@ -49,7 +49,7 @@ def test_the_answer_shows_monte_carlo_posterior_and_nrm_drivers_with_p_better(an
     assert 1 <= len(shown) < len(drivers)  # one driver at least with an interval, one with too few draws
     rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]  # top to bottom
     assert rows[:2] == ["At the fitted values (Monte Carlo)", "Parameters and model structures (posterior)"]
-    assert len(rows) == 2 + len(shown) and all(t.startswith("NRM driven by ") for t in rows[2:])
+    assert len(rows) == 2 + len(shown) and all(t.startswith("NRM ~ ") for t in rows[2:])
     for ax, metric in zip(fig.axes, HEADLINE):
         r = one.sel(metric=metric)
         assert f"({r.better.values} is better)" in ax.get_title()

@@ -103,7 +103,7 @@ def test_trial_figures_fit(tmp_path, saved):
 def test_calibration_check_figure_fits(tmp_path, saved):
     """``inosim calibrate``: reported against simulated figures."""
     from simulator.calibration import check
-    from simulator.model.config import load_parameters
+    from simulator.model.files import load_parameters
     from simulator.plots import plot_check
 
     plot_check(check(load_parameters(CONFIGS / "parameters" / "default.yaml"), n_patients=5000),
