@@ -11,6 +11,7 @@ from simulator.model import kernel as K
 from simulator.sweep.experiment import simulate_replicates
 from simulator.analysis.outcomes import km_median, km_survival_at, median_ci
 from simulator.analysis.outcomes import patient_columns
+from simulator.analysis.reductions import km_by_trial, median_by_trial
 from simulator.analysis.trial_metrics import CURVE_MONTHS, TRIAL_METRICS, mc_summary, trial_figures
 
 TRIALS, PATIENTS = 6, 150
@@ -77,7 +78,7 @@ def test_tied_times_and_empty_trials():
     event = rng.random(n) < 0.7
     include = np.ones(n, bool)
     include[50:100] = False  # trial 1 is empty
-    median, surv, rmst = K.km_by_trial(time[None], event[None], include[None], 50, np.array([6.0, 12.0]),
+    median, surv, rmst = km_by_trial(time[None], event[None], include[None], 50, np.array([6.0, 12.0]),
                                        np.array([12.0, 24.0]))
     assert np.isnan(median[0, 1]) and np.isnan(surv[0, 1]).all() and np.isnan(rmst[0, 1]).all()
     for r in (0, 2, 3):
@@ -87,7 +88,7 @@ def test_tied_times_and_empty_trials():
         np.testing.assert_allclose(surv[0, r], kmf.survival_function_at_times([6.0, 12.0]).values, atol=1e-12)
         np.testing.assert_allclose(rmst[0, r], [restricted_mean_survival_time(kmf, t=h) for h in (12.0, 24.0)],
                                    rtol=1e-9)
-    values = K.median_by_trial(time[None], include[None], 50)
+    values = median_by_trial(time[None], include[None], 50)
     assert np.isnan(values[0, 1]) and values[0, 2] == np.median(time[100:150])
 
 
