@@ -594,8 +594,9 @@ def transplant_bound(key, c, end, remission, eligible, k, reg, par):
 def ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par):
     """InO cycle ``c`` from day ``start``: doses, adverse events, response and MRD, transplant.
 
-    With ``D_c`` the dose given (:func:`_ino_doses`; none given ends treatment on ``start``)
-    and ``x = log(D_c / 1.8)``:
+    The planned doses are cycle 1's, then those for patients in or not in remission, times
+    ``1 - REG_REDUCTION`` after a reduction. With ``D_c`` the dose given (:func:`_ino_doses`;
+    none given ends treatment on ``start``) and ``x = log(D_c / 1.8)``:
 
     * grade >= 3 AE: ``u < expit(g3ae_intercept_{cycle1,later} + g3ae_dose_slope x)``; it
       delays the cycle end by ``2 cycle_delay_mean_days u`` days;
