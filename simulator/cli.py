@@ -262,9 +262,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ds = load_results(source)
         exp = experiment_from_json(ds.attrs["experiment"], source)
     else:
+        reference, *others = [load_scenario(p) for p in args.inputs]
+        if not others:
+            raise ConfigError(f"{source}: compare needs a reference and at least one strategy: name two or more "
+                              "scenario files (or one results file of 'inosim sweep')")
         if args.format == "table":
-            reference, *others = [load_scenario(p) for p in args.inputs]
             _strategy_answers(reference, {s.name: s for s in others}, args, metrics, args.seed, args.patients)
+            if args.contrast:
+                from simulator.sweep.report import format_dose_contrast
+
+                shown = metrics or HEADLINE_METRICS
+                print(format_dose_contrast(dose_contrast(reference, args.cutoff, seed=args.seed, patients=args.patients,
+                                                         replicates=args.replicates).sel(metric=list(shown))))
+            else:
+                print(f"Do the published <= {args.cutoff:g} and > {args.cutoff:g} mg/m2 groups differ by dose, or by "
+                      "who gets more cycles?\nAdd --contrast.\nPaired differences of every metric: --format csv|json.")
+            return 0
         exp = strategies_experiment(args.inputs, replicates=args.replicates, patients=args.patients,
                                     seed=args.seed)
         ds = run_sweep(exp)
@@ -517,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="results file with --at: also each selected grid point against the reference "
                               "over the combined ensemble of parameters and model structures (scenario files: "
                               "always)")
+    compare.add_argument("--contrast", action="store_true",
+                         help="scenario files: also the observational vs causal dose contrast of the reference "
+                              "at --cutoff")
     compare.add_argument("--precise", action="store_true",
                          help="scenario files: 8x the patients per parameter draw (about 8x slower), for a "
                               "smaller Monte Carlo error of the posterior figures and P(better)")

@@ -28,7 +28,7 @@ from simulator.plots.common import (
     text_width,
     wrap,
 )
-from simulator.sensitivity.strategies import LEVEL
+from simulator.sensitivity.strategies import LEVEL, STRUCTURE_INPUT
 
 TOP = 12  # inputs shown at most
 SHOWN_SHARE = 0.01  # inputs worth less than this share of the EVPI are left out
@@ -181,9 +181,9 @@ def value_of_information_plot(voi: xr.Dataset, out_dir: str | Path, title: str,
     shown = voi.isel(input=np.flatnonzero(worth)[:TOP])
     names = [str(n) for n in shown.input.values][::-1]
     values = k * shown.evppi.values[::-1]
-    colors = ["tab:red" if n == "model structure" else ("tab:orange" if f else "tab:blue")
+    colors = ["tab:red" if n == STRUCTURE_INPUT else ("tab:orange" if f else "tab:blue")
               for n, f in zip(names, shown.flips.values[::-1])]
-    ticks = [n if n == "model structure" else parameter_label(n).name for n in names]
+    ticks = [n if n == STRUCTURE_INPUT else parameter_label(n).name for n in names]
     left, width = text_width("\n".join(ticks), 8) + 0.3, 6.0
     note = wrap("Red: the model structure (which mechanism drives NRM, relapse on InO, second transplants); "
                 "orange: the better choice flips across this parameter's range; blue: it does not. "
