@@ -358,7 +358,8 @@ def efficacy_bounds_nb(info: np.ndarray, spend_cum: np.ndarray, futility: np.nda
         spend_cum[k-1]``. A zero increment gives ``+inf``; an increment at least the
         probability of reaching look k gives ``-inf`` (reject whenever reached).
     """
-    upper, _ = _bounds_core(info, spend_cum, futility, 0.0, binding, False, r)
+    # np.bool_: a plain bool, not a literal, so that both callers share one compile of _bounds_core
+    upper, _ = _bounds_core(info, spend_cum, futility, 0.0, binding, np.bool_(False), r)
     return upper
 
 
@@ -380,7 +381,7 @@ def beta_spending_bounds_nb(info: np.ndarray, spend_cum: np.ndarray, beta_cum: n
     ``theta`` is the drift per unit of ``info``: ``E[Z_k] = theta * sqrt(info[k])``;
     ``r`` as in :func:`efficacy_bounds_nb`. Returns ``(upper, lower)``.
     """
-    return _bounds_core(info, spend_cum, beta_cum, theta, binding, True, r)
+    return _bounds_core(info, spend_cum, beta_cum, theta, binding, np.bool_(True), r)
 
 
 @njit(cache=True)
