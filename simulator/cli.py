@@ -403,6 +403,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     design = load_design(path)
     if args.null:
         design = design.model_copy(update={"null": True})
+    arrays = trial_arrays(design, path.parent, path)
     n_trials = args.trials or design.n_trials
     seed = design.seed if args.seed is None else args.seed
     print(f"Trial design '{design.name}' ({path}): {len(design.arms)} arms ({', '.join(design.experimental)} vs "
@@ -410,14 +411,13 @@ def cmd_trial(args: argparse.Namespace) -> int:
           f"{n_trials:,} trials, seed {seed}" + (" [null: every arm gets the control's strategy]" if design.null else ""))
     t0 = time.perf_counter()
     with progress_bar(design.name, "chunk") as progress:
-        ds = simulate_trials(design, n_trials=n_trials, seed=seed, folder=path.parent, dask=args.dask,
-                             progress=progress)
+        ds = simulate_trials(arrays, n_trials=n_trials, seed=seed, dask=args.dask, progress=progress)
     elapsed = time.perf_counter() - t0
     cut = float(ds.cut_time.isel(look=-1).mean(skipna=True))
     if not math.isfinite(cut):
         cut = float(ds.cut_time.max("look").mean())
     n_truth = args.truth_patients or TRUTH_PATIENTS
-    truth = true_values(design, trial_arrays(design, path.parent, path), seed, cut, n=n_truth)
+    truth = true_values(arrays, seed, cut, n=n_truth)
     print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth from "
           f"{n_truth:,} counterfactual patients per arm cut at {cut:.1f} months\n")
     print(format_figures(operating_characteristics(ds, truth), "Operating characteristics (simulated):"))
@@ -426,8 +426,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     out = write_netcdf(ds.merge(truth), args.out)
     print(f"\nResults written to {out}")
     if args.sizes:
-        search = sample_size_search(design, args.sizes, target=args.target, folder=path.parent,
-                                    n_trials=n_trials, seed=seed, dask=args.dask)
+        search = sample_size_search(arrays, args.sizes, target=args.target, n_trials=n_trials, seed=seed,
+                                    dask=args.dask)
         print(f"\nPower of {design.primary_test.name} by sample size (95% Monte Carlo CI):")
         for size in search.sample_size.values:
             p = search.sel(sample_size=size)

@@ -29,15 +29,21 @@ or fractions: efficacy bounds depend only on ratios ``I_i / I_j``, but ``theta``
 units of the given information (with fractions, ``theta`` is ``E[Z]`` at full
 information). The Python API (:func:`spend`, :func:`design_bounds`,
 :func:`futility_bounds`) validates inputs and returns arrays or a :class:`Boundaries`.
+
+The design statistics the bounds are computed from are here too:
+:func:`information_fractions` (the planned information of each look) and
+:func:`dunnett_alpha` (the per-comparison level of several arms against one control).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+from scipy import integrate, optimize, stats
 from scipy.special import ndtr
 
 from simulator.trial.statistics import norm_ppf
@@ -49,6 +55,7 @@ Z_BRACKET = 40.0  # z units: bounds are sought within +-Z_BRACKET of E[Z_k]
 KERNEL_CUTOFF = 9.0  # SD: transition-density terms beyond this (phi < 1.1e-18) are skipped
 SQRT2 = math.sqrt(2.0)
 SQRT_2PI = math.sqrt(2.0 * math.pi)
+DUNNETT_RANGE = 12.0  # SD: the Dunnett quadrature integrates the shared normal factor over +-12 SD
 
 KIND_CODES = {"obf": 0, "pocock": 1, "hsd": 2, "power": 3}
 FUTILITY_KEYS = ("spending", "param", "beta", "theta")
@@ -295,8 +302,7 @@ def _bounds_core(info: np.ndarray, alpha_cum: np.ndarray, lower_in: np.ndarray,
     size1 = size if beta_spending else 1
     z1, wh1, z1_next, wh1_next = np.empty(size1), np.empty(size1), np.empty(size1), np.empty(size1)
     z0[0], wh0[0], z1[0], wh1[0] = 0.0, 1.0, 0.0, 1.0
-    m0 = 1
-    m1 = 1
+    m0 = m1 = np.int64(1)  # typed int64 from the start: a literal 1 would compile the callees twice
     i_prev = 0.0
     for k in range(n_looks):
         i_k = info[k]
@@ -352,7 +358,8 @@ def efficacy_bounds_nb(info: np.ndarray, spend_cum: np.ndarray, futility: np.nda
         spend_cum[k-1]``. A zero increment gives ``+inf``; an increment at least the
         probability of reaching look k gives ``-inf`` (reject whenever reached).
     """
-    upper, _ = _bounds_core(info, spend_cum, futility, 0.0, binding, False, r)
+    # np.bool_: a plain bool, not a literal, so that both callers share one compile of _bounds_core
+    upper, _ = _bounds_core(info, spend_cum, futility, 0.0, binding, np.bool_(False), r)
     return upper
 
 
@@ -374,7 +381,7 @@ def beta_spending_bounds_nb(info: np.ndarray, spend_cum: np.ndarray, beta_cum: n
     ``theta`` is the drift per unit of ``info``: ``E[Z_k] = theta * sqrt(info[k])``;
     ``r`` as in :func:`efficacy_bounds_nb`. Returns ``(upper, lower)``.
     """
-    return _bounds_core(info, spend_cum, beta_cum, theta, binding, True, r)
+    return _bounds_core(info, spend_cum, beta_cum, theta, binding, np.bool_(True), r)
 
 
 @njit(cache=True)
@@ -407,7 +414,7 @@ def crossing_probabilities_nb(info: np.ndarray, upper: np.ndarray, lower: np.nda
     size = 12 * r + 1
     z, wh, z_next, wh_next = np.empty(size), np.empty(size), np.empty(size), np.empty(size)
     z[0], wh[0] = 0.0, 1.0
-    m = 1
+    m = np.int64(1)  # typed int64 from the start: a literal 1 would compile the callees twice
     i_prev = 0.0
     for k in range(n_looks):
         i_k = info[k]
@@ -566,3 +573,61 @@ def design_bounds(info_fraction, alpha: float = 0.025, spending: str = "obf",
         upper = efficacy_bounds_nb(t, alpha_cum, lower, bool(binding), _as_r(r))
     return Boundaries(info_fraction=t, efficacy=upper, futility=lower, alpha_spent=alpha_cum,
                       nominal_p=ndtr(-upper), binding=bool(binding))
+
+
+def information_fractions(information: Sequence[float | None], events: Sequence[int | None]) -> np.ndarray:
+    """Planned information fraction of each look.
+
+    Parameters
+    ----------
+    information : sequence of float or None
+        The fraction given for each look (None: not given).
+    events : sequence of int or None
+        Each look's target number of events (None: not cut by events).
+
+    Returns
+    -------
+    numpy.ndarray
+        The given fractions if every look has one; else ``events / events[-1]`` (a single
+        look: 1).
+    """
+    if all(i is not None for i in information):
+        return np.array(information, dtype=float)
+    if len(events) == 1:
+        return np.ones(1)
+    target = np.array(events, dtype=float)
+    return target / target[-1]
+
+
+def dunnett_alpha(alpha: float, ratios: Sequence[int], control_ratio: int) -> float:
+    """Nominal one-sided level of each comparison in Dunnett's many-to-one test.
+
+    The critical value c with ``P(max_k Z_k > c) = alpha`` for the K experimental arms' z
+    statistics, correlated ``sqrt(r_j r_k / ((r_j + r_c)(r_k + r_c)))`` through the shared
+    control (r: allocation ratios), by quadrature over the shared factor
+    (``Z_k = w_k X + sqrt(1 - w_k^2) Y_k``, ``w_k = sqrt(r_k / (r_k + r_c))``). Also valid
+    after dose selection: dropping arms only lowers the maximum.
+
+    Parameters
+    ----------
+    alpha : float
+        Familywise one-sided type I error.
+    ratios : sequence of int
+        Allocation ratio of each experimental arm (two or more).
+    control_ratio : int
+        Allocation ratio of the control arm.
+
+    Returns
+    -------
+    float
+        ``1 - Phi(c)``.
+    """
+    w = np.array([math.sqrt(r / (r + control_ratio)) for r in ratios])
+
+    def excess(c: float) -> float:  # P(max_k Z_k > c) - alpha, one-dimensional quadrature over X
+        def density(x: float) -> float:
+            return stats.norm.pdf(x) * np.prod(stats.norm.cdf((c - w * x) / np.sqrt(1.0 - w * w)))
+        return 1.0 - integrate.quad(density, -DUNNETT_RANGE, DUNNETT_RANGE, epsabs=1e-13)[0] - alpha
+
+    c = optimize.brentq(excess, stats.norm.isf(alpha), stats.norm.isf(alpha / len(ratios)) + 0.5, xtol=1e-10)
+    return float(stats.norm.sf(c))

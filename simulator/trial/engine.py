@@ -1,7 +1,10 @@
 """Numba kernels of the trial engine: arrays in, arrays out, one ``prange`` over trials.
 
 Nothing here knows about YAML, dataclasses or xarray; :mod:`simulator.trial.run` converts
-a validated design into the arrays below (the one conversion point) and wraps the results.
+a validated design into a :class:`DesignConstants` (the one conversion point) and wraps the
+results. Kernels take three typed named tuples: the design's constants, a chunk's
+:class:`Slots` and the :class:`Results` they fill; numba types a named tuple field by field,
+so each keeps one type whatever the design and every kernel compiles once.
 
 Layout. A chunk holds ``n_trials`` trials of ``n_slots`` patient slots each; slot ``i`` of
 trial ``r`` is patient id ``r * MAX_SLOTS + i`` of the model (trial-scoped ids with a fixed
@@ -26,13 +29,14 @@ look cut at the k-th event includes that event), else ``min(dropout, c - entry)`
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from simulator.model.kernel import draw, patient_key
 from simulator.trial import statistics as st
-from simulator.trial.boundaries import GRID_R, norm_ppf_nb, efficacy_bounds_nb, spend_nb
+from simulator.trial.boundaries import efficacy_bounds_nb, norm_ppf_nb, spend_nb
 
 MAX_SLOTS = 1 << 20  # must equal simulator.trial.design.MAX_SLOTS
 MAX_BLOCK = 64  # patients per randomisation block
@@ -55,10 +59,86 @@ N_L = 6
 # decisions
 CONTINUE, EFFICACY, FUTILITY, HARM = 0, 1, -1, 2
 NOT_REACHED = -9
+N_RESULT = 6  # result columns: statistic, p, z, estimate, lower, upper
+
+
+class DesignConstants(NamedTuple):
+    """A design as the kernels see it: plain arrays and scalars, one type per field.
+
+    Built by :func:`simulator.trial.run.trial_arrays`. Times in months, rates per month.
+    """
+
+    n_strata: int  # strata: 2 ** stratification factors
+    ratios: np.ndarray  # int64[arms]: allocation ratio of each arm
+    block_mult: int  # a randomisation block holds ratios[a] * block_mult places of arm a
+    enroll_rates: np.ndarray  # float64[periods]: enrolment rate, patients per month
+    enroll_ends: np.ndarray  # float64[periods]: end of each period (the last inf)
+    random_entry: bool  # Poisson entry (else evenly spaced in cumulative intensity)
+    drop_rate: np.ndarray  # float64[arms]: exponential dropout rate
+    pe_rates: np.ndarray  # float64[arms, periods]: piecewise-exponential hazards ((0, 0): strategy arms)
+    pe_ends: np.ndarray  # float64[arms, periods]: their period ends (padded with inf)
+    looks: np.ndarray  # float64[looks, N_L]: look criteria (NaN: unused)
+    tests: np.ndarray  # float64[tests, N_Q]: test parameters
+    control: int  # control arm index
+    comparisons: np.ndarray  # int64[C]: experimental arm of each comparison
+    primary: int  # index of the test that decides
+    upper: np.ndarray  # float64[looks]: planned efficacy z bounds
+    lower: np.ndarray  # float64[looks]: planned futility z bounds (-inf: none)
+    sided: int  # 1: reject for z > upper; 2: also for z < -upper (harm), no futility stop
+    z_ci: float  # normal quantile of the confidence intervals
+    observed: bool  # spend alpha on observed information (else the planned bounds)
+    spend_code: int  # spending function (boundaries.KIND_CODES), for observed information
+    spend_param: float  # its parameter
+    alpha_cmp: float  # one-sided alpha per comparison
+    planned_final: float  # planned final information (events, or patients for a binary primary test)
+    binding: bool  # futility binding
+    grid_r: int  # grid density of the observed-information bounds (boundaries.GRID_R)
+    sel_look: int  # look of the dose selection (-1: none)
+    sel_rule: int  # 0: the best arm; 1: every arm above the threshold
+    sel_weight: float  # utility = P(CR/CRi) - weight x P(post-HSCT SOS)
+    sel_threshold: float  # utility threshold of rule 1
+    sel_eval: float  # months a patient is followed before counting in the utility
+
+
+class Slots(NamedTuple):
+    """A chunk's patient slots, each (trials, slots) but ``tte``/``binary`` (endpoint, trials, slots).
+
+    See the module docstring; ``arm`` is the arm each slot is analysed in.
+    """
+
+    entry: np.ndarray
+    drop_u: np.ndarray
+    stratum: np.ndarray
+    arm: np.ndarray
+    tte: np.ndarray
+    binary: np.ndarray
+
+
+class Results(NamedTuple):
+    """Output of :func:`analyse` for a chunk of trials; ``M`` = tests x comparisons, column
+    ``m = test * C + comparison``. Looks after the stop hold NaN / ``NOT_REACHED`` / 0."""
+
+    res: np.ndarray  # float64[trials, looks, M, N_RESULT]: statistic, p, z, estimate, lower, upper
+    events: np.ndarray  # int64[trials, looks, M]: events (responders) in the two compared arms
+    patients: np.ndarray  # int64[trials, looks, M]: patients in the two compared arms
+    decision: np.ndarray  # int8[trials, looks, M]: EFFICACY, FUTILITY, HARM, CONTINUE or NOT_REACHED
+    cut: np.ndarray  # float64[trials, looks]: calendar cut (NaN: not reached)
+    enrolled: np.ndarray  # int64[trials, looks]: patients enrolled by the cut
+    stop_look: np.ndarray  # int64[trials]: look at which the trial stopped
+
+
+def empty_results(n_trials: int, n_looks: int, m: int) -> Results:
+    """Uninitialised :class:`Results` for ``n_trials`` trials (every cell is written by :func:`analyse`)."""
+    return Results(res=np.empty((n_trials, n_looks, m, N_RESULT)),
+                   events=np.empty((n_trials, n_looks, m), dtype=np.int64),
+                   patients=np.empty((n_trials, n_looks, m), dtype=np.int64),
+                   decision=np.empty((n_trials, n_looks, m), dtype=np.int8),
+                   cut=np.empty((n_trials, n_looks)), enrolled=np.empty((n_trials, n_looks), dtype=np.int64),
+                   stop_look=np.empty(n_trials, dtype=np.int64))
 
 
 @njit(cache=True)
-def _inverse_cumulative(x, rates, ends):
+def inverse_cumulative(x, rates, ends):
     """Time at which a piecewise-constant rate (``rates[k]`` up to ``ends[k]``) accumulates ``x``."""
     start = 0.0
     acc = 0.0
@@ -76,7 +156,7 @@ def _inverse_cumulative(x, rates, ends):
 @njit(cache=True)
 def piecewise_time(u, rates, ends):
     """Event time (months) with hazard ``rates[k]`` per month up to ``ends[k]`` (last: inf), from a uniform."""
-    return _inverse_cumulative(-math.log(u), rates, ends)
+    return inverse_cumulative(-math.log(u), rates, ends)
 
 
 @njit(cache=True, parallel=True)
@@ -105,7 +185,7 @@ def slot_draws(seed, first_trial, rates, ends, random_entry, entry, drop_u, pe_u
                 acc -= math.log(draw(key, S_ENTRY))
             else:
                 acc = i + 1.0
-            entry[t, i] = _inverse_cumulative(acc, rates, ends)
+            entry[t, i] = inverse_cumulative(acc, rates, ends)
             drop_u[t, i] = draw(key, S_DROPOUT)
             if with_pe:
                 pe_u[t, i] = draw(key, S_PIECEWISE)
@@ -127,23 +207,23 @@ def piecewise_fill(arm, pe_u, rates, ends, tte):
 
 
 @njit(cache=True, parallel=True)
-def randomise(seed, first_trial, entry, stratum, n_strata, ratios, block_mult, switch, active, arm):
+def randomise(dc, seed, first_trial, entry, stratum, switch, active, arm):
     """Permuted-block randomisation within strata, in order of entry.
 
-    Before ``switch[t]`` (calendar months) every arm is in the blocks (``ratios[a]`` x
-    ``block_mult`` places each); slots entering at or after it are randomised in new blocks
+    Before ``switch[t]`` (calendar months) every arm is in the blocks (``dc.ratios[a]`` x
+    ``dc.block_mult`` places each); slots entering at or after it are randomised in new blocks
     among the arms with ``active[t, a]`` only (dose selection). Block ``b`` of stratum ``s`` in
     phase ``p`` is a Fisher-Yates permutation drawn from the trial's key, so a slot's arm depends
     only on the slots before it in its stratum.
 
     Parameters
     ----------
+    dc : DesignConstants
+        The design.
     entry : float64[:, :]
         Entry times (trials, slots), increasing along slots.
     stratum : int64[:, :]
-        Stratum codes ``0 .. n_strata - 1``.
-    ratios : int64[:]
-        Allocation ratio of each arm.
+        Stratum codes ``0 .. dc.n_strata - 1``.
     switch : float64[:]
         Per trial: entry time from which only active arms are randomised (inf: never).
     active : int8[:, :]
@@ -151,6 +231,8 @@ def randomise(seed, first_trial, entry, stratum, n_strata, ratios, block_mult, s
     arm : int64[:, :]
         Output arm index of every slot.
     """
+    n_strata = dc.n_strata
+    ratios = dc.ratios
     n_arms = ratios.shape[0]
     for t in prange(entry.shape[0]):
         key = patient_key(seed, (first_trial + t) * MAX_SLOTS)
@@ -170,7 +252,7 @@ def randomise(seed, first_trial, entry, stratum, n_strata, ratios, block_mult, s
                 m = 0
                 for a in range(n_arms):
                     if phase == 0 or active[t, a]:
-                        for _ in range(ratios[a] * block_mult):
+                        for _ in range(ratios[a] * dc.block_mult):
                             block[s, m] = a
                             m += 1
                 base = S_BLOCK + ((phase * n_strata + s) * MAX_SLOTS + count[s]) * MAX_BLOCK
@@ -191,7 +273,7 @@ def randomise(seed, first_trial, entry, stratum, n_strata, ratios, block_mult, s
 
 @njit(cache=True)
 def _event_calendar(entry, tte, dropout, n):
-    """Calendar times of the observable events of one endpoint (unsorted), their count, and
+    """Calendar times of the observable events of one endpoint, sorted, their count, and
     the time by which every patient's outcome is known (last event or dropout)."""
     cal = np.empty(n)
     m = 0
@@ -203,7 +285,8 @@ def _event_calendar(entry, tte, dropout, n):
         if tte[i] <= dropout[i] and tte[i] < math.inf:
             cal[m] = entry[i] + tte[i]
             m += 1
-    return cal[:m], m, max(last, entry[n - 1])
+    cal = cal[:m]
+    return cal[np.argsort(cal)], m, max(last, entry[n - 1])
 
 
 @njit(cache=True)
@@ -225,7 +308,7 @@ def look_cut(look, prev, looks, last_entry, cal, n_events, known):
     last_entry : float
         Entry time of the last slot.
     cal, n_events, known
-        Of the look's endpoint, from :func:`_event_calendar`.
+        Of the look's endpoint, from :func:`_event_calendar` (``cal`` sorted).
     """
     c = -math.inf
     row = looks[look]
@@ -233,7 +316,7 @@ def look_cut(look, prev, looks, last_entry, cal, n_events, known):
         c = max(c, row[L_CALENDAR])
     if not math.isnan(row[L_EVENTS]):
         k = int(row[L_EVENTS])
-        c = max(c, np.partition(cal, k - 1)[k - 1] if k <= n_events else math.inf)  # the k-th event
+        c = max(c, cal[k - 1] if k <= n_events else math.inf)  # the k-th event
     if not math.isnan(row[L_MIN_FU]):
         c = max(c, last_entry + row[L_MIN_FU])
     if not math.isnan(row[L_GAP]) and look > 0:
@@ -256,7 +339,7 @@ def _dropout_times(drop_u, arm, drop_rate, n):
 
 @njit(cache=True)
 def _calendars(entry, tte, t, dropout, n, looks):
-    """Event calendars of the endpoints that cut looks (of trial ``t``)."""
+    """Event calendars of the endpoints that cut looks (of trial ``t``, an int64)."""
     n_ep = tte.shape[0]
     cals = []
     counts = np.zeros(n_ep, np.int64)
@@ -281,23 +364,23 @@ def _calendars(entry, tte, t, dropout, n, looks):
 
 
 @njit(cache=True, parallel=True)
-def select_arms(seed, first_trial, entry, arm, tte, binary, drop_u, drop_rate, looks, sel_look, control, rule,
-                weight, threshold, eval_months, selected, utility, sel_cut):
-    """Dose selection at look ``sel_look``: utility = P(CR/CRi) - weight x P(post-HSCT SOS).
+def select_arms(dc, seed, first_trial, s, selected, utility, sel_cut):
+    """Dose selection at look ``dc.sel_look``: utility = P(CR/CRi) - weight x P(post-HSCT SOS).
 
-    Among patients followed ``eval_months`` by the look's cut. ``rule`` 0: the best
-    experimental arm (ties broken at random, stream ``S_TIE`` of the trial's key); 1: every
-    arm with utility >= ``threshold``.
+    Among the slots ``s`` (:class:`Slots`, first randomisation) followed ``dc.sel_eval``
+    months by the look's cut. ``dc.sel_rule`` 0: the best experimental arm (ties broken at
+    random, stream ``S_TIE`` of the trial's key); 1: every arm with utility >= ``dc.sel_threshold``.
     Writes ``selected[t, a]`` (1 = continues; the control always), ``utility[t, a]`` (NaN for
     the control or an arm without evaluable patients) and ``sel_cut[t]``.
     """
-    n_arms = drop_rate.shape[0]
+    entry, arm, binary, looks, control = s.entry, s.arm, s.binary, dc.looks, dc.control
+    n_arms = dc.drop_rate.shape[0]
     n = entry.shape[1]
     for t in prange(entry.shape[0]):
-        dropout = _dropout_times(drop_u[t], arm[t], drop_rate, n)
-        cals, counts, known = _calendars(entry[t], tte, t, dropout, n, looks)
+        dropout = _dropout_times(s.drop_u[t], arm[t], dc.drop_rate, n)
+        cals, counts, known = _calendars(entry[t], s.tte, np.int64(t), dropout, n, looks)
         c = 0.0
-        for k in range(sel_look + 1):
+        for k in range(dc.sel_look + 1):
             e = int(looks[k, L_ENDPOINT])
             c = look_cut(k, c, looks, entry[t, n - 1], cals[e], counts[e], known[e])
         sel_cut[t] = c
@@ -305,7 +388,7 @@ def select_arms(seed, first_trial, entry, arm, tte, binary, drop_u, drop_rate, l
         sos = np.zeros(n_arms)
         m = np.zeros(n_arms)
         for i in range(n):
-            if entry[t, i] + eval_months > c:
+            if entry[t, i] + dc.sel_eval > c:
                 break
             a = arm[t, i]
             m[a] += 1.0
@@ -316,11 +399,11 @@ def select_arms(seed, first_trial, entry, arm, tte, binary, drop_u, drop_rate, l
             selected[t, a] = 1 if a == control else 0
             utility[t, a] = math.nan
             if a != control and m[a] > 0.0:
-                utility[t, a] = (cr[a] - weight * sos[a]) / m[a]
+                utility[t, a] = (cr[a] - dc.sel_weight * sos[a]) / m[a]
                 best = max(best, utility[t, a])
-                if rule == 1 and utility[t, a] >= threshold:
+                if dc.sel_rule == 1 and utility[t, a] >= dc.sel_threshold:
                     selected[t, a] = 1
-        if rule == 0 and best > -math.inf:
+        if dc.sel_rule == 0 and best > -math.inf:
             ties = 0
             for a in range(n_arms):
                 ties += utility[t, a] == best
@@ -361,8 +444,25 @@ def _put(res, statistic, p, z, estimate, lo, hi):
 
 
 @njit(cache=True)
-def _time_test(q, time, event, arm, strat, n_strata, ctl, exp, z_ci, res):
-    """One time-to-event test on sorted data; writes statistic, p, z, estimate, lower, upper."""
+def time_test(q, time, event, arm, strat, n_strata, ctl, exp, z_ci, res):
+    """One time-to-event test on data sorted by time.
+
+    Parameters
+    ----------
+    q : float64[N_Q]
+        The test's parameters (a row of ``DesignConstants.tests``).
+    time, event, arm, strat : 1-D arrays
+        Observed time (months), event (1) or censoring (0), arm index and stratum code of
+        each patient, in increasing order of time.
+    n_strata : int
+        Number of strata.
+    ctl, exp : int
+        The compared arms.
+    z_ci : float
+        Normal quantile of the confidence interval.
+    res : float64[N_RESULT]
+        Output: statistic, one-sided p, z, estimate, lower and upper confidence limit.
+    """
     code = int(q[Q_TYPE])
     ns = n_strata
     if q[Q_STRATIFIED] == 0:  # one stratum: every code 0
@@ -390,8 +490,9 @@ def _time_test(q, time, event, arm, strat, n_strata, ctl, exp, z_ci, res):
 
 
 @njit(cache=True)
-def _binary_test(q, x, arm, strat, n_strata, ctl, exp, z_ci, res):
-    """One binary-endpoint test; ``x`` is already flipped when lower is better."""
+def binary_test(q, x, arm, strat, n_strata, ctl, exp, z_ci, res):
+    """One binary-endpoint test; as :func:`time_test` with ``x`` (1: the event happened,
+    already flipped when lower is better) instead of time and event."""
     code = int(q[Q_TYPE])
     nan = math.nan
     d, se, z = st.proportions(x, arm, ctl, exp)
@@ -403,11 +504,12 @@ def _binary_test(q, x, arm, strat, n_strata, ctl, exp, z_ci, res):
         p = st.fisher_one_sided(k_e, n_e, k_c, n_c) if n_e > 0 and n_c > 0 else nan
         z = _z_of_p(p)
         _put(res, z, p, z, d, lo, hi)
-    elif q[Q_STRATIFIED] > 0:
-        z, rd, _ = st.cmh(x, arm, ctl, exp, strat, n_strata)
-        _put(res, z, _norm_sf(z), z, rd, nan, nan)
     else:
-        z, rd, _ = st.cmh(x, arm, ctl, exp, np.zeros_like(strat), 1)
+        ns = n_strata
+        if q[Q_STRATIFIED] == 0:  # one stratum: every code 0
+            ns = 1
+            strat = np.zeros_like(strat)
+        z, rd, _ = st.cmh(x, arm, ctl, exp, strat, ns)
         _put(res, z, _norm_sf(z), z, rd, nan, nan)
     if q[Q_LOWER_BETTER] > 0:  # report the difference in the adverse event's rate
         res[3], res[4], res[5] = -res[3], -res[5], -res[4]
@@ -431,17 +533,18 @@ def _gather_sorted(tte_e, dropout, entry, arm, stratum, n_in, cut):
 
 
 @njit(cache=True)
-def _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_rate, looks, tests, control,
-                   comparisons, primary, upper, lower, sided, z_ci, observed, spend_code, spend_param,
-                   alpha_cmp, planned_final, binding, alive0, sel_look,
-                   res, events, n_pat, decision, cut, enrolled, stop_look):
-    """One trial of :func:`analyse` (a plain function: no parfor transformations inside)."""
+def _analyse_trial(dc, s, alive0, out, t):
+    """Trial ``t`` (an int64) of :func:`analyse` (a plain function: no parfor transformations inside)."""
+    entry, arm, stratum, tte, binary = s.entry, s.arm, s.stratum, s.tte, s.binary
+    looks, tests, comparisons, control, lower = dc.looks, dc.tests, dc.comparisons, dc.control, dc.lower
+    res, events, n_pat, decision, cut = out.res, out.events, out.patients, out.decision, out.cut
+    sided, n_strata, z_ci, primary = dc.sided, dc.n_strata, dc.z_ci, dc.primary
     n = entry.shape[1]
     n_looks = looks.shape[0]
     n_tests = tests.shape[0]
     n_cmp = comparisons.shape[0]
-    n_arms = drop_rate.shape[0]
-    dropout = _dropout_times(drop_u[t], arm[t], drop_rate, n)
+    n_arms = dc.drop_rate.shape[0]
+    dropout = _dropout_times(s.drop_u[t], arm[t], dc.drop_rate, n)
     cals, counts, known = _calendars(entry[t], tte, t, dropout, n, looks)
     info = np.empty(n_looks)
     spent = np.empty(n_looks)
@@ -451,19 +554,20 @@ def _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_r
     n_pat[t] = 0
     decision[t] = NOT_REACHED
     cut[t] = math.nan
-    enrolled[t] = 0
+    out.enrolled[t] = 0
     c = 0.0
     q_p = tests[primary]
     prim_events = 0
-    r = np.empty(6)
+    r = np.empty(N_RESULT)
     for k in range(n_looks):
         e_look = int(looks[k, L_ENDPOINT])
         c = look_cut(k, c, looks, entry[t, n - 1], cals[e_look], counts[e_look], known[e_look])
         cut[t, k] = c
         n_in = np.searchsorted(entry[t], c, side="left")
-        enrolled[t, k] = n_in
-        if k == sel_look:
-            alive[:] = alive0[t]
+        out.enrolled[t, k] = n_in
+        if k == dc.sel_look:
+            for a in range(n_arms):
+                alive[a] = alive0[t, a]
         sorted_e = -1
         b = 0
         n_ev = 0
@@ -476,8 +580,8 @@ def _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_r
         s_s = np.empty(0, np.int64)
         for j in range(n_tests):
             q = tests[j]
-            binary_test = q[Q_TYPE] >= T_PROPORTIONS
-            if binary_test:
+            is_binary = q[Q_TYPE] >= T_PROPORTIONS
+            if is_binary:
                 b = int(q[Q_ENDPOINT])
                 n_ev = np.searchsorted(entry[t], c - q[Q_EVAL], side="right")
                 x = np.empty(n_ev, np.int8)
@@ -497,8 +601,8 @@ def _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_r
                 if not alive[ex]:
                     continue
                 m = j * n_cmp + ci
-                if binary_test:
-                    _binary_test(q, x, a_b, s_b, n_strata, control, ex, z_ci, r)
+                if is_binary:
+                    binary_test(q, x, a_b, s_b, n_strata, control, ex, z_ci, r)
                     ev = 0
                     pts = 0
                     for i in range(n_ev):
@@ -506,7 +610,7 @@ def _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_r
                             pts += 1
                             ev += binary[b, t, i]
                 else:
-                    _time_test(q, time, event, a_s, s_s, n_strata, control, ex, z_ci, r)
+                    time_test(q, time, event, a_s, s_s, n_strata, control, ex, z_ci, r)
                     ev = 0
                     pts = 0
                     for i in range(n_in):
@@ -515,27 +619,28 @@ def _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_r
                             ev += event[i]
                 if sided == 2:
                     r[1] = 2.0 * min(r[1], 1.0 - r[1])
-                res[t, k, m] = r
+                for f in range(N_RESULT):
+                    res[t, k, m, f] = r[f]
                 events[t, k, m] = ev
                 n_pat[t, k, m] = pts
                 if j == primary and ci == 0:
                     prim_events = ev
         # bounds at this look
-        if observed:
+        if dc.observed:
             if q_p[Q_TYPE] >= T_PROPORTIONS:
-                frac = n_pat[t, k, primary * n_cmp] / planned_final
+                frac = n_pat[t, k, primary * n_cmp] / dc.planned_final
             else:
-                frac = prim_events / planned_final
+                frac = prim_events / dc.planned_final
             frac = min(frac, 1.0) if k < n_looks - 1 else 1.0
             if k > 0 and frac <= info[k - 1]:
                 frac = info[k - 1] + 1e-6
             info[k] = frac
-            spent[k] = spend_nb(spend_code, frac, alpha_cmp, spend_param)
+            spent[k] = spend_nb(dc.spend_code, frac, dc.alpha_cmp, dc.spend_param)
             if k == n_looks - 1:
-                spent[k] = alpha_cmp
-            ub = efficacy_bounds_nb(info[:k + 1], spent[:k + 1], lower[:k + 1], binding, GRID_R)[k]
+                spent[k] = dc.alpha_cmp
+            ub = efficacy_bounds_nb(info[:k + 1], spent[:k + 1], lower[:k + 1], dc.binding, dc.grid_r)[k]
         else:
-            ub = upper[k]
+            ub = dc.upper[k]
         lb = lower[k] if sided == 1 else -math.inf
         any_eff = False
         all_fut = True
@@ -558,65 +663,26 @@ def _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_r
                     n_alive += 1
                     any_eff = any_eff or d == EFFICACY or d == HARM
                     all_fut = all_fut and d == FUTILITY
-        stop_look[t] = k
+        out.stop_look[t] = k
         if any_eff or (all_fut and n_alive > 0) or n_alive == 0:
             break
 
 
 @njit(cache=True, parallel=True)
-def analyse(entry, arm, stratum, n_strata, tte, binary, drop_u, drop_rate, looks, tests, control,
-            comparisons, primary, upper, lower, sided, z_ci, observed, spend_code, spend_param,
-            alpha_cmp, planned_final, binding, alive0, sel_look,
-            res, events, n_pat, decision, cut, enrolled, stop_look):
+def analyse(dc, s, alive0, out):
     """Every look of every trial: cuts, tests, boundary crossings; the first crossing stops.
 
     Parameters
     ----------
-    entry, arm, stratum, tte, binary, drop_u
-        Slot arrays (see the module docstring).
-    n_strata : int
-        Number of strata.
-    drop_rate : float64[:]
-        Dropout rate of each arm, per month.
-    looks : float64[:, N_L]
-        Look criteria.
-    tests : float64[:, N_Q]
-        Test parameters (``Q_*`` columns).
-    control : int
-        Control arm index.
-    comparisons : int64[:]
-        Experimental arm of each comparison; result column ``m = test * C + comparison``.
-    primary : int
-        Index of the test that decides.
-    upper, lower : float64[:]
-        Planned efficacy and futility z bounds per look (``lower`` -inf: none).
-    sided : int
-        1: reject for z > upper; 2: also for z < -upper (harm), and no futility stop.
-    z_ci : float
-        Normal quantile of the confidence intervals.
-    observed : bool
-        Spend alpha on observed information (primary endpoint events / ``planned_final``;
-        the last look spends the rest) instead of ``upper``.
-    spend_code, spend_param, alpha_cmp, binding
-        The spending function, its parameter, the alpha per comparison (one side) and
-        whether futility is binding, for ``observed``.
+    dc : DesignConstants
+        The design: looks, tests, comparisons, bounds (planned, or spent on observed
+        information), sidedness, look of the dose selection.
+    s : Slots
+        The chunk's slots, each in its final arm.
     alive0 : int8[:, :]
-        (trials, arms): arms still compared from look ``sel_look`` on (all 1 without selection).
-    sel_look : int
-        Look of the dose selection (-1: none).
-    res : float64[:, :, :, 6]
-        Output (trials, looks, M, [statistic, p, z, estimate, lower, upper]); NaN where not done.
-    events, n_pat : int64[:, :, :]
-        Output events (responders for binary endpoints) and patients in each comparison.
-    decision : int8[:, :, :]
-        Output ``EFFICACY``, ``FUTILITY``, ``HARM``, ``CONTINUE``, or ``NOT_REACHED``.
-    cut, enrolled : (trials, looks)
-        Output calendar cut (months; NaN if not reached) and patients enrolled by it.
-    stop_look : int64[:]
-        Output look at which each trial stopped.
+        (trials, arms): arms still compared from look ``dc.sel_look`` on (all 1 without selection).
+    out : Results
+        Output, every cell written.
     """
-    for t in prange(entry.shape[0]):
-        _analyse_trial(t, entry, arm, stratum, n_strata, tte, binary, drop_u, drop_rate, looks, tests, control,
-                       comparisons, primary, upper, lower, sided, z_ci, observed, spend_code, spend_param,
-                       alpha_cmp, planned_final, binding, alive0, sel_look,
-                       res, events, n_pat, decision, cut, enrolled, stop_look)
+    for t in prange(s.entry.shape[0]):
+        _analyse_trial(dc, s, alive0, out, np.int64(t))

@@ -47,6 +47,7 @@ from simulator.analysis.reductions import tied_run
 NEWTON_TOL = 1e-10  # Cox: stop when the Newton step in log HR is below this
 NEWTON_MAX_ITER = 30  # Cox: give up (return nan) after this many Newton steps
 LOGLIK_SLACK = 1e-12  # Cox: a relative fall in the log-likelihood below this is rounding, not overshoot
+FLOAT_EPS = float(np.finfo(np.float64).eps)  # Cox: a sum of n terms may be off by n * eps, relative
 MAX_ABS_LOG_HR = 20.0  # Cox: a converged |log HR| beyond this is a monotone likelihood: nan
 MVN_LATTICE_POINTS = 233  # Fibonacci lattice of mvn_cdf: N = F(13) points ...
 MVN_LATTICE_GENERATOR = 144  # ... with generating vector (1, F(12))
@@ -318,8 +319,10 @@ def cox(time: np.ndarray, event: np.ndarray, arm: np.ndarray, ctl: int, exp: int
     """Cox proportional-hazards model with the experimental-arm indicator as only covariate.
 
     Newton-Raphson from log HR = 0, halving a step while it lowers the partial
-    log-likelihood (by more than ``LOGLIK_SLACK``, relative), until the step is below
-    ``NEWTON_TOL`` (at most ``NEWTON_MAX_ITER`` steps). With ``n_strata > 1`` each stratum
+    log-likelihood by more than its rounding (relative: ``LOGLIK_SLACK``, or the
+    worst-case rounding ``rows x FLOAT_EPS`` of a sum over the risk table's rows if
+    larger, as with millions of patients), until the step is below ``NEWTON_TOL`` (at most
+    ``NEWTON_MAX_ITER`` steps). With ``n_strata > 1`` each stratum
     has its own baseline hazard. The risk sets are tabulated once; each Newton step is
     one pass over the event times.
 
@@ -348,6 +351,7 @@ def cox(time: np.ndarray, event: np.ndarray, arm: np.ndarray, ctl: int, exp: int
         return math.nan, math.nan, math.nan
     beta = 0.0
     loglik, score, info = _cox_terms(beta, efron, n_ctl, n_exp, d_ctl, d_exp, rows)
+    slack = max(LOGLIK_SLACK, rows * FLOAT_EPS)
     for _ in range(NEWTON_MAX_ITER):
         if not info > 0.0:
             break
@@ -360,7 +364,7 @@ def cox(time: np.ndarray, event: np.ndarray, arm: np.ndarray, ctl: int, exp: int
         while True:  # halve the step while it overshoots (log-likelihood falls)
             new_loglik, new_score, new_info = _cox_terms(beta + step, efron, n_ctl, n_exp,
                                                          d_ctl, d_exp, rows)
-            if new_loglik >= loglik - LOGLIK_SLACK * abs(loglik) or abs(step) < NEWTON_TOL:
+            if new_loglik >= loglik - slack * abs(loglik) or abs(step) < NEWTON_TOL:
                 break
             step *= 0.5
         beta += step

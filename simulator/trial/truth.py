@@ -15,8 +15,8 @@ import numpy as np
 import xarray as xr
 
 from simulator.trial import engine as E
-from simulator.trial.design import BINARY_ENDPOINTS, MAX_TRIALS, TIME_ENDPOINTS, Design
-from simulator.trial.run import TrialArrays, _model_outcomes, test_labels
+from simulator.trial.design import BINARY_ENDPOINTS, MAX_TRIALS, TIME_ENDPOINTS
+from simulator.trial.run import TrialArrays, model_outcomes, test_labels
 
 TRUTH_PATIENTS = 1_000_000  # per arm: the issue's 10^6
 TRUTH_TRIAL = MAX_TRIALS  # trial index of the counterfactual patients: beyond every simulated trial
@@ -24,47 +24,50 @@ TRUTH_TRIAL = MAX_TRIALS  # trial index of the counterfactual patients: beyond e
 
 def _entries(ta: TrialArrays, u: np.ndarray) -> np.ndarray:
     """Entry times distributed as the design's: uniform in cumulative intensity up to N patients."""
-    last = E._inverse_cumulative(float(ta.n_slots), ta.enroll_rates, ta.enroll_ends)
-    knots = np.concatenate([[0.0], ta.enroll_ends[ta.enroll_ends < last], [last]])
-    intensity = np.concatenate([[0.0], np.cumsum(np.diff(knots) * ta.enroll_rates[:knots.size - 1])])
-    return np.interp(u * ta.n_slots, intensity, knots)
+    n_slots, rates, ends = ta.design.sample_size, ta.constants.enroll_rates, ta.constants.enroll_ends
+    last = E.inverse_cumulative(float(n_slots), rates, ends)
+    knots = np.concatenate([[0.0], ends[ends < last], [last]])
+    intensity = np.concatenate([[0.0], np.cumsum(np.diff(knots) * rates[:knots.size - 1])])
+    return np.interp(u * n_slots, intensity, knots)
 
 
 def counterfactual(ta: TrialArrays, seed: int, n: int = TRUTH_PATIENTS) -> dict[str, np.ndarray]:
     """The same ``n`` patients under every arm: endpoints (arm, endpoint, patient), strata, uniforms."""
     if n > E.MAX_SLOTS:
         raise ValueError(f"at most {E.MAX_SLOTS} counterfactual patients, got {n}")
+    dc = ta.constants
+    piecewise = ta.model[0] is None
     entry = np.empty((1, n))  # slot_draws' entry times are not used: see u_entry
     drop_u = np.empty((1, n))
-    pe_u = np.empty((1, n) if ta.model[0] is None else (0, 0))
+    pe_u = np.empty((1, n) if piecewise else (0, 0))
     E.slot_draws(seed, TRUTH_TRIAL, np.ones(1), np.array([np.inf]), True, entry, drop_u, pe_u)
     ids = TRUTH_TRIAL * E.MAX_SLOTS + np.arange(n, dtype=np.int64)
-    n_arms = len(ta.arm_names)
+    n_arms = len(ta.model)
     tte = np.full((n_arms, len(TIME_ENDPOINTS), n), np.inf)
     binary = np.zeros((n_arms, len(BINARY_ENDPOINTS), n), dtype=np.int8)
     stratum = np.zeros(n, dtype=np.int64)
-    for a in range(n_arms):
-        if ta.model[a] is None:
+    for a, model in enumerate(ta.model):
+        if model is None:
             arm = np.zeros((1, n), dtype=np.int64)  # rows of the one-arm rate table below
-            E.piecewise_fill(arm, pe_u, ta.pe_rates[a][None], ta.pe_ends[a][None], tte[a][:, None, :])
+            E.piecewise_fill(arm, pe_u, dc.pe_rates[a:a + 1], dc.pe_ends[a:a + 1], tte[a][:, None, :])
         else:
-            tte[a], binary[a], cov = _model_outcomes(ta.model[a], seed, ids)
-            if a == ta.control:
-                for bit, factor in enumerate(ta.strata):
+            tte[a], binary[a], cov = model_outcomes(model, seed, ids)
+            if a == dc.control:
+                for bit, factor in enumerate(ta.design.randomization.strata):
                     stratum |= cov[factor].astype(np.int64) << bit
     u_entry = np.random.default_rng([seed, TRUTH_TRIAL]).random(n)  # where in the enrolment each enters
     return {"entry": _entries(ta, u_entry), "drop_u": drop_u[0], "tte": tte, "binary": binary,
             "stratum": stratum}
 
 
-def true_values(design: Design, ta: TrialArrays, seed: int, cut: float, n: int = TRUTH_PATIENTS,
+def true_values(ta: TrialArrays, seed: int, cut: float, n: int = TRUTH_PATIENTS,
                 cf: dict[str, np.ndarray] | None = None) -> xr.Dataset:
     """Large-sample value of every test's estimate, and the arms' true utilities.
 
     Parameters
     ----------
-    design, ta : Design, TrialArrays
-        The design and its arrays (:func:`simulator.trial.run.trial_arrays`).
+    ta : TrialArrays
+        The converted design (:func:`simulator.trial.run.trial_arrays`).
     seed : int
         Seed of the counterfactual patients.
     cut : float
@@ -82,33 +85,36 @@ def true_values(design: Design, ta: TrialArrays, seed: int, cut: float, n: int =
         ``true_rate`` over (``arm``, ``binary_endpoint``).
     """
     cf = cf or counterfactual(ta, seed, n)
+    dc = ta.constants
     entry, stratum = cf["entry"], cf["stratum"]
-    truth = np.full(len(ta.test_names) * ta.comparisons.size, np.nan)
-    res = np.empty(6)
-    for ci, ex in enumerate(ta.comparisons):
-        pair = np.array([ta.control, ex])
+    truth = np.full(dc.tests.shape[0] * dc.comparisons.size, np.nan)
+    res = np.empty(E.N_RESULT)
+    for ci, ex in enumerate(dc.comparisons):
+        pair = np.array([dc.control, ex])
         arm = np.repeat(pair, entry.size).astype(np.int64)
         strat = np.tile(stratum, 2)
         drop = np.concatenate([-np.log(cf["drop_u"]) / r if r > 0 else np.full(entry.size, np.inf)
-                               for r in ta.drop_rate[pair]])
+                               for r in dc.drop_rate[pair]])
         ent = np.tile(entry, 2)
-        for j, q in enumerate(ta.tests):
+        by_time = {}  # endpoint -> the pair's observed data sorted by time (one sort per endpoint)
+        for j, q in enumerate(dc.tests):
             e = int(q[E.Q_ENDPOINT])
             if q[E.Q_TYPE] >= E.T_PROPORTIONS:
                 x = np.concatenate([cf["binary"][a, e] for a in pair]).astype(np.int8)
                 if q[E.Q_LOWER_BETTER] > 0:
                     x = (1 - x).astype(np.int8)
-                E._binary_test(q, x, arm, strat, ta.n_strata, ta.control, ex, 0.0, res)
+                E.binary_test(q, x, arm, strat, dc.n_strata, dc.control, ex, 0.0, res)
             else:
-                t = np.concatenate([cf["tte"][a, e] for a in pair])
-                observed = (t <= drop) & (ent + t <= cut)
-                time = np.where(observed, t, np.minimum(drop, cut - ent))
-                order = np.argsort(time, kind="stable")
-                E._time_test(q, time[order], observed[order].astype(np.int8), arm[order], strat[order],
-                             ta.n_strata, ta.control, ex, 0.0, res)
-            truth[j * ta.comparisons.size + ci] = res[3]
+                if e not in by_time:
+                    t = np.concatenate([cf["tte"][a, e] for a in pair])
+                    observed = (t <= drop) & (ent + t <= cut)
+                    time = np.where(observed, t, np.minimum(drop, cut - ent))
+                    order = np.argsort(time, kind="stable")
+                    by_time[e] = (time[order], observed[order].astype(np.int8), arm[order], strat[order])
+                E.time_test(q, *by_time[e], dc.n_strata, dc.control, ex, 0.0, res)
+            truth[j * dc.comparisons.size + ci] = res[3]
     rates = cf["binary"].mean(axis=2)
-    weight = ta.sel_weight if ta.sel_look >= 0 else 1.0
+    weight = dc.sel_weight if dc.sel_look >= 0 else 1.0
     utility = rates[:, 0] - weight * rates[:, 1]
     if ta.model[0] is None:
         utility[:] = np.nan
@@ -118,6 +124,7 @@ def true_values(design: Design, ta: TrialArrays, seed: int, cut: float, n: int =
                                            "units": "see estimand"}),
          "true_utility": ("arm", utility, {"long_name": "P(CR/CRi) - weight x P(post-HSCT SOS)", "units": "1"}),
          "true_rate": (("arm", "binary_endpoint"), rates, {"long_name": "share of patients", "units": "1"})},
-        coords={"test": test_labels(design), "arm": list(ta.arm_names), "binary_endpoint": list(BINARY_ENDPOINTS)},
+        coords={"test": test_labels(ta.design), "arm": [a.name for a in ta.design.arms],
+                "binary_endpoint": list(BINARY_ENDPOINTS)},
         attrs={"patients_per_arm": entry.size, "cut_months": cut, "seed": seed,
                "uncertainty": "Monte Carlo, negligible beside the trials' (10^6 patients per arm)"})

@@ -17,8 +17,10 @@ from simulator.trial.boundaries import (
     beta_spending_bounds_nb,
     crossing_probabilities_nb,
     design_bounds,
+    dunnett_alpha,
     efficacy_bounds_nb,
     futility_bounds,
+    information_fractions,
     spend,
     spend_nb,
 )
@@ -262,6 +264,31 @@ def test_efficacy_bounds_nb_matches_design_and_grid_refinement():
     # bounds depend on information only through its ratios
     np.testing.assert_allclose(efficacy_bounds_nb(250.0 * info, alpha_cum, none, False, GRID_R),
                                default, atol=1e-9)
+
+
+@pytest.mark.parametrize("ratios, control", [((1, 1), 1), ((2, 1), 1), ((1, 1, 1), 2)])
+def test_dunnett_alpha_by_mvn(ratios, control):
+    """Dunnett's level, checked by scipy's multivariate normal (Genz) at the critical value: the
+    comparisons' z statistics are correlated sqrt(r_j r_k / ((r_j + r_c)(r_k + r_c)))."""
+    c = norm.isf(dunnett_alpha(ALPHA, ratios, control))
+    w = np.sqrt(np.array(ratios) / (np.array(ratios) + control))
+    cov = np.outer(w, w)
+    np.fill_diagonal(cov, 1.0)
+    k = len(ratios)
+    mvn = multivariate_normal(np.zeros(k), cov, abseps=MVN_ABSEPS, seed=MVN_SEED)
+    assert 1.0 - mvn.cdf(np.full(k, c)) == pytest.approx(ALPHA, abs=MVN_TOL)
+
+
+def test_dunnett_two_arms_table_value():
+    """Dunnett's one-sided critical value for two arms vs a shared control (equal allocation) at
+    0.025 is 2.2121 (Dunnett's tables to 4 digits)."""
+    assert norm.isf(dunnett_alpha(ALPHA, [1, 1], 1)) == pytest.approx(2.2121, abs=1e-4)
+
+
+def test_information_fractions():
+    assert information_fractions([0.3, 1.0], [None, 200]).tolist() == [0.3, 1.0]
+    assert information_fractions([None, None, None], [100, 200, 400]).tolist() == [0.25, 0.5, 1.0]
+    assert information_fractions([None], [None]).tolist() == [1.0]
 
 
 def test_boundaries_is_frozen():

@@ -15,7 +15,7 @@ def test_shipped_designs_load(name):
     path = EXPERIMENTS / f"{name}.yaml"
     design = load_design(path)
     ta = trial_arrays(design, path.parent, path)
-    assert ta.upper.shape == (len(design.analyses),)
+    assert ta.constants.upper.shape == (len(design.analyses),)
 
 
 @pytest.mark.parametrize("trial, changes, message", [
@@ -62,13 +62,14 @@ def test_dropout_probability_and_rate_agree():
     assert rate == pytest.approx(-__import__("math").log(0.95) / 12, rel=1e-15)
 
 
-def test_dunnett_alpha_two_arms(tmp_path):
-    """Dunnett's one-sided critical value for two arms vs a shared control (equal allocation) at
-    0.025 is 2.2121 (Dunnett's tables to 4 digits; quadrature gives 2.21214): alpha per comparison 0.01348."""
-    from scipy import stats
+def test_comparison_alpha_dunnett_or_bonferroni(tmp_path):
+    """With selection, multiplicity dunnett gives Dunnett's level (2.2121 for two arms at 0.025:
+    alpha per comparison 0.01348); bonferroni the share alpha / 2."""
+    from simulator.trial.boundaries import dunnett_alpha
 
     design = load_design(write_design(tmp_path, SELECTION))
-    assert stats.norm.isf(comparison_alpha(design)) == pytest.approx(2.2121, abs=1e-4)
+    assert comparison_alpha(design) == dunnett_alpha(0.025, [1, 1], 1)
+    assert comparison_alpha(design) == pytest.approx(0.01348, abs=1e-5)
     bonf = load_design(write_design(tmp_path, SELECTION, selection={**SELECTION["selection"],
                                                                    "multiplicity": "bonferroni"}))
     assert comparison_alpha(bonf) == pytest.approx(0.0125)

@@ -15,9 +15,9 @@ from scipy import stats
 
 from simulator.model import kernel as K
 from simulator.model.simulation import run_kernel_ids
-from simulator.trial import load_design, simulate_trials, trial_arrays
+from simulator.trial import load_design, simulate_trials, trial_arrays, true_values
 from simulator.trial import engine as E
-from simulator.trial.run import MAX_SLOTS, _model_outcomes, trial_patients
+from simulator.trial.run import MAX_SLOTS, model_outcomes, trial_patients
 
 Z_TOL = 3.0  # Monte Carlo tolerance, in standard errors (two-sided, ~1 in 370 false alarms)
 
@@ -70,8 +70,8 @@ def test_cut_at_kth_event_includes_it(tmp_path):
     ds = simulate_trials(path)
     assert (ds.stop_look == 2).all()
     assert (ds.events.sel(test="logrank") == [37, 101]).all()
-    p = trial_patients(ta, design.seed, 0, 200)
-    dropout = -np.log(p.drop_u) / ta.drop_rate[p.arm]
+    p = trial_patients(ta, design.seed, 0, 200).slots
+    dropout = -np.log(p.drop_u) / ta.constants.drop_rate[p.arm]
     seen = np.where(p.tte[0] <= dropout, p.entry + p.tte[0], np.inf)
     kth = np.sort(seen, axis=1)[:, [36, 100]]
     np.testing.assert_array_equal(ds.cut_time.values, kth)
@@ -85,8 +85,8 @@ def test_simtrial_cut_rule(tmp_path):
     design, path = _design(tmp_path, RPACT, n_trials=50, analyses=looks, spending={"function": "power", "param": 30.0})
     ta = trial_arrays(design, tmp_path)
     ds = simulate_trials(path)
-    p = trial_patients(ta, design.seed, 0, 50)
-    dropout = -np.log(p.drop_u) / ta.drop_rate[p.arm]
+    p = trial_patients(ta, design.seed, 0, 50).slots
+    dropout = -np.log(p.drop_u) / ta.constants.drop_rate[p.arm]
     seen = np.sort(np.where(p.tte[0] <= dropout, p.entry + p.tte[0], np.inf), axis=1)
     c1 = np.maximum(20.0, seen[:, 49])
     c2 = np.maximum(seen[:, 59], c1 + 6.0)
@@ -104,8 +104,8 @@ def test_design_change_never_changes_a_patients_outcome(tmp_path):
     big, _ = _design(tmp_path, STRATEGIES, name="big.yaml")
     small, _ = _design(tmp_path, STRATEGIES, sample_size=60, enrollment={"rates": [20.0]},
                        analyses=[{"events": 20}], spending={})
-    a = trial_patients(trial_arrays(big, tmp_path), 5, 0, 24)
-    b = trial_patients(trial_arrays(small, tmp_path), 5, 0, 24)
+    a = trial_patients(trial_arrays(big, tmp_path), 5, 0, 24).slots
+    b = trial_patients(trial_arrays(small, tmp_path), 5, 0, 24).slots
     np.testing.assert_array_equal(a.arm[:, :60], b.arm)
     np.testing.assert_array_equal(a.tte[:, :, :60], b.tte)
     np.testing.assert_array_equal(a.binary[:, :, :60], b.binary)
@@ -120,25 +120,26 @@ def test_each_patient_in_one_arm_with_that_arms_outcome(tmp_path, trial):
     design, _ = _design(tmp_path, trial)
     ta = trial_arrays(design, tmp_path)
     p = trial_patients(ta, design.seed, 2, 6)
-    ids = (2 + np.arange(6))[:, None] * MAX_SLOTS + np.arange(ta.n_slots)
+    s = p.slots
+    ids = (2 + np.arange(6))[:, None] * MAX_SLOTS + np.arange(design.sample_size)
     assert np.unique(ids).size == ids.size
-    for a in range(len(ta.arm_names)):
-        mask = p.arm == a
-        tte, binary, _ = _model_outcomes(ta.model[a], design.seed, ids[mask])
-        np.testing.assert_array_equal(p.tte[:, mask], tte)
-        np.testing.assert_array_equal(p.binary[:, mask], binary)
+    for a, model in enumerate(ta.model):
+        mask = s.arm == a
+        tte, binary, _ = model_outcomes(model, design.seed, ids[mask])
+        np.testing.assert_array_equal(s.tte[:, mask], tte)
+        np.testing.assert_array_equal(s.binary[:, mask], binary)
     if p.selected is not None:
-        late = p.arm[p.entry > 6.0]  # after the selection look (calendar 6): control or the selected arm
-        assert all(p.selected[t, a] for t, row in enumerate(p.arm) for a in row[p.entry[t] > 6.0])
+        late = s.arm[s.entry > 6.0]  # after the selection look (calendar 6): control or the selected arm
+        assert all(p.selected[t, a] for t, row in enumerate(s.arm) for a in row[s.entry[t] > 6.0])
         assert late.size > 0
 
 
 def test_permuted_blocks_balance_each_stratum(tmp_path):
     design, _ = _design(tmp_path, STRATEGIES)
     ta = trial_arrays(design, tmp_path)
-    p = trial_patients(ta, design.seed, 0, 24)
+    p = trial_patients(ta, design.seed, 0, 24).slots
     for t in range(24):
-        for s in range(ta.n_strata):
+        for s in range(ta.constants.n_strata):
             arms = p.arm[t, p.stratum[t] == s]
             full = arms[: arms.size - arms.size % 4]
             assert (full == 0).sum() == (full == 1).sum()
@@ -173,3 +174,18 @@ def test_bit_identical_across_threads(tmp_path):
         out.append(run.stdout.strip())
     assert out[0] == out[1]
     assert len(out[0]) == 64
+
+
+def test_kernels_compile_once_for_every_kind_of_design(tmp_path):
+    """The design reaches the kernels as one typed named tuple whose fields keep their types
+    whatever the design (piecewise or strategy arms, strata, selection, observed information,
+    two-sided), so every kernel has one specialisation (the truth's calls included)."""
+    observed = {"analyses": [{"events": 100}, {"events": 250}], "sided": 2,
+                "spending": {"function": "pocock", "information": "observed"}}
+    for i, (trial, changes) in enumerate([(RPACT, {}), (RPACT, observed), (STRATEGIES, {}), (SELECTION, {})]):
+        path = write_design(tmp_path, trial, name=f"d{i}.yaml", n_trials=3, **changes)
+        simulate_trials(path)
+        true_values(trial_arrays(load_design(path), tmp_path), 1, 20.0, n=500)
+    for kernel in (E.slot_draws, E.randomise, E.piecewise_fill, E.select_arms, E.analyse, E.time_test,
+                   E.binary_test):
+        assert len(kernel.signatures) == 1, (kernel.py_func.__name__, kernel.signatures)

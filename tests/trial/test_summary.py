@@ -70,7 +70,7 @@ def test_truth_and_figures(tmp_path):
     path = write_design(tmp_path, RPACT, n_trials=2000)
     design = load_design(path)
     ds = simulate_trials(path)
-    truth = true_values(design, trial_arrays(design, tmp_path), design.seed, 27.96)
+    truth = true_values(trial_arrays(design, tmp_path), design.seed, 27.96)
     assert truth.true_estimate.sel(test="cox").item() == pytest.approx(0.7, rel=0.01)
     figures = {f.name: f for f in operating_characteristics(ds, truth)}
     cover = figures["CI coverage: cox"]
@@ -87,7 +87,7 @@ def test_selection_figures(tmp_path):
     path = write_design(tmp_path, SELECTION, n_trials=60)
     design = load_design(path)
     ds = simulate_trials(path)
-    truth = true_values(design, trial_arrays(design, tmp_path), 1, 30.0, n=20_000)
+    truth = true_values(trial_arrays(design, tmp_path), 1, 30.0, n=20_000)
     figures = {f.name: f for f in operating_characteristics(ds, truth)}
     p_low, p_cap = figures["P(select low)"].estimate, figures["P(select capped)"].estimate
     assert p_low + p_cap == pytest.approx(1.0)
@@ -98,7 +98,7 @@ def test_selection_figures(tmp_path):
 def test_sample_size_search_is_nested_and_monotone(tmp_path):
     path = write_design(tmp_path, RPACT, n_trials=2000)
     design = load_design(path)
-    search = sample_size_search(design, [100, 200, 300, 400], target=0.7, folder=tmp_path)
+    search = sample_size_search(trial_arrays(design, tmp_path), [100, 200, 300, 400], target=0.7)
     power = search.power.values
     assert (np.diff(power) > 0).all()
     assert search.attrs["smallest_size"] == 400 if power[2] < 0.7 else 300
