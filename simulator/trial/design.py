@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from simulator.analysis.outcomes import METRICS
 from simulator.model.config import ConfigError, Scenario, validate
 from simulator.model.files import derive_scenario, load_scenario, read_yaml
 
@@ -39,7 +40,8 @@ MAX_ARMS = 8
 MAX_LOOKS = 10
 TIME_ENDPOINTS = ("os", "pfs")
 BINARY_ENDPOINTS = ("cr_cri", "sos_post_hsct", "grade3_ae")
-LOWER_IS_BETTER = ("sos_post_hsct", "grade3_ae")  # binary endpoints where fewer events is better
+# the metric each binary endpoint counts (its direction of better is the metric's: Metric.better)
+ENDPOINT_METRIC = {"cr_cri": "cr_cri", "sos_post_hsct": "post_hsct_sos_any", "grade3_ae": "grade3plus_ae"}
 TIME_TESTS = ("logrank", "maxcombo", "cox", "rmst", "milestone")
 BINARY_TESTS = ("proportions", "fisher", "cmh")
 STRATIFICATION_FACTORS = ("salvage_line", "age_55", "prior_hsct")
@@ -403,3 +405,9 @@ def arm_scenarios(design: Design, folder: str | Path, source: str | Path) -> dic
     if design.null:
         out = {name: out[design.control] for name in out}
     return out
+
+
+def lower_is_better(endpoint: str) -> bool:
+    """Whether fewer events of a binary endpoint are better for patients (time endpoints: False)."""
+    metric = ENDPOINT_METRIC.get(endpoint)
+    return metric is not None and next(m for m in METRICS if m.id == metric).better == "lower"

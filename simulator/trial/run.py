@@ -27,7 +27,6 @@ from simulator.trial.boundaries import GRID_R, KIND_CODES, design_bounds, dunnet
 from simulator.trial.design import (
     BINARY_ENDPOINTS,
     BINARY_TESTS,
-    LOWER_IS_BETTER,
     MAX_SLOTS,
     TIME_ENDPOINTS,
     TIME_TESTS,
@@ -35,6 +34,7 @@ from simulator.trial.design import (
     Dropout,
     arm_scenarios,
     load_design,
+    lower_is_better,
 )
 
 assert MAX_SLOTS == E.MAX_SLOTS, "design and engine must agree on the patient-id stride"
@@ -164,7 +164,7 @@ def _convert(design: Design, model: tuple[ModelArrays | None, ...]) -> TrialArra
         tests[j, E.Q_EFRON] = t.ties == "efron"
         tests[j, E.Q_HORIZON] = t.tau if t.type == "rmst" else (t.time or 0.0)
         tests[j, E.Q_EVAL] = t.evaluation_months
-        tests[j, E.Q_LOWER_BETTER] = t.endpoint in LOWER_IS_BETTER
+        tests[j, E.Q_LOWER_BETTER] = lower_is_better(t.endpoint)
     alpha_cmp = comparison_alpha(design)
     info = information_fractions([a.information for a in design.analyses], [a.events for a in design.analyses])
     upper, lower = _bounds(design, alpha_cmp, info)
