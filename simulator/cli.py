@@ -201,7 +201,9 @@ def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args
     """Each strategy against the reference with Monte Carlo, parameter and structural uncertainty."""
     from simulator.analysis.labels import strategy_title
     from simulator.sensitivity.strategies import (
+        ENSEMBLE_REPLICATES,
         HEADLINE,
+        PRECISE_REPLICATES,
         compare_strategies,
         format_strategy_answers,
         format_value_of_information,
@@ -211,7 +213,8 @@ def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args
     metrics = metrics or HEADLINE
     with progress_bar("parameter sets", "set") as progress:
         answers = compare_strategies(reference, strategies, metrics, ensemble=args.ensemble, seed=seed,
-                                     patients=patients, progress=progress)
+                                     patients=patients, progress=progress,
+                                     replicates=PRECISE_REPLICATES if args.precise else ENSEMBLE_REPLICATES)
     print(format_strategy_answers(answers))
     for name in answers.strategy.values:
         voi = value_of_information(answers, str(name), metrics[0])
@@ -514,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="results file with --at: also each selected grid point against the reference "
                               "over the combined ensemble of parameters and model structures (scenario files: "
                               "always)")
+    compare.add_argument("--precise", action="store_true",
+                         help="scenario files: 8x the patients per parameter draw (about 8x slower), for a "
+                              "smaller Monte Carlo error of the posterior figures and P(better)")
     compare.add_argument("--ensemble", help="parameter ensemble for the posterior intervals of scenario-file "
                                             "comparisons (default: the shipped combined ensemble)")
     compare.add_argument("--replicates", type=positive_int, default=DEFAULT_REPLICATES,

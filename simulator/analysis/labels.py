@@ -148,6 +148,34 @@ STRATEGIES = {
 }
 
 
+NRM_DRIVER_TITLES = {
+    "cumulative_dose": "NRM ~ cumulative dose",
+    "cycles_before_hsct": "NRM ~ cycles before HSCT",
+    "time_to_hsct": "NRM ~ time to HSCT",
+    "pretransplant_state": "NRM ~ pre-HSCT state only",
+}
+
+
+def structure_title(structure_id: str) -> str:
+    """A model structure by its mechanisms, e.g. ``NRM ~ cumulative dose; InO holds CR``.
+
+    Parameters
+    ----------
+    structure_id : str
+        ``<nrm driver>-<relapse on treatment>-<prior HSCT transplant>``
+        (see :class:`simulator.model.structure.ModelStructure`): what post-HSCT NRM rises
+        with; whether continued InO holds remissions (lowers the relapse hazard); whether
+        a prior HSCT makes a second one less likely.
+    """
+    driver, relapse, prior = structure_id.split("-")
+    parts = [NRM_DRIVER_TITLES[driver]]
+    if relapse == "effect":
+        parts.append("InO holds CR")
+    if prior == "lowers":
+        parts.append("fewer 2nd HSCT")
+    return "; ".join(parts)
+
+
 def humanise(name: str) -> str:
     """``hsct_wait_mean_days`` -> ``Hsct wait mean days``: the fallback for names not in a table."""
     text = name.rsplit(".", 1)[-1].replace("_", " ")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -379,6 +379,9 @@ class Metric:
     kind: str  # "rate", "km_median", "median"
     among: Callable[[dict], np.ndarray]  # the denominator (boolean mask over patients)
     value: Callable[[dict], np.ndarray]  # the outcome (bool for rates, numbers for medians)
+    # which direction is better for patients: "higher", "lower", or "" where neither is
+    # (e.g. the HSCT rate, the cumulative dose); P(better) and the sign of a benefit read it
+    better: str = field(default="", kw_only=True)
 
 
 def _v(name: str) -> Callable[[dict], np.ndarray]:
@@ -399,43 +402,43 @@ def _early_hsct(d: dict) -> np.ndarray:
 
 
 METRICS = (
-    Metric("cr_cri", "CR/CRi rate", "%", "rate", every_patient, _v("best_response")),
+    Metric("cr_cri", "CR/CRi rate", "%", "rate", every_patient, _v("best_response"), better="higher"),
     Metric("hsct", "proceeded to HSCT", "%", "rate", every_patient, _v("hsct")),
     Metric("time_to_remission_median_months", "median time to CR/CRi, responders", "months",
            "median", _v("best_response"), lambda d: d["response_day"] / MONTH),
     Metric("early_responder_hsct", "HSCT, early responders", "%", "rate", _early, _v("hsct")),
     Metric("early_responder_pfs_median_months", "median PFS, early responders", "months",
-           "km_median", _early, _v("pfs")),
+           "km_median", _early, _v("pfs"), better="higher"),
     Metric("early_responder_os_median_months", "median OS, early responders", "months",
-           "km_median", _early, _v("os")),
+           "km_median", _early, _v("os"), better="higher"),
     Metric("deaths_from_progression_share", "deaths from progression, of deaths", "%", "rate",
            lambda d: d["os_event"], lambda d: d["death_cause"] == CAUSE_PROGRESSION),
-    Metric("grade3plus_ae", "any grade >=3 AE", "%", "rate", every_patient, _v("grade3_ae")),
-    Metric("discontinued_for_ae", "discontinued for AE", "%", "rate", every_patient, _v("discontinued_ae")),
-    Metric("serious_ae", "any serious AE", "%", "rate", every_patient, _v("serious_ae")),
+    Metric("grade3plus_ae", "any grade >=3 AE", "%", "rate", every_patient, _v("grade3_ae"), better="lower"),
+    Metric("discontinued_for_ae", "discontinued for AE", "%", "rate", every_patient, _v("discontinued_ae"), better="lower"),
+    Metric("serious_ae", "any serious AE", "%", "rate", every_patient, _v("serious_ae"), better="lower"),
     Metric("post_hsct_sos_any", "SOS after HSCT, of transplanted", "%", "rate", _v("hsct"),
-           _v("sos_post_hsct")),
+           _v("sos_post_hsct"), better="lower"),
     Metric("post_hsct_sos_grade34", "grade >=3 SOS after HSCT, of transplanted", "%", "rate",
-           _v("hsct"), lambda d: d["sos_post_hsct_grade"] >= SOS_SEVERE),
+           _v("hsct"), lambda d: d["sos_post_hsct_grade"] >= SOS_SEVERE, better="lower"),
     Metric("post_hsct_mortality", "death after HSCT, of transplanted", "%", "rate", _v("hsct"),
-           _v("os_event")),
+           _v("os_event"), better="lower"),
     Metric("post_hsct_nrm", "non-relapse mortality after HSCT", "%", "rate", _v("hsct"),
-           lambda d: d["death_cause"] == CAUSE_NRM_POST_HSCT),
+           lambda d: d["death_cause"] == CAUSE_NRM_POST_HSCT, better="lower"),
     Metric("early_responder_post_hsct_mortality", "death after HSCT, early responders", "%",
-           "rate", _early_hsct, _v("os_event")),
+           "rate", _early_hsct, _v("os_event"), better="lower"),
     Metric("early_responder_post_hsct_nrm", "NRM after HSCT, early responders", "%", "rate",
-           _early_hsct, lambda d: d["death_cause"] == CAUSE_NRM_POST_HSCT),
+           _early_hsct, lambda d: d["death_cause"] == CAUSE_NRM_POST_HSCT, better="lower"),
     Metric("cumulative_dose_median_mg_m2", "median cumulative dose", "mg/m2", "median", every_patient,
            _v("cumulative_dose")),
     Metric("mrd_negative_among_responders", "MRD negativity, of CR/CRi", "%", "rate",
-           _v("best_response"), _v("mrd_negative")),
-    Metric("sos_any", "SOS/VOD at any time", "%", "rate", every_patient, _v("sos")),
-    Metric("pfs_median_months", "median PFS", "months", "km_median", every_patient, _v("pfs")),
+           _v("best_response"), _v("mrd_negative"), better="higher"),
+    Metric("sos_any", "SOS/VOD at any time", "%", "rate", every_patient, _v("sos"), better="lower"),
+    Metric("pfs_median_months", "median PFS", "months", "km_median", every_patient, _v("pfs"), better="higher"),
     Metric("pfs_protocol_median_months", "median PFS, INO-VATE definition", "months", "km_median",
-           every_patient, _v("pfs_protocol")),
+           every_patient, _v("pfs_protocol"), better="higher"),
     Metric("remission_duration_median_months", "median duration of CR/CRi, responders", "months",
-           "km_median", _v("best_response"), _v("remission")),
-    Metric("os_median_months", "median OS", "months", "km_median", every_patient, _v("os")),
+           "km_median", _v("best_response"), _v("remission"), better="higher"),
+    Metric("os_median_months", "median OS", "months", "km_median", every_patient, _v("os"), better="higher"),
 )
 METRIC_IDS = tuple(m.id for m in METRICS)
 # what summarize_chunks writes to disk per patient at most: time and event flag (9 bytes) for

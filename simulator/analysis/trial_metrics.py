@@ -54,25 +54,25 @@ def _os(d: dict) -> tuple[np.ndarray, np.ndarray]:
 # Figures beyond the pooled analysis' (outcomes.METRICS) that strategy comparisons need.
 EXTRA_METRICS = (
     TrialMetric("mrd_negative", "MRD-negative CR/CRi, of all patients", "%", "rate", every_patient,
-                lambda d: d["mrd_negative"]),
+                lambda d: d["mrd_negative"], better="higher"),
     TrialMetric("sos_grade34", "grade >=3 SOS/VOD at any time (incl. fatal)", "%", "rate", every_patient,
-                lambda d: d["sos_grade"] >= K.SOS_SEVERE),
+                lambda d: d["sos_grade"] >= K.SOS_SEVERE, better="lower"),
     TrialMetric("os_12_months", "overall survival at 12 months (KM)", "%", "km_survival", every_patient,
-                _os, 12.0),
+                _os, 12.0, better="higher"),
     TrialMetric("os_24_months", "overall survival at 24 months (KM)", "%", "km_survival", every_patient,
-                _os, 24.0),
+                _os, 24.0, better="higher"),
     TrialMetric("pfs_12_months", "PFS at 12 months (KM)", "%", "km_survival", every_patient,
-                lambda d: d["pfs"], 12.0),
+                lambda d: d["pfs"], 12.0, better="higher"),
     TrialMetric("pfs_protocol_12_months", "PFS at 12 months, INO-VATE definition (KM)", "%", "km_survival",
-                every_patient, lambda d: d["pfs_protocol"], 12.0),
+                every_patient, lambda d: d["pfs_protocol"], 12.0, better="higher"),
     TrialMetric("os_rmst_24_months", "restricted mean OS to 24 months", "months", "rmst", every_patient,
-                _os, 24.0),
+                _os, 24.0, better="higher"),
     TrialMetric("deaths_progression", "died of progression or relapse", "%", "rate", every_patient,
-                _died_of(K.CAUSE_PROGRESSION)),
+                _died_of(K.CAUSE_PROGRESSION), better="lower"),
     TrialMetric("deaths_nrm_post_hsct", "died of NRM after HSCT (incl. SOS)", "%",
-                "rate", every_patient, _died_of(K.CAUSE_NRM_POST_HSCT)),
+                "rate", every_patient, _died_of(K.CAUSE_NRM_POST_HSCT), better="lower"),
     TrialMetric("deaths_toxicity", "died of toxicity during treatment", "%", "rate", every_patient,
-                _died_of(K.CAUSE_TOXICITY)),
+                _died_of(K.CAUSE_TOXICITY), better="lower"),
     # Cause 4 ("other") holds two kinds of death, told apart by whether progression came first:
     # deaths from other causes before any progression or relapse (the background hazard only),
     # and deaths after progression or relapse that the trials recorded as infection or toxicity
@@ -80,9 +80,9 @@ EXTRA_METRICS = (
     # death_after_progression_disease_share; about 2% of these are background deaths after
     # progression, which the records cannot tell apart).
     TrialMetric("deaths_other_progression_free", "died of other causes, progression-free", "%", "rate",
-                every_patient, _died_other(after_progression=False)),
+                every_patient, _died_other(after_progression=False), better="lower"),
     TrialMetric("deaths_other_after_progression", "died after PD/relapse: infection/later therapy", "%",
-                "rate", every_patient, _died_other(after_progression=True)),
+                "rate", every_patient, _died_other(after_progression=True), better="lower"),
     TrialMetric("cumulative_dose_mean_mg_m2", "mean cumulative dose", "mg/m2", "mean", every_patient,
                 lambda d: d["cumulative_dose"]),
 )

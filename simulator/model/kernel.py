@@ -778,22 +778,23 @@ def median_by_trial(values, include, patients):
 
 # ---- benchmarks and parameter sets (issue 6)
 @njit(cache=True, parallel=True)
-def simulate_parameter_sets(seed, first_patient, pop, age_table, reg, doses, days, n_doses, par_sets,
+def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, days, n_doses, par_sets,
                             fu, out_float, out_int):
-    """Simulate the same patients under each of several parameter vectors, in one parallel loop.
+    """Simulate patients under each of several parameter vectors, in one parallel loop.
 
     The workload of probabilistic sensitivity analysis: patients x parameter sets are
     one flat ``prange``, so threads stay busy however few patients or sets there are.
-    Every set simulates patients ``first_patient .. first_patient + n - 1``, so sets
-    differ only through their parameters (common random numbers), and set ``s`` gets
-    exactly the records :func:`simulate_patients` gives with ``par = par_sets[s]``.
+    Set ``s`` simulates patients ``first_patients[s] .. first_patients[s] + n - 1`` and
+    gets exactly the records :func:`simulate_patients` gives with ``par = par_sets[s]``
+    and that first patient: sets with the same first patient differ only through their
+    parameters (common random numbers); sets with disjoint blocks have independent patients.
 
     Parameters
     ----------
     seed : int
         Run seed (non-negative).
-    first_patient : int
-        Global id of the first patient (see :func:`simulate_patients`).
+    first_patients : ndarray of int64, shape (n_sets,)
+        Global id of each set's first patient (see :func:`simulate_patients`).
     pop, age_table, reg, doses, days, n_doses, fu
         See :func:`simulate_patient`.
     par_sets : ndarray, shape (n_sets, len(PARAMETER_NAMES))
@@ -807,7 +808,7 @@ def simulate_parameter_sets(seed, first_patient, pop, age_table, reg, doses, day
     for j in prange(par_sets.shape[0] * n):
         s = j // n
         i = j - s * n
-        simulate_patient(seed, first_patient + i, pop, age_table, reg, doses, days, n_doses,
+        simulate_patient(seed, first_patients[s] + i, pop, age_table, reg, doses, days, n_doses,
                          par_sets[s], fu, out_float[:, s, i], out_int[:, s, i])
 
 

@@ -202,8 +202,8 @@ def run_kernel_ids(arrays: ModelArrays, seed: int, ids: np.ndarray) -> tuple[np.
 
 
 def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: int,
-                       first_patient: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Run the same patients under each parameter vector (probabilistic sensitivity analysis).
+                       first_patient: int | np.ndarray = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Run patients under each parameter vector (sensitivity analyses, parameter ensembles).
 
     Parameters
     ----------
@@ -211,8 +211,11 @@ def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: 
         The scenario; its ``par`` is ignored in favour of ``par_sets``.
     par_sets : ndarray, shape (n_sets, len(kernel.PARAMETER_NAMES))
         One parameter vector per row, in ``kernel.PARAMETER_NAMES`` order.
-    seed, first_patient : int
-        Generator seed and global id of the first patient, shared by every set.
+    seed : int
+        Generator seed.
+    first_patient : int or ndarray of int, shape (n_sets,)
+        Global id of the first patient: one shared by every set (the same patients under
+        every set: common random numbers), or one per set.
     n : int
         Patients per set.
 
@@ -220,7 +223,7 @@ def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: 
     -------
     (out_float, out_int) : ndarray, shapes (N_FLOAT, n_sets, n) and (N_INT, n_sets, n)
         ``[:, s, :]`` holds exactly the records :func:`run_kernel` gives with
-        ``par = par_sets[s]`` (same patients, common random numbers).
+        ``par = par_sets[s]`` and that set's first patient.
     """
     par_sets = np.ascontiguousarray(par_sets, dtype=float)
     if par_sets.ndim != 2 or par_sets.shape[1] != len(K.PARAMETER_NAMES):
@@ -230,7 +233,8 @@ def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: 
     out_float = np.empty((K.N_FLOAT, n_sets, n))
     out_int = np.empty((K.N_INT, n_sets, n), dtype=np.int32)
     a = arrays
-    K.simulate_parameter_sets(seed, first_patient, a.pop, a.age_table, a.reg, a.doses, a.days,
+    firsts = np.broadcast_to(np.asarray(first_patient, dtype=np.int64), (n_sets,)).copy()
+    K.simulate_parameter_sets(seed, firsts, a.pop, a.age_table, a.reg, a.doses, a.days,
                               a.n_doses, par_sets, a.fu, out_float, out_int)
     return out_float, out_int
 

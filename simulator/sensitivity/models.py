@@ -278,8 +278,25 @@ class SimulatorModel:
         return out
 
     def evaluate(self, names: Sequence[str], values: np.ndarray,
-                 progress: Callable[[int, int], Any] | None = None) -> dict[str, np.ndarray]:
+                 progress: Callable[[int, int], Any] | None = None,
+                 blocks: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every output for each row of ``values`` (the named parameters; others at baseline).
+
+        Parameters
+        ----------
+        names : sequence of str
+            The parameters that ``values`` sets.
+        values : ndarray, shape (sets, len(names))
+            One parameter set per row.
+        progress : callable, optional
+            ``progress(done, total)`` in parameter sets.
+        blocks : ndarray of int, shape (sets,), optional
+            The block of patients each set simulates: block ``b`` is patients
+            ``b * patients * replicates`` onwards. Sets in the same block share their
+            patients (common random numbers: what one-way, Morris and Sobol need); sets in
+            different blocks have independent patients (what an ensemble of parameter draws
+            needs, so that the Monte Carlo error of an average over draws falls with the
+            number of draws). Default: every set in block 0.
 
         Returns
         -------
@@ -288,6 +305,9 @@ class SimulatorModel:
         """
         sets = self.vectors(names, values)
         n_sets, reps = len(sets), self.replicates
+        blocks = np.zeros(n_sets, dtype=np.int64) if blocks is None else np.asarray(blocks, dtype=np.int64)
+        if blocks.shape != (n_sets,) or (blocks < 0).any():
+            raise ValueError(f"blocks must be {n_sets} non-negative integers, got shape {blocks.shape}")
         per_chunk = max(1, MAX_PATIENTS_PER_CHUNK // (reps * self.patients))
         out = {o.name: np.empty((n_sets, len(o.metrics), reps)) for o in self.outputs}
         if progress:
@@ -295,7 +315,8 @@ class SimulatorModel:
         starts = range(0, n_sets, per_chunk)
         done = 0
         with scheduler(self.dask) as map_tasks:
-            for i, figures in map_tasks(self._chunk_figures, [sets[s:s + per_chunk] for s in starts]):
+            for i, figures in map_tasks(self._chunk_figures,
+                                          [(sets[s:s + per_chunk], blocks[s:s + per_chunk]) for s in starts]):
                 start = starts[i]
                 size = min(per_chunk, n_sets - start)
                 for o in self.outputs:
@@ -308,14 +329,16 @@ class SimulatorModel:
                     progress(done, n_sets)
         return out
 
-    def _chunk_figures(self, sets: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-        """The figures of a chunk of parameter sets under every strategy needed (one task)."""
-        return {s: self._figures(s, sets) for s in self._metrics}
+    def _chunk_figures(self, task: tuple[np.ndarray, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        """The figures of a chunk of parameter sets (and their patient blocks) under every strategy needed."""
+        sets, blocks = task
+        return {s: self._figures(s, sets, blocks) for s in self._metrics}
 
-    def _figures(self, strategy: str, sets: np.ndarray) -> dict[str, np.ndarray]:
-        """The figures needed under one strategy, per (set, replicate), same patients for every set."""
+    def _figures(self, strategy: str, sets: np.ndarray, blocks: np.ndarray) -> dict[str, np.ndarray]:
+        """The figures needed under one strategy, per (set, replicate); each set simulates its block."""
         reps, patients = self.replicates, self.patients
-        out_float, out_int = run_parameter_sets(self._arrays[strategy], sets, self.seed, reps * patients)
+        out_float, out_int = run_parameter_sets(self._arrays[strategy], sets, self.seed, reps * patients,
+                                                blocks * (reps * patients))
         records = records_to_dataset(out_float.reshape(K.N_FLOAT, -1), out_int.reshape(K.N_INT, -1),
                                      self.strategies[strategy], self.seed)
         values, _ = trial_figures(patient_columns(records), len(sets) * reps, patients,
@@ -331,8 +354,9 @@ class SimulatorModel:
                                       if n != BASE}),
             "patients_per_replicate": self.patients,
             "replicates": self.replicates,
-            "common_random_numbers": "every parameter set and strategy simulates the same patients "
-                                     f"0 .. {self.patients * self.replicates - 1} with seed {self.seed}",
+            "common_random_numbers": "every strategy simulates the same patients; parameter sets in the same "
+                                     f"block share them: block b is patients b * {self.patients * self.replicates} "
+                                     f"onwards, seed {self.seed}",
         }
 
 
@@ -380,8 +404,12 @@ class FunctionModel:
         return p if not math.isnan(p.baseline) else replace(p, baseline=float(p.ppf(0.5)))
 
     def evaluate(self, names: Sequence[str], values: np.ndarray,
-                 progress: Callable[[int, int], Any] | None = None) -> dict[str, np.ndarray]:
-        """The function's outputs, shaped (sets, 1, 1) like :meth:`SimulatorModel.evaluate`."""
+                 progress: Callable[[int, int], Any] | None = None,
+                 blocks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The function's outputs, shaped (sets, 1, 1) like :meth:`SimulatorModel.evaluate`.
+
+        ``blocks`` (patient blocks) is accepted for the same call shape; a function has no patients.
+        """
         result = self.function(np.asarray(values, dtype=float))
         if progress:
             progress(len(values), len(values))

@@ -56,7 +56,9 @@ def psa(scenario: Scenario | Model, ensemble: str | Path | xr.Dataset | None, me
     draws : int, optional
         Use this many draws, evenly spaced through the ensemble (default: all).
     strategies, patients, replicates, seed, progress
-        See :func:`one_way`.
+        See :func:`one_way`. Every strategy simulates the same patients; every draw its own
+        (draw ``k`` of the ensemble: block ``k``, see :meth:`SimulatorModel.evaluate`), so the
+        Monte Carlo errors of the draws are independent and average out over draws.
 
     Returns
     -------
@@ -82,7 +84,7 @@ def psa(scenario: Scenario | Model, ensemble: str | Path | xr.Dataset | None, me
             raise ValueError(f"draws must be in 1..{len(chosen)}, got {draws}")
         chosen = np.unique(np.linspace(0, len(chosen) - 1, draws).round().astype(int))
     values = ens["parameters"].sel(parameter=names).values[chosen]
-    results = model.evaluate(names, values, progress)
+    results = model.evaluate(names, values, progress, blocks=chosen)  # every draw its own patients
     data_vars = {"inputs": (("draw", "parameter"), values, {"long_name": "parameter values of each draw"})}
     for o in model.outputs:
         est, lo, hi, _ = mc_summary(results[o.name])

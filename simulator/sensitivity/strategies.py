@@ -19,45 +19,38 @@ structures):
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
 import numpy as np
 import xarray as xr
 
-from simulator.analysis.labels import STRATEGIES, metric_label, strategy_title
-from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, netcdf_unit
+from simulator.analysis.labels import NRM_DRIVER_TITLES, STRATEGIES, metric_label, strategy_title, structure_title
+from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, mc_summary, netcdf_unit
 from simulator.model.config import Scenario
-from simulator.model.kernel import PARAMETER_NAMES
 from simulator.sensitivity.distributions import load_ensemble, varied_parameters
-from simulator.sensitivity.psa import psa
+from simulator.sensitivity.models import DEFAULT_PATIENTS, SimulatorModel
+
+BY_ID = {m.id: m for m in TRIAL_METRICS}
 
 REFERENCE = "base"  # the name of the reference strategy in the analysis
 HEADLINE = ("os_24_months", "post_hsct_nrm", "os_12_months", "os_rmst_24_months", "cr_cri", "hsct", "sos_any")
-# which direction is better, for P(better); a metric not listed reports P(difference > 0)
-HIGHER_IS_BETTER = {"os_12_months": True, "os_24_months": True, "os_rmst_24_months": True,
-                    "os_median_months": True, "cr_cri": True, "mrd_negative": True,
-                    "post_hsct_nrm": False, "sos_any": False, "sos_post_hsct": False, "sos_grade34": False,
-                    "deaths_nrm_post_hsct": False, "deaths_toxicity": False, "g3ae": False}
 FITTED_REPLICATES = 600  # 600 x 338 = 202,800 patients per strategy at the fitted values
-ENSEMBLE_REPLICATES = 40  # 40 x 338 = 13,520 patients per strategy and draw
+# replicates per strategy and draw (each draw its own patients): 10 x 338 = 3,380 patients give the
+# posterior mean a Monte Carlo SE of ~0.02 pp and P(better) one of ~0.015 (docs/structures.md);
+# P(better)'s falls only as replicates**-1/4 (the draws near 0 decide it), hence 8x for --precise
+ENSEMBLE_REPLICATES = 10
+PRECISE_REPLICATES = 80
 PER_STRUCTURE_DRAWS = 20  # draws of each structure's own posterior for the per-structure answers
 LEVEL = 0.95
-Z_LEVEL = 1.959963984540054  # standard normal quantile of (1 + LEVEL) / 2: the half-width of an MC CI in SEs
 COVERAGE = {
     "monte_carlo": "Monte Carlo error of the simulated patients only, at the fitted parameter values of "
                    "the shipped structure; not parameter or structural uncertainty",
     "posterior": "parameter and structural uncertainty: the calibrated posterior of every model structure, "
-                 "weighted by how well each explains the published figures (plus a small Monte Carlo part)",
+                 "weighted by how well each explains the published figures (plus a small Monte Carlo part, "
+                 "mc_share)",
 }
-
-
-def _one_point(scenario: Scenario) -> xr.Dataset:
-    """The scenario's own parameter values as a one-draw ensemble (every parameter marked fitted)."""
-    values = np.array([[getattr(scenario.parameters, n) for n in PARAMETER_NAMES]])
-    return xr.Dataset({"parameters": (("draw", "parameter"), values)},
-                      coords={"draw": [0], "parameter": list(PARAMETER_NAMES),
-                              "fitted": ("parameter", [True] * len(PARAMETER_NAMES))})
 
 
 def _spaced(n: int, k: int | None) -> np.ndarray:
@@ -65,10 +58,16 @@ def _spaced(n: int, k: int | None) -> np.ndarray:
     return np.arange(n) if k is None or k >= n else np.unique(np.linspace(0, n - 1, k).round().astype(int))
 
 
-def _draws(ensemble: xr.Dataset, combined: int | None, per_structure: int) -> tuple[np.ndarray, list[str], list[str]]:
-    """Parameter rows: draws of the combined ensemble, then ``per_structure`` draws of each structure."""
+def _draws(ensemble: xr.Dataset, combined: int | None, per_structure: int
+           ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Parameter rows: draws of the combined ensemble, then ``per_structure`` draws of each structure.
+
+    Returns the rows, the patient block of each row (a draw's index in its ensemble: every
+    draw has its own patients, and the j-th draw of every structure the same ones), the
+    label of each row ("combined" or the structure) and the structures.
+    """
     pick = _spaced(ensemble.sizes["draw"], combined)
-    rows = [ensemble["parameters"].values[pick]]
+    rows, blocks = [ensemble["parameters"].values[pick]], [pick]
     labels = ["combined"] * len(pick)
     structures: list[str] = []
     if "structure_parameters" in ensemble and per_structure > 0:
@@ -77,8 +76,9 @@ def _draws(ensemble: xr.Dataset, combined: int | None, per_structure: int) -> tu
         structures = [str(s) for s in ensemble["structure"].values]
         for s, name in enumerate(structures):
             rows.append(own[s, pick])
+            blocks.append(pick)
             labels += [name] * len(pick)
-    return np.concatenate(rows), labels, structures
+    return np.concatenate(rows), np.concatenate(blocks), labels, structures
 
 
 def _draw_structures(ensemble: xr.Dataset, draws: int | None) -> list[str]:
@@ -89,18 +89,66 @@ def _draw_structures(ensemble: xr.Dataset, draws: int | None) -> list[str]:
     return [str(s) for s in ensemble["draw_structure"].values[pick]]
 
 
-def _summary(est: np.ndarray, better_sign: float) -> tuple[float, float, float, float]:
-    """Mean, 95% interval and probability of being better over draws."""
-    lo, hi = np.quantile(est, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    return float(est.mean()), float(lo), float(hi), float(np.mean(better_sign * est > 0))
+def _sign(metric: str) -> float:
+    """+1 where a higher value is better for patients (or neither direction is), -1 where lower is."""
+    return -1.0 if BY_ID[metric].better == "lower" else 1.0
+
+
+def ensemble_summary(values: np.ndarray, sign: float = 1.0) -> dict[str, float]:
+    """The answer over draws, and the Monte Carlo error of each figure of it.
+
+    Parameters
+    ----------
+    values : ndarray, shape (draws, replicates)
+        The difference in each replicate under each draw; every draw simulates its own
+        patients, so the Monte Carlo errors of the draws are independent.
+    sign : float
+        +1 if higher is better, -1 if lower is.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``lower``, ``upper`` (95% interval over draws), ``prob_better`` (share of
+        draws with ``sign * d_k > 0``), their Monte Carlo standard errors given the draws
+        (``mean_mc_se`` = sqrt(sum s_k^2) / K with s_k^2 = var(replicates of draw k) / R;
+        ``prob_better_mc_se`` = sqrt(sum (a_k - b_k)^2 / 2) / K with a_k, b_k the indicators of
+        "better" in the two halves of draw k's replicates: an unbiased estimate of the variance
+        of the indicator at half the replicates, so slightly conservative; a plug-in
+        Phi(d_k / s_k) would understate it for draws whose true difference is near 0), and
+        ``mc_share`` = mean(s_k^2) / var(d_k): the share of the spread over draws that is
+        Monte Carlo noise (NaN with one replicate or one draw).
+    """
+    values = np.asarray(values, dtype=float)
+    draws, reps = values.shape
+    d = values.mean(axis=1)
+    lo, hi = np.quantile(d, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    out = {"mean": float(d.mean()), "lower": float(lo), "upper": float(hi),
+           "prob_better": float(np.mean(sign * d > 0)),
+           "mean_mc_se": math.nan, "prob_better_mc_se": math.nan, "mc_share": math.nan}
+    if reps > 1:
+        var = values.var(axis=1, ddof=1) / reps
+        half = reps // 2
+        first, second = (sign * values[:, :half].mean(axis=1) > 0), (sign * values[:, half:2 * half].mean(axis=1) > 0)
+        out["mean_mc_se"] = float(np.sqrt(var.sum()) / draws)
+        out["prob_better_mc_se"] = float(np.sqrt(np.sum(first != second) / 2) / draws)
+        total = d.var(ddof=1) if draws > 1 else math.nan
+        out["mc_share"] = float(min(var.mean() / total, 1.0)) if total > 0 else math.nan
+    return out
 
 
 def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], metrics: Sequence[str] = HEADLINE,
-                       *, ensemble: str | xr.Dataset | None = None, seed: int = 2025, patients: int = 338,
-                       fitted_replicates: int = FITTED_REPLICATES, replicates: int = ENSEMBLE_REPLICATES,
-                       draws: int | None = None, per_structure: int = PER_STRUCTURE_DRAWS,
+                       *, ensemble: str | xr.Dataset | None = None, seed: int = 2025,
+                       patients: int = DEFAULT_PATIENTS, fitted_replicates: int = FITTED_REPLICATES,
+                       replicates: int = ENSEMBLE_REPLICATES, draws: int | None = None,
+                       per_structure: int = PER_STRUCTURE_DRAWS,
                        progress: Callable[[int, int], Any] | None = None) -> xr.Dataset:
     """Each strategy minus the reference, with Monte Carlo, parameter and structural uncertainty.
+
+    Every strategy simulates the same patients (common random numbers). At the fitted values,
+    ``fitted_replicates`` trials of ``patients``; under the ensembles, every draw its own
+    ``replicates`` trials (the j-th draw of every structure the same ones), so that the Monte
+    Carlo error of a figure over draws falls with the number of draws and is estimated, not
+    hidden in a shift common to all draws.
 
     Parameters
     ----------
@@ -130,79 +178,79 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
         (Monte Carlo 95% CI at the fitted values); ``posterior_mean``, ``posterior_lower``,
         ``posterior_upper`` (95% interval over the combined ensemble), ``prob_better``
         (share of draws in which the strategy is better; P(difference > 0) where no
-        direction is defined, see ``better``), ``mc_share`` (the share of the ensemble
-        variance that is Monte Carlo noise); over (``structure``, ``strategy``, ``metric``):
-        ``structure_mean``, ``structure_lower``, ``structure_upper``,
-        ``structure_prob_better``; ``structure_weight`` (structure); ``draw_difference``
-        (draw, strategy, metric) and ``draw_inputs`` (draw, parameter) for each draw of
-        the combined ensemble, with its structure in ``draw_structure``. Differences of rates
-        are fractions (``units: 1``; shown as percentage points). What each interval
-        covers is in ``attrs``.
+        direction is defined, see ``better``), ``posterior_mean_mc_se`` and
+        ``prob_better_mc_se`` (their Monte Carlo standard errors given the draws),
+        ``mc_share`` (the share of the variance over draws that is Monte Carlo noise);
+        over (``structure``, ``strategy``, ``metric``): ``structure_mean``,
+        ``structure_lower``, ``structure_upper``, ``structure_prob_better``;
+        ``structure_weight`` (structure); ``draw_difference`` (draw, strategy, metric) and
+        ``draw_inputs`` (draw, parameter) for each draw of the combined ensemble, with its
+        structure in ``draw_structure``. Differences of rates are fractions (``units: 1``;
+        shown as percentage points). What each interval covers is in ``attrs``.
     """
-    unknown = [m for m in metrics if m not in {t.id for t in TRIAL_METRICS}]
+    unknown = [m for m in metrics if m not in BY_ID]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}")
     keys = {name: f"s{i}" for i, name in enumerate(strategies)}  # variable names must be identifiers
     specs = [{"metric": m, "strategy": keys[s], "minus": REFERENCE, "name": f"{m}__{keys[s]}"}
              for s in strategies for m in metrics]
     common = dict(strategies={keys[s]: scenario for s, scenario in strategies.items()}, patients=patients, seed=seed)
-    point = psa(reference, _one_point(reference), specs, replicates=fitted_replicates, **common)
+    # the fitted answer: the reference's own parameter values, no parameter varied
+    point = SimulatorModel(reference, specs, replicates=fitted_replicates, **common).evaluate([], np.empty((1, 0)))
     ens = load_ensemble(ensemble)
-    rows, labels, structures = _draws(ens, draws, per_structure)
-    varied = set(varied_parameters(ens)) | {str(n) for n, v in zip(ens["parameter"].values, np.ptp(rows, axis=0))
-                                            if v > 0}
-    mixed = xr.Dataset({"parameters": (("draw", "parameter"), rows)},
-                       coords={"draw": np.arange(len(rows)), "parameter": ens["parameter"].values,
-                               "fitted": ("parameter", [str(n) in varied for n in ens["parameter"].values])})
-    runs = psa(reference, mixed, specs, replicates=replicates, progress=progress, **common)
+    rows, blocks, labels, structures = _draws(ens, draws, per_structure)
+    names = [str(n) for n in ens["parameter"].values]
+    varied = set(varied_parameters(ens)) | {n for n, v in zip(names, np.ptp(rows, axis=0)) if v > 0}
+    columns = [j for j, n in enumerate(names) if n in varied]
+    runs = SimulatorModel(reference, specs, replicates=replicates, **common).evaluate(
+        [names[j] for j in columns], rows[:, columns], progress, blocks)
     labels_arr = np.array(labels)
-    names, shape = list(strategies), (len(strategies), len(metrics))
-    out = {k: np.full(shape, math.nan) for k in ("fitted", "fitted_lower", "fitted_upper", "posterior_mean",
-                                                   "posterior_lower", "posterior_upper", "prob_better",
-                                                   "mc_share")}
     combined = labels_arr == "combined"
+    shape = (len(strategies), len(metrics))
+    fields = ("fitted", "fitted_lower", "fitted_upper", "posterior_mean", "posterior_lower", "posterior_upper",
+              "prob_better", "posterior_mean_mc_se", "prob_better_mc_se", "mc_share")
+    out = {k: np.full(shape, math.nan) for k in fields}
     per_draw = np.full((int(combined.sum()), *shape), math.nan)
     per = {k: np.full((len(structures), *shape), math.nan) for k in ("structure_mean", "structure_lower",
                                                                       "structure_upper", "structure_prob_better")}
-    signs = np.array([1.0 if HIGHER_IS_BETTER.get(m, True) else -1.0 for m in metrics])
-    for i, s in enumerate(names):
+    for i, s in enumerate(strategies):
         for j, m in enumerate(metrics):
             key = f"{m}__{keys[s]}"
-            fit = point[key].isel(draw=0)
-            out["fitted"][i, j], out["fitted_lower"][i, j], out["fitted_upper"][i, j] = fit.values
-            est, lo, hi = (runs[key].sel(statistic=k).values for k in ("estimate", "lower", "upper"))
-            per_draw[:, i, j] = est[combined]
-            mean, low, high, p = _summary(est[combined], signs[j])
-            out["posterior_mean"][i, j], out["posterior_lower"][i, j] = mean, low
-            out["posterior_upper"][i, j], out["prob_better"][i, j] = high, p
-            mc_var = np.mean(((hi - lo)[combined] / (2 * Z_LEVEL)) ** 2)
-            total = est[combined].var(ddof=1) if combined.sum() > 1 else math.nan
-            out["mc_share"][i, j] = min(mc_var / total, 1.0) if total > 0 else math.nan
+            est, lo, hi, _ = mc_summary(point[key][0, 0])
+            out["fitted"][i, j], out["fitted_lower"][i, j], out["fitted_upper"][i, j] = est, lo, hi
+            values = runs[key][:, 0, :]
+            per_draw[:, i, j] = values[combined].mean(axis=1)
+            a = ensemble_summary(values[combined], _sign(m))
+            for name, field in (("mean", "posterior_mean"), ("lower", "posterior_lower"),
+                                ("upper", "posterior_upper"), ("prob_better", "prob_better"),
+                                ("mean_mc_se", "posterior_mean_mc_se"), ("prob_better_mc_se", "prob_better_mc_se"),
+                                ("mc_share", "mc_share")):
+                out[field][i, j] = a[name]
             for k, name in enumerate(structures):
-                sel = labels_arr == name
+                b = ensemble_summary(values[labels_arr == name], _sign(m))
                 (per["structure_mean"][k, i, j], per["structure_lower"][k, i, j],
-                 per["structure_upper"][k, i, j], per["structure_prob_better"][k, i, j]) = _summary(est[sel], signs[j])
-    by_id = {t.id: t for t in TRIAL_METRICS}
-    units = [netcdf_unit(by_id[m]) for m in metrics]
+                 per["structure_upper"][k, i, j], per["structure_prob_better"][k, i, j]) = (
+                    b["mean"], b["lower"], b["upper"], b["prob_better"])
+    units = [netcdf_unit(BY_ID[m]) for m in metrics]
     dims = ("strategy", "metric")
     data = {k: (dims, v) for k, v in out.items()}
     data.update({k: (("structure", *dims), v) for k, v in per.items()})
     data["draw_difference"] = (("draw", *dims), per_draw, {"long_name": "difference under each combined-ensemble draw"})
     data["draw_inputs"] = (("draw", "parameter"), rows[combined], {"long_name": "parameter values of each draw"})
-    weights = (ens["structure_weight"].values if "structure_weight" in ens
+    weights = (ens["structure_weight"].values if "structure_weight" in ens and structures
                else np.ones(len(structures)) / max(len(structures), 1))
     data["structure_weight"] = ("structure", weights, {"units": "1"})
     return xr.Dataset(
         data,
-        coords={"strategy": names, "metric": list(metrics), "structure": structures,
-                "draw": np.arange(int(combined.sum())), "parameter": [str(n) for n in ens["parameter"].values],
+        coords={"strategy": list(strategies), "metric": list(metrics), "structure": structures,
+                "draw": np.arange(int(combined.sum())), "parameter": names,
                 "draw_structure": ("draw", _draw_structures(ens, draws)),
-                "unit": ("metric", units), "better": ("metric", ["higher" if HIGHER_IS_BETTER.get(m, True)
-                                                                 else "lower" for m in metrics])},
+                "unit": ("metric", units), "better": ("metric", [BY_ID[m].better or "none" for m in metrics])},
         attrs={"coverage_monte_carlo": COVERAGE["monte_carlo"], "coverage_posterior": COVERAGE["posterior"],
-               "reference": reference.name, "seed": seed, "patients": patients,
+               "reference": reference.name, "fitted_structure": reference.model.id, "seed": seed,
+               "patients": patients,
                "fitted_replicates": fitted_replicates, "replicates": replicates,
-               "combined_draws": int((labels_arr == "combined").sum()), "per_structure_draws": per_structure},
+               "combined_draws": int(combined.sum()), "per_structure_draws": per_structure},
     )
 
 
@@ -210,7 +258,13 @@ def _pp(value: float, unit: str) -> str:
     return f"{value * 100:+.1f}" if unit == FRACTION_UNIT else f"{value:+.2f}"
 
 
-LABEL_WIDTH = 40
+def _se(value: float, unit: str) -> str:
+    """A Monte Carlo standard error in the figure's display unit."""
+    return f"{value * 100:.2f}" if unit == FRACTION_UNIT else f"{value:.3f}"
+
+
+LABEL_WIDTH = 34
+WIDTH = 100  # characters: the text fits a terminal
 
 
 def _title(name: str) -> str:
@@ -218,29 +272,92 @@ def _title(name: str) -> str:
     return strategy_title(name) if name in STRATEGIES else name
 
 
+def driver_means(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, float]:
+    """The answer under each NRM driver: the structures' posterior means weighted within the driver."""
+    r = ds.sel(strategy=strategy, metric=metric)
+    sums: dict[str, list[float]] = {}
+    for name, w, mean in zip(ds.structure.values, r.structure_weight.values, r.structure_mean.values):
+        acc = sums.setdefault(str(name).split("-")[0], [0.0, 0.0])
+        acc[0] += float(w) * float(mean)
+        acc[1] += float(w)
+    return {k: v[0] / v[1] for k, v in sums.items() if v[1] > 0}
+
+
+SIGN_WEIGHT = 0.05  # NRM drivers holding less posterior weight do not decide whether the sign depends on them
+
+
+def bottom_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
+    """One sentence: the answer over all uncertainty, P(better), and whether its sign depends on the mechanism."""
+    r = ds.sel(strategy=strategy, metric=metric)
+    unit = str(r.unit.values)
+    label = metric_label(metric, difference=True)
+    chance = "P(better)" if str(r.better.values) != "none" else "P(difference > 0)"
+    text = (f"{_title(strategy)} vs {_title(ds.attrs['reference']).lower()}, {label.name}: "
+            f"{_pp(r.posterior_mean, unit)} {label.unit} (95% interval {_pp(r.posterior_lower, unit)} to "
+            f"{_pp(r.posterior_upper, unit)} over parameters and model structures), {chance} "
+            f"{float(r.prob_better):.2f} (Monte Carlo SE {float(r.prob_better_mc_se):.2f})")
+    if ds.sizes["structure"]:
+        weight: dict[str, float] = {}
+        for name, w in zip(ds.structure.values, ds.structure_weight.values):
+            driver = str(name).split("-")[0]
+            weight[driver] = weight.get(driver, 0.0) + float(w)
+        means = {k: v for k, v in driver_means(ds, strategy, metric).items() if weight[k] >= SIGN_WEIGHT}
+        by = ", ".join(f"{_pp(v, unit)} if {NRM_DRIVER_TITLES[k]}" for k, v in means.items())
+        if len({np.sign(v) for v in means.values() if v != 0}) > 1:
+            text += ("; its sign depends on what post-HSCT NRM rises with, which the published figures "
+                     f"cannot tell apart ({by})")
+        else:
+            text += f"; the same sign whatever post-HSCT NRM rises with ({by})"
+    return text + "."
+
+
+def _mc_line(ds: xr.Dataset, strategy: str) -> str:
+    """The largest Monte Carlo errors of a strategy's posterior figures, per display unit."""
+    r = ds.sel(strategy=strategy)
+    worst: dict[str, float] = {}
+    for m, se in zip(ds.metric.values, r.posterior_mean_mc_se.values):
+        label = metric_label(str(m), difference=True)
+        shown = float(se) * (100.0 if label.unit == "pp" else 1.0)
+        worst[label.unit] = max(worst.get(label.unit, 0.0), shown)
+    means = " / ".join(f"{v:.2f} {u}" if u == "pp" else f"{v:.3f} {u}" for u, v in worst.items())
+    return (f"  Monte Carlo SE at most: mean {means}; P(better) {float(np.nanmax(r.prob_better_mc_se.values)):.2f}"
+            f" (MC share of the spread {float(np.nanmax(r.mc_share.values)):.0%})")
+
+
 def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
-    """The comparison as text: one plain sentence on the intervals, a table, the answer by structure."""
+    """The comparison as text: the bottom line, why the fitted value differs, a table, the answer by structure."""
     reference = _title(ds.attrs["reference"])
-    lines = [f"Reference: {reference}. Differences are strategy minus reference on the same virtual patients.",
-             f"  MC 95% CI: {ds.attrs['coverage_monte_carlo']}.",
-             f"  Posterior 95% interval and P(better): {ds.attrs['coverage_posterior']} "
-             f"({ds.attrs['combined_draws']} draws).", ""]
-    head = (f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'at fitted values (MC 95% CI)':<30} "
-            f"{'posterior mean (95% interval)':<32} {'P(better)':>9}")
+    first = str(ds.metric.values[0])
+    lines = [line for s in ds.strategy.values for line in textwrap.wrap(bottom_line(ds, str(s), first), WIDTH)]
+    fitted = ds.attrs["fitted_structure"]
+    own = ""
+    if fitted in ds.structure.values:
+        r = ds.sel(structure=fitted, strategy=ds.strategy.values[0], metric=first)
+        own = (f", posterior weight {float(r.structure_weight):.2f}; over that structure's own posterior the "
+               f"first answer is {_pp(r.structure_mean, str(r.unit.values))}")
+    note = (f"At the fitted values (one parameter set of the structure '{structure_title(fitted)}'{own}) "
+            "the answer is precise but conditional: its CI covers only the Monte Carlo error of simulating "
+            "finitely many patients. The posterior mean, 95% interval and P(better) cover parameter and "
+            f"structural uncertainty ({ds.attrs['combined_draws']} draws of every structure's calibrated "
+            "posterior, weighted by how well each explains the published figures), each with its own patients.")
+    lines += [""] + textwrap.wrap(note, WIDTH) + [""]
+    head = (f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'fitted (MC 95% CI)':<20} "
+            f"{'posterior (95% int.)':<21} {'P(better)':>9}")
     for s in ds.strategy.values:
         lines += [f"{_title(str(s))} minus {reference}:", head]
         for m in ds.metric.values:
             r = ds.sel(strategy=s, metric=m)
             unit = str(r.unit.values)
             label = metric_label(str(m), difference=True)
-            fitted = f"{_pp(r.fitted, unit)} ({_pp(r.fitted_lower, unit)}, {_pp(r.fitted_upper, unit)})"
+            fit = f"{_pp(r.fitted, unit)} ({_pp(r.fitted_lower, unit)}, {_pp(r.fitted_upper, unit)})"
             post = f"{_pp(r.posterior_mean, unit)} ({_pp(r.posterior_lower, unit)}, {_pp(r.posterior_upper, unit)})"
-            lines.append(f"  {label.name[:LABEL_WIDTH]:<{LABEL_WIDTH}} {label.unit:<6} {fitted:<30} {post:<32} "
-                         f"{float(r.prob_better):>9.2f}")
-        lines.append("")
+            chance = f"{float(r.prob_better):.2f}" if str(r.better.values) != "none" else "-"
+            lines.append(f"  {label.name[:LABEL_WIDTH]:<{LABEL_WIDTH}} {label.unit:<6} {fit:<20} {post:<21} "
+                         f"{chance:>9}")
+        lines += [_mc_line(ds, str(s)), ""]
     if structures and ds.sizes["structure"]:
-        lines.append("The same by model structure (weight = posterior model probability; "
-                     f"{ds.attrs['per_structure_draws']} draws of each structure's posterior):")
+        lines.append("The same by model structure (w = posterior model probability; "
+                     f"{ds.attrs['per_structure_draws']} draws of each):")
         order = np.argsort(-ds.structure_weight.values, kind="stable")
         for s in ds.strategy.values:
             for m in ds.metric.values[:2]:
@@ -249,9 +366,10 @@ def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
                 for k in order:
                     r = ds.isel(structure=k).sel(strategy=s, metric=m)
                     unit = str(r.unit.values)
-                    lines.append(f"    {str(ds.structure.values[k]):<40} weight {float(r.structure_weight):.2f}  "
-                                 f"{_pp(r.structure_mean, unit)} ({_pp(r.structure_lower, unit)}, "
-                                 f"{_pp(r.structure_upper, unit)})  P(better) {float(r.structure_prob_better):.2f}")
+                    interval = f"{_pp(r.structure_mean, unit)} ({_pp(r.structure_lower, unit)}, " \
+                               f"{_pp(r.structure_upper, unit)})"
+                    lines.append(f"    {structure_title(str(ds.structure.values[k])):<55} "
+                                 f"w {float(r.structure_weight):.2f} {interval:<20} P {float(r.structure_prob_better):.2f}")
         lines.append("")
     return "\n".join(lines)
 
@@ -299,7 +417,7 @@ def value_of_information(ds: xr.Dataset, strategy: str, metric: str, bins: int =
         the better choice changes across the input (some group's mean above and another's
         below 0, each by more than two standard errors).
     """
-    sign = 1.0 if HIGHER_IS_BETTER.get(metric, True) else -1.0
+    sign = _sign(metric)
     d = sign * ds["draw_difference"].sel(strategy=strategy, metric=metric).values
     n = len(d)
     base = max(d.mean(), 0.0)
@@ -332,7 +450,7 @@ def value_of_information(ds: xr.Dataset, strategy: str, metric: str, bins: int =
          "evpi": ((), float(np.mean(np.maximum(d, 0.0)) - base)), "expected_difference": ((), float(d.mean()))},
         coords={"input": [r[0] for r in rows]},
         attrs={"strategy": strategy, "metric": metric, "unit": str(ds.unit.sel(metric=metric).values),
-               "better": "higher" if sign > 0 else "lower", "bins": bins, "permutations": VOI_PERMUTATIONS},
+               "better": BY_ID[metric].better or "none", "bins": bins, "permutations": VOI_PERMUTATIONS},
     )
 
 

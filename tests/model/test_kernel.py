@@ -104,3 +104,20 @@ def test_parameter_sets_equal_simulate_with_each_vector(label):
                 for idx, name, _, _ in fields:
                     np.testing.assert_array_equal(out[idx, s], ds[name].values, err_msg=f"set {s}: {name}")
     assert (expected[0].cumulative_dose.values != expected[2].cumulative_dose.values).any()
+
+
+def test_parameter_sets_with_their_own_patients(label):
+    """Each set may start at its own patient: set s is exactly simulate() with that first patient."""
+    from simulator.model.simulation import FLOAT_FIELDS, INT_FIELDS, run_parameter_sets
+
+    par = model_arrays(label).par
+    firsts = np.array([0, 300, 0, 5_000])
+    out_float, out_int = run_parameter_sets(model_arrays(label), np.tile(par, (4, 1)), seed=8, n=300,
+                                            first_patient=firsts)
+    for s, first in enumerate(firsts):
+        ds = simulate(label, n_patients=300, seed=8, first_patient=int(first))
+        for fields, out in ((FLOAT_FIELDS, out_float), (INT_FIELDS, out_int)):
+            for idx, name, _, _ in fields:
+                np.testing.assert_array_equal(out[idx, s], ds[name].values, err_msg=f"set {s}: {name}")
+    np.testing.assert_array_equal(out_float[:, 0], out_float[:, 2])
+    assert (out_float[0, 0] != out_float[0, 1]).any()
