@@ -63,7 +63,7 @@ def _unit(f: Figure) -> tuple[str, float]:
 def format_check(rows: list[CheckRow], n_patients: int) -> str:
     """The check as text: one section each for primary, secondary and validation figures."""
     titles = {
-        "primary": "PRIMARY TARGETS (pooled dose analysis; fitted)",
+        "primary": "PRIMARY TARGETS (pooled dose analysis, INO-VATE durability; fitted)",
         "secondary": "SECONDARY TARGETS (INO-VATE arm, as received; fitted)",
         "validation": "VALIDATION (not used in the fit)",
     }
