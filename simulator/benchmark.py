@@ -79,7 +79,7 @@ GOALS = {  # (measured key, comparison, limit)
     "boundaries of one design (3 looks, futility) <= 10 ms": ("boundaries_seconds", "<=", 0.010),
 }
 TRIAL_TRIALS = 10_000  # trial-engine workloads: 10,000 trials ...
-TRIAL_PATIENTS = 400  # ... of 400 patients
+TRIAL_SAMPLE_SIZE = 400  # ... of 400 patients
 RPACT_SECONDS = {"fixed design": 1.1, "3 looks": 2.0}  # rpact 3.3.4, same workloads, piecewise-exponential
 BOUNDARY_REPEATS = 50  # boundary computations timed (median)
 
@@ -90,7 +90,7 @@ def _trial_designs() -> dict[str, dict]:
 
     configs = default_config_dir()
     log2 = math.log(2.0)
-    common = {"control": "control", "sample_size": TRIAL_PATIENTS, "enrollment": {"rates": [TRIAL_PATIENTS / 24]},
+    common = {"control": "control", "sample_size": TRIAL_SAMPLE_SIZE, "enrollment": {"rates": [TRIAL_SAMPLE_SIZE / 24]},
               "dropout": {"probability": 0.05, "months": 12}, "n_trials": TRIAL_TRIALS, "seed": SEED}
     strategies = [{"name": "control", "scenario": str(configs / "label_dosing.yaml")},
                   {"name": "two_cycles", "scenario": str(configs / "two_cycles_then_stop.yaml")}]
@@ -475,7 +475,7 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
     start = cached_start_seconds(scenario_path)
     say("peak memory")
     memory = peak_memory(scenario_path, n_patients)
-    say(f"trial engine, {TRIAL_TRIALS:,} trials x {TRIAL_PATIENTS} patients")
+    say(f"trial engine, {TRIAL_TRIALS:,} trials x {TRIAL_SAMPLE_SIZE} patients")
     trials = trial_seconds(repeats)
     per_million = MILLION / n_patients / MEBIBYTE
     results: dict[str, object] = {
@@ -547,7 +547,7 @@ def format_report(results: dict[str, object]) -> str:
         f"peak memory per million patients {r['peak_memory_mib_per_million']:.0f} MiB"
         f"  (output arrays {r['output_mib_per_million']:.0f} MiB: {r['memory_to_output']:.2f}x)",
         f"trials, piecewise-exponential    {r['trial_piecewise_seconds']:.2f} s for {TRIAL_TRIALS:,} x "
-        f"{TRIAL_PATIENTS}, log-rank + Cox  (rpact: {RPACT_SECONDS['fixed design']:g} s)",
+        f"{TRIAL_SAMPLE_SIZE}, log-rank + Cox  (rpact: {RPACT_SECONDS['fixed design']:g} s)",
         f"trials, strategy arms            {r['trial_strategies_seconds']:.2f} s, log-rank + Cox + RMST",
         f"trials, 3 looks, spending        {r['trial_group_sequential_seconds']:.2f} s, futility by beta spending"
         f"  (rpact, piecewise-exponential: {RPACT_SECONDS['3 looks']:g} s)",

@@ -470,10 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--plot", help="PNG of reported vs simulated (default: OUT/check.png)")
     cal.set_defaults(func=cmd_calibrate)
 
+    from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
     from simulator.sweep.experiment import (
         DEFAULT_REPLICATES,
         DEFAULT_SEED,
-        TRIAL_PATIENTS,
     )
 
     sweep = sub.add_parser("sweep", help="run an experiment's grid of strategies on the same virtual patients")
@@ -524,8 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "comparisons (default: the shipped combined ensemble)")
     compare.add_argument("--replicates", type=positive_int, default=DEFAULT_REPLICATES,
                          help=f"scenario files: trials per strategy (default {DEFAULT_REPLICATES})")
-    compare.add_argument("--patients", type=positive_int, default=TRIAL_PATIENTS,
-                         help=f"scenario files: patients per trial (default {TRIAL_PATIENTS})")
+    compare.add_argument("--patients", type=positive_int, default=POOLED_ANALYSIS_PATIENTS,
+                         help=f"scenario files: patients per trial (default {POOLED_ANALYSIS_PATIENTS})")
     compare.add_argument("--seed", type=seed_int, default=DEFAULT_SEED,
                          help=f"scenario files: random seed (default {DEFAULT_SEED})")
     compare.set_defaults(func=cmd_compare)

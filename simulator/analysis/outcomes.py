@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from simulator.model.kernel import (
 
 CONFIDENCE = 0.95
 DEFAULT_CUTOFF = 3.3  # mg/m2
+POOLED_ANALYSIS_PATIENTS = 338  # the pooled analysis' size: the default trial-sized replicate
 RECORD_ATTRS = ("seed", "inosim_version")  # carried from the patient records to their summary
 
 
@@ -491,13 +492,17 @@ FLAG_VARIABLES = ("best_response", "hsct", "os_event", "grade3_ae", "discontinue
                   "sos_post_hsct", "mrd_negative", "sos", "pfs_event")
 
 
-def patient_columns(ds: xr.Dataset) -> dict:
+def patient_columns(records: Mapping[str, np.ndarray] | xr.Dataset) -> dict:
     """Every per-patient variable as a numpy array, flags as bool, plus survival pairs.
 
-    ``"pfs"``, ``"os"``, ``"pfs_protocol"`` (:func:`protocol_pfs`) and ``"remission"``
-    (:func:`remission_duration`) hold (months, event) tuples for Kaplan-Meier metrics.
+    ``records``: the kernel's :func:`simulator.model.simulation.record_columns`, or a
+    Dataset of patient records (its variables along ``patient``). ``"pfs"``, ``"os"``,
+    ``"pfs_protocol"`` (:func:`protocol_pfs`) and ``"remission"`` (:func:`remission_duration`)
+    hold (months, event) tuples for Kaplan-Meier metrics.
     """
-    d = {name: ds[name].values for name in ds.data_vars if ds[name].dims == ("patient",)}
+    if isinstance(records, xr.Dataset):
+        records = {name: v.values for name, v in records.data_vars.items() if v.dims == ("patient",)}
+    d = dict(records)
     for name in FLAG_VARIABLES:
         d[name] = d[name].astype(bool)
     d["pfs"] = (d["pfs_months"], d["pfs_event"])
@@ -507,9 +512,11 @@ def patient_columns(ds: xr.Dataset) -> dict:
     return d
 
 
-def group_masks(ds: xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF) -> dict[str, np.ndarray]:
-    """Boolean masks of the groups: realised cumulative dose <= cutoff, > cutoff, all."""
-    dose = ds["cumulative_dose"].values
+def group_masks(records: Mapping[str, np.ndarray] | xr.Dataset, cutoff: float | None = DEFAULT_CUTOFF
+                ) -> dict[str, np.ndarray]:
+    """Boolean masks of the groups: realised cumulative dose <= cutoff, > cutoff, all (records as
+    :func:`patient_columns` takes them)."""
+    dose = np.asarray(records["cumulative_dose"])
     masks = {"all": np.ones(dose.shape, dtype=bool)}
     if cutoff is not None:
         low = dose <= cutoff + DOSE_EPS

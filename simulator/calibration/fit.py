@@ -32,7 +32,7 @@ from simulator.model.config import (
     resolve_cohorts,
     validate,
 )
-from simulator.model.simulation import model_arrays, records_to_dataset, run_kernel
+from simulator.model.simulation import model_arrays, record_columns, run_kernel
 from simulator.model.structure import ModelStructure
 
 
@@ -95,11 +95,9 @@ class Evaluator:
 
     def simulate(self, par: np.ndarray) -> dict[str, dict]:
         a = dataclasses.replace(self.arrays, par=par)
-        f, i = run_kernel(a, self.setting.seed, 0, self.setting.n_patients)
-        ds = records_to_dataset(f, i, self.setting.pooled, self.setting.seed)
-        pooled = patient_columns(ds)
-        pooled["_groups"] = group_masks(ds, DEFAULT_CUTOFF)
-        keep = ds["cohort"].values == self.inovate_cohort
+        pooled = patient_columns(record_columns(*run_kernel(a, self.setting.seed, 0, self.setting.n_patients)))
+        pooled["_groups"] = group_masks(pooled, DEFAULT_CUTOFF)
+        keep = pooled["cohort"] == self.inovate_cohort
         inovate = {k: (v[0][keep], v[1][keep]) if isinstance(v, tuple) else v[keep]
                    for k, v in pooled.items() if k != "_groups"}
         return {"pooled": pooled, "inovate": inovate}

@@ -1,7 +1,9 @@
-"""From a validated scenario to per-patient records: arrays in, xarray Dataset out.
+"""From a validated scenario to per-patient records: arrays in, named columns (or a Dataset) out.
 
 This is the single conversion point between configuration objects and the
-numba kernel (:mod:`simulator.model.kernel`), which sees only numbers and arrays.
+numba kernel (:mod:`simulator.model.kernel`), which sees only numbers and arrays,
+and the one reading of the kernel's records (:func:`record_columns`); an xarray
+Dataset is built from those columns only for the user (:func:`records_to_dataset`).
 """
 
 from __future__ import annotations
@@ -239,16 +241,35 @@ def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: 
     return out_float, out_int
 
 
+def record_columns(out_float: np.ndarray, out_int: np.ndarray) -> dict[str, np.ndarray]:
+    """The kernel's records as named columns: the one reading of its ``F_*`` and ``I_*`` layouts.
+
+    Parameters
+    ----------
+    out_float, out_int : ndarray, shapes (N_FLOAT, ...) and (N_INT, ...)
+        Records as :func:`run_kernel`, :func:`run_kernel_ids` or :func:`run_parameter_sets`
+        return them.
+
+    Returns
+    -------
+    dict of str to ndarray
+        One column per field of :data:`FLOAT_FIELDS` and :data:`INT_FIELDS`, named as the
+        variables of :func:`records_to_dataset`; each a view of its row (no copy), of shape
+        ``out_float.shape[1:]``.
+    """
+    return {name: out[idx] for fields, out in ((FLOAT_FIELDS, out_float), (INT_FIELDS, out_int))
+            for idx, name, _, _ in fields}
+
+
 def records_to_dataset(out_float: np.ndarray, out_int: np.ndarray, scenario: Scenario,
                        seed: int, first_patient: int = 0) -> xr.Dataset:
-    """Wrap kernel records into a Dataset with dimension ``patient`` and units in attrs."""
+    """:func:`record_columns` as a Dataset with dimension ``patient`` and units in attrs (for the user)."""
     from simulator import __version__
 
     n = out_float.shape[1]
-    data_vars = {}
-    for fields, out in ((FLOAT_FIELDS, out_float), (INT_FIELDS, out_int)):
-        for idx, name, unit, what in fields:
-            data_vars[name] = ("patient", out[idx], {"units": unit, "long_name": what})
+    described = {name: {"units": unit, "long_name": what} for _, name, unit, what in FLOAT_FIELDS + INT_FIELDS}
+    data_vars = {name: ("patient", column, described[name])
+                 for name, column in record_columns(out_float, out_int).items()}
     cohorts = [c.name for c in resolve_cohorts(scenario)]
     return xr.Dataset(
         data_vars,

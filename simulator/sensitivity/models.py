@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.analysis.outcomes import Metric, patient_columns
+from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS, Metric, patient_columns
 from simulator.analysis.trial_metrics import (
     CURVE_HORIZON_MONTHS,
     CURVES,
@@ -35,7 +35,7 @@ from simulator.model import kernel as K
 from simulator.model.config import Parameters, Scenario, deep_merge, validate
 from simulator.model.simulation import (
     model_arrays,
-    records_to_dataset,
+    record_columns,
     run_parameter_sets,
 )
 from simulator.sensitivity.distributions import (
@@ -49,11 +49,11 @@ from simulator.sensitivity.distributions import (
     spec_from,
     varied_parameters,
 )
-from simulator.sweep.experiment import MAX_PATIENTS_PER_CHUNK, TRIAL_PATIENTS
+from simulator.sweep.experiment import MAX_PATIENTS_PER_CHUNK
 from simulator.runtime.scaleout import scheduler
 
 BASE = "base"  # the strategy name of the analysed scenario itself
-DEFAULT_PATIENTS = TRIAL_PATIENTS  # patients per replicate (a trial-sized replicate)
+DEFAULT_PATIENTS = POOLED_ANALYSIS_PATIENTS  # patients per replicate (a trial-sized replicate)
 DEFAULT_REPLICATES = 20  # replicates per parameter set
 DEFAULT_SEED = 2025
 SURVIVAL_TIMES = (6.0, 12.0, 18.0, 24.0, 36.0)  # months: default time points of a survival curve
@@ -339,8 +339,7 @@ class SimulatorModel:
         reps, patients = self.replicates, self.patients
         out_float, out_int = run_parameter_sets(self._arrays[strategy], sets, self.seed, reps * patients,
                                                 blocks * (reps * patients))
-        records = records_to_dataset(out_float.reshape(K.N_FLOAT, -1), out_int.reshape(K.N_INT, -1),
-                                     self.strategies[strategy], self.seed)
+        records = record_columns(out_float.reshape(K.N_FLOAT, -1), out_int.reshape(K.N_INT, -1))
         values, _ = trial_figures(patient_columns(records), len(sets) * reps, patients,
                                   metrics=tuple(self._metrics[strategy].values()), curves=False)
         return {k: v.reshape(len(sets), reps) for k, v in values.items()}

@@ -27,10 +27,11 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis.labels import NRM_DRIVER_TITLES, STRATEGIES, metric_label, strategy_title, structure_title
+from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, mc_summary, netcdf_unit
 from simulator.model.config import Scenario
 from simulator.sensitivity.distributions import load_ensemble, varied_parameters
-from simulator.sensitivity.models import DEFAULT_PATIENTS, SimulatorModel
+from simulator.sensitivity.models import SimulatorModel
 
 BY_ID = {m.id: m for m in TRIAL_METRICS}
 
@@ -138,9 +139,9 @@ def ensemble_summary(values: np.ndarray, sign: float = 1.0) -> dict[str, float]:
 
 def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], metrics: Sequence[str] = HEADLINE,
                        *, ensemble: str | xr.Dataset | None = None, seed: int = 2025,
-                       patients: int = DEFAULT_PATIENTS, fitted_replicates: int = FITTED_REPLICATES,
-                       replicates: int = ENSEMBLE_REPLICATES, draws: int | None = None,
-                       per_structure: int = PER_STRUCTURE_DRAWS,
+                       patients: int = POOLED_ANALYSIS_PATIENTS,
+                       fitted_replicates: int = FITTED_REPLICATES, replicates: int = ENSEMBLE_REPLICATES,
+                       draws: int | None = None, per_structure: int = PER_STRUCTURE_DRAWS,
                        progress: Callable[[int, int], Any] | None = None) -> xr.Dataset:
     """Each strategy minus the reference, with Monte Carlo, parameter and structural uncertainty.
 

@@ -52,7 +52,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.analysis.labels import axis_label
-from simulator.analysis.outcomes import CONFIDENCE, patient_columns
+from simulator.analysis.outcomes import CONFIDENCE, POOLED_ANALYSIS_PATIENTS, patient_columns
 from simulator.analysis.trial_metrics import (
     CURVE_MONTHS,
     CURVES,
@@ -74,11 +74,10 @@ from simulator.model.config import (
     validate,
 )
 from simulator.model.extrapolation import warn_outside_calibration
-from simulator.model.simulation import model_arrays, records_to_dataset, run_kernel
+from simulator.model.simulation import model_arrays, record_columns, run_kernel
 from simulator.runtime.scaleout import scheduler
 from simulator.runtime.storage import atomic_path, read_netcdf, write_netcdf
 
-TRIAL_PATIENTS = 338  # the pooled analysis' size: a trial-sized replicate
 DEFAULT_REPLICATES = 200
 DEFAULT_SEED = 2025
 STRATEGY_AXIS = "strategy"
@@ -101,7 +100,7 @@ class _ExperimentFile(BaseModel):
     axes: Annotated[dict[str, Any], Field(min_length=1)]  # shapes checked per axis, with key paths
     reference: dict[str, Any] = {}
     replicates: Annotated[int, Field(ge=2, le=1_000_000)] = DEFAULT_REPLICATES
-    patients: Annotated[int, Field(ge=1, le=10_000_000)] = TRIAL_PATIENTS
+    patients: Annotated[int, Field(ge=1, le=10_000_000)] = POOLED_ANALYSIS_PATIENTS
     seed: Annotated[int, Field(ge=0, lt=2**63)] = DEFAULT_SEED
 
 
@@ -419,15 +418,15 @@ class ChunkSpec:
 
 
 def simulate_replicates(scenario: Scenario, seed: int, patients: int, first_replicate: int,
-                        replicates: int) -> xr.Dataset:
-    """Patient records of replicates ``first_replicate ..`` (``patients`` each), in order.
+                        replicates: int) -> dict[str, np.ndarray]:
+    """Patient records of replicates ``first_replicate ..`` (``patients`` each), in order, as
+    :func:`simulator.model.simulation.record_columns`.
 
     Replicate ``r`` is patients ``r * patients .. (r + 1) * patients - 1``, whatever
     the scenario: the same virtual patients at every grid point.
     """
     first = first_replicate * patients
-    out_float, out_int = run_kernel(model_arrays(scenario), seed, first, replicates * patients)
-    return records_to_dataset(out_float, out_int, scenario, seed, first)
+    return record_columns(*run_kernel(model_arrays(scenario), seed, first, replicates * patients))
 
 
 def chunk_dataset(spec: ChunkSpec, values: np.ndarray, curves: np.ndarray) -> xr.Dataset:

@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import integrate, optimize, stats
 
 from simulator.model import kernel as K
-from simulator.model.simulation import ModelArrays, model_arrays, run_kernel_ids
+from simulator.model.simulation import ModelArrays, model_arrays, record_columns, run_kernel_ids
 from simulator.trial import engine as E
 from simulator.trial.boundaries import design_bounds
 from simulator.trial.design import (
@@ -247,13 +247,13 @@ def trial_arrays(design: Design, folder: str | Path = ".", source: str | Path = 
 
 def _model_outcomes(arrays: ModelArrays, seed: int, ids: np.ndarray):
     """Endpoints (months; 1/0) and stratification covariates of the patients ``ids`` under one arm."""
-    of, oi = run_kernel_ids(arrays, seed, ids)
-    death = np.nan_to_num(of[K.F_DEATH_DAY], nan=np.inf) / K.MONTH
-    progression = np.nan_to_num(of[K.F_PROGRESSION_DAY], nan=np.inf) / K.MONTH
+    r = record_columns(*run_kernel_ids(arrays, seed, ids))
+    death = np.nan_to_num(r["death_day"], nan=np.inf) / K.MONTH
+    progression = np.nan_to_num(r["progression_day"], nan=np.inf) / K.MONTH
     tte = np.stack([death, np.minimum(progression, death)])
-    binary = np.stack([oi[K.I_BEST_RESPONSE], oi[K.I_SOS_POST], oi[K.I_G3AE]]).astype(np.int8)
-    covariates = {"salvage_line": oi[K.I_SALVAGE] == 2, "age_55": of[K.F_AGE] >= AGE_STRATUM_YEARS,
-                  "prior_hsct": oi[K.I_PRIOR_HSCT] == 1}
+    binary = np.stack([r["best_response"], r["sos_post_hsct"], r["grade3_ae"]]).astype(np.int8)
+    covariates = {"salvage_line": r["salvage"] == 2, "age_55": r["age"] >= AGE_STRATUM_YEARS,
+                  "prior_hsct": r["prior_hsct"] == 1}
     return tte, binary, covariates
 
 

@@ -81,7 +81,7 @@ def test_common_random_numbers_across_strategies(label):
 
 def test_parameter_sets_equal_simulate_with_each_vector(label):
     """Set s of the PSA entry point is exactly simulate() with parameter vector s, on 1 or 2 threads."""
-    from simulator.model.simulation import FLOAT_FIELDS, INT_FIELDS, run_parameter_sets
+    from simulator.model.simulation import record_columns, run_parameter_sets
 
     scenarios = [with_changes(label, parameters=change) for change in (
         {},
@@ -100,9 +100,8 @@ def test_parameter_sets_equal_simulate_with_each_vector(label):
     expected = [simulate(s, n_patients=700, seed=8, first_patient=50) for s in scenarios]
     for out_float, out_int in runs:
         for s, ds in enumerate(expected):
-            for fields, out in ((FLOAT_FIELDS, out_float), (INT_FIELDS, out_int)):
-                for idx, name, _, _ in fields:
-                    np.testing.assert_array_equal(out[idx, s], ds[name].values, err_msg=f"set {s}: {name}")
+            for name, column in record_columns(out_float[:, s], out_int[:, s]).items():
+                np.testing.assert_array_equal(column, ds[name].values, err_msg=f"set {s}: {name}")
     assert (expected[0].cumulative_dose.values != expected[2].cumulative_dose.values).any()
 
 

@@ -148,3 +148,31 @@ def test_run_kernel_ids_equals_run_kernel(label):
     got_f, got_i = run_kernel_ids(arrays, 7, ids)
     np.testing.assert_array_equal(got_f, full_f[:, ids - 1000])
     np.testing.assert_array_equal(got_i, full_i[:, ids - 1000])
+
+
+def test_record_columns_name_every_kernel_row_once_and_make_the_dataset(label):
+    """The one reading of the kernel's records: each row of its arrays is one named column (a
+    view, not a copy), for 2-D and parameter-set records alike; the user's Dataset holds exactly those."""
+    from simulator.model import kernel as K
+    from simulator.model.simulation import (
+        model_arrays,
+        record_columns,
+        records_to_dataset,
+        run_kernel,
+        run_parameter_sets,
+    )
+
+    arrays = model_arrays(label)
+    out_float, out_int = run_kernel(arrays, 3, 10, 200)
+    columns = record_columns(out_float, out_int)
+    rows = {name: next(r for r, out in enumerate((*out_float, *out_int)) if np.shares_memory(out, column))
+            for name, column in columns.items()}
+    assert sorted(rows.values()) == list(range(K.N_FLOAT + K.N_INT))
+    assert rows["death_day"] == K.F_DEATH_DAY and rows["salvage"] == K.N_FLOAT + K.I_SALVAGE
+    ds = records_to_dataset(out_float, out_int, label, 3, 10)
+    assert list(ds.data_vars) == list(columns)
+    for name, column in columns.items():
+        assert ds[name].dtype == column.dtype and np.array_equal(ds[name].values, column, equal_nan=True), name
+    sets_float, sets_int = run_parameter_sets(arrays, np.stack([arrays.par, arrays.par]), 3, 200, 10)
+    for name, column in record_columns(sets_float, sets_int).items():
+        assert column.shape == (2, 200) and np.array_equal(column[1], columns[name], equal_nan=True), name

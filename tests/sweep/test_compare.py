@@ -45,11 +45,11 @@ def test_the_cap_leaves_patients_at_or_below_it_untouched(label):
     """Same draws, same course: a patient whose label dose stayed <= 3.3 has the same record when capped."""
     a = simulate_replicates(label, 3, 100, 0, 20)
     b = simulate_replicates(capped(label, 3.3), 3, 100, 0, 20)
-    low = a.cumulative_dose.values <= 3.3 + 1e-9
+    low = a["cumulative_dose"] <= 3.3 + 1e-9
     assert 0.3 < low.mean() < 0.95
-    for name in a.data_vars:
-        assert np.array_equal(a[name].values[low], b[name].values[low], equal_nan=True), name
-    assert (b.cumulative_dose.values[~low] <= 3.3 + 1e-9).all()
+    for name in a:
+        assert np.array_equal(a[name][low], b[name][low], equal_nan=True), name
+    assert (b["cumulative_dose"][~low] <= 3.3 + 1e-9).all()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_common_random_numbers_save_variance(label):
 
     def cr(scenario, seed):
         records = simulate_replicates(scenario, seed, patients, 0, trials)
-        return records.best_response.values.reshape(trials, patients).mean(axis=1)
+        return records["best_response"].reshape(trials, patients).mean(axis=1)
 
     a, b, b_independent = cr(label, 1), cr(capped(label, 3.3), 1), cr(capped(label, 3.3), 2)
     saving = 1 - np.var(a - b, ddof=1) / (np.var(a, ddof=1) + np.var(b, ddof=1))
