@@ -14,13 +14,9 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from simulator.model.config import (
-    ConfigError,
-    Scenario,
-    default_scenario_path,
-    load_scenario,
-)
+from simulator.model.config import ConfigError, Scenario
 from simulator.model.extrapolation import OutsideCalibrationWarning
+from simulator.model.files import default_scenario_path, load_scenario
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
@@ -108,7 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the parameters (default), fit every model structure, or check the shipped fit."""
     from simulator import calibration
-    from simulator.model.config import default_config_dir, load_parameters
+    from simulator.model.config import default_config_dir
+    from simulator.model.files import load_parameters
     from simulator.plots import plot_check
     from simulator.sensitivity.distributions import load_ensemble
 

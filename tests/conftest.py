@@ -24,10 +24,10 @@ def label():
 
 
 def with_changes(scenario, **sections):
-    """A copy of ``scenario`` with ``section={key: value}`` changes, re-validated."""
-    from simulator.model.config import Scenario, deep_merge
+    """A copy of ``scenario`` with ``section={key: value}`` changes, re-validated (not warned about)."""
+    from simulator.model.files import derive_scenario
 
-    return Scenario.model_validate(deep_merge(scenario.model_dump(), sections))
+    return derive_scenario(scenario, sections, "with_changes", warn=False)
 
 
 def write_experiment(folder: Path, axes: dict, name: str = "exp.yaml", **keys) -> Path:

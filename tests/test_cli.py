@@ -115,3 +115,23 @@ def test_trial_bad_design_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"inosim: {path}: trial.arms: required key missing") and "\n" not in err
     assert not (tmp_path / "t.nc").exists()
+
+
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n"])
+def test_an_empty_scenario_file_is_named_as_empty(tmp_path, capsys, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    assert main(["run", str(path), "--patients", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"inosim: {path}: the file is empty (expected a mapping of keys)\n"
+
+
+def test_trial_on_a_scenario_file_names_the_command_that_runs_it(tmp_path, capsys):
+    from conftest import CONFIGS
+
+    path = CONFIGS / "cap_3p3.yaml"
+    assert main(["trial", str(path), "--out", str(tmp_path / "t.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"inosim: {path}: a scenario file, not a trial design") and err.count("\n") == 1
+    assert err.endswith(f"run a scenario with `inosim run {path}`\n")
+    assert not (tmp_path / "t.nc").exists()

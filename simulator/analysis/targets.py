@@ -11,15 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.analysis.labels import display_unit, format_value
 from simulator.analysis.outcomes import DEFAULT_CUTOFF, clopper_pearson
-from simulator.model.config import (
-    ConfigError,
-    Scenario,
-    default_config_dir,
-    default_scenario_path,
-    load_scenario,
-    read_yaml,
-    validate,
-)
+from simulator.model.config import ConfigError, Scenario, default_config_dir, validate
+from simulator.model.files import default_scenario_path, load_scenario, read_yaml
 
 GROUP_LABELS = {"le": "<=", "gt": ">", "all": "all"}
 GROUP_KEYS = {"le33": "le", "gt33": "gt", "all": "all"}

@@ -11,14 +11,8 @@ import xarray as xr
 
 from simulator.calibration.figures import Z95, Figure, Sim
 from simulator.calibration.fit import Evaluator, default_setting
-from simulator.model.config import (
-    Parameters,
-    Scenario,
-    default_config_dir,
-    load_parameters,
-    structure_parameter_file,
-    validate,
-)
+from simulator.model.config import Parameters, default_config_dir
+from simulator.model.files import derive_scenario, load_parameters, structure_parameter_file
 from simulator.model.structure import NRM_DRIVERS, ModelStructure, structure_from_id
 
 
@@ -203,14 +197,14 @@ def check_continuation(parameters: Parameters, n_patients: int = 200_000, seed: 
     """
     from simulator.analysis.continuation import continuation_analysis, continuation_rows
     from simulator.analysis.targets import format_rows, load_evidence
-    from simulator.model.config import load_scenario
+    from simulator.model.files import load_scenario
     from simulator.model.simulation import simulate
 
     base = load_scenario(default_config_dir() / CONTINUATION_SCENARIO)
     structure = structure or base.model
     values = parameters.model_copy(update={n: 0.0 for n in structure.unused}).model_dump()
-    scenario = validate(Scenario, {**base.model_dump(), "parameters": values, "model": structure.model_dump()},
-                        "continuation check")
+    scenario = derive_scenario(base, {"parameters": values, "model": structure.model_dump()}, "continuation check",
+                               warn=False)
     result = continuation_analysis(simulate(scenario, n_patients=n_patients, seed=seed))
     return ("VALIDATION: continuing InO in remission (S7), the same guarantee-time-biased analysis on "
             f"{n_patients:,} simulated INO-VATE patients\n" + format_rows(continuation_rows(result, load_evidence())))

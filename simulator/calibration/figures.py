@@ -20,10 +20,8 @@ from simulator.analysis.outcomes import (
 )
 from simulator.analysis.targets import load_pooled_targets
 from simulator.model import kernel as K
-from simulator.model.config import (
-    default_config_dir,
-    read_yaml,
-)
+from simulator.model.config import default_config_dir
+from simulator.model.files import read_yaml
 
 Z95 = stats.norm.ppf(0.975)
 INOVATE_N = 164  # patients in the INO-VATE InO arm

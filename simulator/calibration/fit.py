@@ -24,14 +24,8 @@ from simulator.calibration.parameters import (
     fit_parameters,
 )
 from simulator.model import kernel as K
-from simulator.model.config import (
-    Parameters,
-    Scenario,
-    default_config_dir,
-    load_scenario,
-    resolve_cohorts,
-    validate,
-)
+from simulator.model.config import Parameters, Scenario, default_config_dir, resolve_cohorts
+from simulator.model.files import derive_scenario, load_scenario
 from simulator.model.simulation import model_arrays, record_columns, run_kernel
 from simulator.model.structure import ModelStructure
 
@@ -68,8 +62,8 @@ def default_setting(n_patients: int, seed: int = 20251125, parameters: Parameter
     parameters = parameters if parameters is not None else pooled.parameters
     structure = structure if structure is not None else pooled.model
     parameters = parameters.model_copy(update={n: 0.0 for n in structure.unused})
-    return Setting(validate(Scenario, {**pooled.model_dump(), "parameters": parameters.model_dump(),
-                                       "model": structure.model_dump()}, "calibration setting"), n_patients, seed)
+    return Setting(derive_scenario(pooled, {"parameters": parameters.model_dump(), "model": structure.model_dump()},
+                                   "calibration setting", warn=False), n_patients, seed)
 
 
 class Evaluator:

@@ -21,7 +21,8 @@ import xarray as xr
 from simulator.calibration.figures import all_figures
 from simulator.calibration.fit import default_setting, fit, identification
 from simulator.calibration.posterior import ensemble_dataset, sample_posterior
-from simulator.model.config import Parameters, default_config_dir, load_parameters
+from simulator.model.config import Parameters, default_config_dir
+from simulator.model.files import load_parameters
 from simulator.model.structure import ModelStructure, all_structures
 from simulator.runtime.storage import atomic_path, write_netcdf
 

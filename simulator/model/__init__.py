@@ -5,13 +5,8 @@ The bottom layer: it imports nothing else from :mod:`simulator`. The kernel
 (:mod:`simulator.model.kernel`) is the only numba code that simulates patients.
 """
 
-from simulator.model.config import (
-    ConfigError,
-    Parameters,
-    Scenario,
-    load_parameters,
-    load_scenario,
-)
+from simulator.model.config import ConfigError, Parameters, Scenario
+from simulator.model.files import load_parameters, load_scenario
 from simulator.model.simulation import simulate
 
 __all__ = ["ConfigError", "Parameters", "Scenario", "load_parameters", "load_scenario", "simulate"]

@@ -12,13 +12,8 @@ import xarray as xr
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from simulator.analysis.outcomes import CONFIDENCE
-from simulator.model.config import (
-    ConfigError,
-    Scenario,
-    load_scenario,
-    read_yaml,
-    validate,
-)
+from simulator.model.config import ConfigError, Scenario, validate
+from simulator.model.files import derive_scenario, load_scenario, read_yaml
 from simulator.sensitivity.common import (
     DEFAULT_LEVELS,
     DEFAULT_MORRIS_N,
@@ -126,12 +121,16 @@ def load_sensitivity(path: str | Path, *, patients: int | None = None, replicate
         scenario = load_scenario(path.parent / spec.scenario)
     except ConfigError as exc:
         raise ConfigError(f"{source}: scenario: {exc}") from None
-    strategies: dict[str, Scenario | dict] = {}
+    strategies: dict[str, Scenario] = {}
     for name, value in spec.strategies.items():
-        try:
-            strategies[name] = load_scenario(path.parent / value) if isinstance(value, str) else value
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: strategies.{name}: {exc}") from None
+        where = f"{source}: strategies.{name}"
+        if isinstance(value, str):
+            try:
+                strategies[name] = load_scenario(path.parent / value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        else:  # overrides of the base scenario, built (and warned about) naming this file
+            strategies[name] = derive_scenario(scenario, value, where)
     ensemble_path = path.parent / spec.ensemble if spec.ensemble else None
     try:
         ensemble = load_ensemble(ensemble_path)

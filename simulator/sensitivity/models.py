@@ -32,7 +32,8 @@ from simulator.analysis.trial_metrics import (
 )
 from simulator.calibration.parameters import FIT_PARAMETERS, STRUCTURE_FIT_PARAMETERS
 from simulator.model import kernel as K
-from simulator.model.config import Parameters, Scenario, deep_merge, validate
+from simulator.model.config import Parameters, Scenario, validate
+from simulator.model.files import derive_scenario
 from simulator.model.simulation import (
     model_arrays,
     record_columns,
@@ -182,7 +183,7 @@ def resolve_strategies(scenario: Scenario, strategies: Mapping[str, Scenario | M
         if isinstance(value, Scenario):
             chosen = value
         elif isinstance(value, Mapping):
-            chosen = validate(Scenario, deep_merge(scenario.model_dump(), dict(value)), where)
+            chosen = derive_scenario(scenario, value, where)
         else:
             raise SpecError(f"{where}: expected a scenario or a mapping of overrides")
         if chosen.parameters != scenario.parameters:

@@ -40,7 +40,8 @@ from simulator.analysis.trial_metrics import (
     netcdf_unit,
     trial_figures,
 )
-from simulator.model.config import Scenario, deep_merge
+from simulator.model.config import Scenario
+from simulator.model.files import derive_scenario
 from simulator.sweep.experiment import axis_labels, simulate_replicates, sweep_axes
 
 BY_ID = {m.id: m for m in TRIAL_METRICS}
@@ -200,7 +201,7 @@ def paired_differences(ds: xr.Dataset, reference: dict[str, str | float] | None 
 # ----------------------------------------------------------------------------- the key table
 def capped(scenario: Scenario, cutoff: float) -> Scenario:
     """The scenario with every patient's cumulative dose capped at ``cutoff`` mg/m2."""
-    return Scenario.model_validate(deep_merge(scenario.model_dump(), {"regimen": {"cumulative_cap": cutoff}}))
+    return derive_scenario(scenario, {"regimen": {"cumulative_cap": cutoff}}, "dose contrast")
 
 
 def dose_contrast(reference: Scenario, cutoff: float = DEFAULT_CUTOFF, *, seed: int, patients: int,

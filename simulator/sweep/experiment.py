@@ -63,17 +63,14 @@ from simulator.analysis.trial_metrics import (
     netcdf_unit,
     trial_figures,
 )
-from simulator.model.config import (
-    ConfigError,
-    Scenario,
-    deep_merge,
+from simulator.model.config import ConfigError, Scenario, deep_merge, validate
+from simulator.model.files import (
+    derive_scenario,
     is_parameter_spec,
     load_scenario,
     read_yaml,
     resolve_parameters,
-    validate,
 )
-from simulator.model.extrapolation import warn_outside_calibration
 from simulator.model.simulation import model_arrays, record_columns, run_kernel
 from simulator.runtime.scaleout import scheduler
 from simulator.runtime.storage import atomic_path, read_netcdf, write_netcdf
@@ -174,20 +171,22 @@ class Experiment:
         return ", ".join(f"{a.name}={a.labels[i]}" for a, i in zip(self.axes, index))
 
     def scenario_at(self, index: tuple[int, ...]) -> Scenario:
-        """The validated scenario of one grid point (raises :class:`ConfigError`)."""
-        doc = self.base
+        """The validated scenario of one grid point (raises :class:`ConfigError`).
+
+        Warns of what its overrides bring outside the calibration (see
+        :func:`~simulator.model.files.derive_scenario`).
+        """
+        overrides: dict = {}
         for axis, i in zip(self.axes, index):
-            doc = deep_merge(doc, axis.overrides[i])
+            overrides = deep_merge(overrides, axis.overrides[i])
         source = self.source
         for axis, i in zip(self.axes, index):
             if axis.key == STRATEGY_AXIS:
                 source = f"{source}: axes.{STRATEGY_AXIS}.{axis.labels[i]}"
         try:
-            scenario = validate(Scenario, doc, source)
+            return derive_scenario(validate(Scenario, self.base, self.source), overrides, source)
         except ConfigError as exc:
             raise ConfigError(f"{exc} (grid point {self.describe(index)})") from None
-        warn_outside_calibration(scenario, source)
-        return scenario
 
     def to_json(self) -> str:
         """Everything needed to rebuild the experiment (stored in the results' attrs)."""

@@ -30,14 +30,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.model.config import (
-    ConfigError,
-    Scenario,
-    deep_merge,
-    load_scenario,
-    read_yaml,
-    validate,
-)
+from simulator.model.config import ConfigError, Scenario, validate
+from simulator.model.files import derive_scenario, load_scenario, read_yaml
 
 MAX_SLOTS = 1 << 20  # patients per trial: trial-scoped patient ids are trial * MAX_SLOTS + slot
 MAX_TRIALS = 1 << 40  # so that patient ids stay below 2**60
@@ -49,6 +43,7 @@ LOWER_IS_BETTER = ("sos_post_hsct", "grade3_ae")  # binary endpoints where fewer
 TIME_TESTS = ("logrank", "maxcombo", "cox", "rmst", "milestone")
 BINARY_TESTS = ("proportions", "fisher", "cmh")
 STRATIFICATION_FACTORS = ("salvage_line", "age_55", "prior_hsct")
+SCENARIO_ONLY_KEYS = (set(Scenario.model_fields) | {"extends"}) - {"name", "description"}  # keys no design has
 
 Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -343,7 +338,14 @@ class DesignFile(_Model):
 
 
 def design_from_dict(doc: dict, source: str | Path) -> Design:
-    """Validate a design mapping (the whole file, with its ``trial:`` key)."""
+    """Validate a design mapping (the whole file, with its ``trial:`` key).
+
+    A scenario file given instead (no ``trial:`` key, scenario keys such as
+    ``regimen``) is refused as such, naming the command that runs it.
+    """
+    if "trial" not in doc and set(doc) & SCENARIO_ONLY_KEYS:
+        raise ConfigError(f"{source}: a scenario file, not a trial design (which has a 'trial:' mapping, "
+                          f"see docs/trials.md); run a scenario with `inosim run {source}`")
     return validate(DesignFile, doc, source).trial
 
 
@@ -395,8 +397,7 @@ def arm_scenarios(design: Design, folder: str | Path, source: str | Path) -> dic
         elif arm.scenario is not None:
             out[arm.name] = load(arm.scenario, f"{where}.scenario")
         elif arm.overrides is not None:
-            doc = deep_merge(base.model_dump(), arm.overrides)
-            out[arm.name] = validate(Scenario, doc, f"{source}: {where}.overrides")
+            out[arm.name] = derive_scenario(base, arm.overrides, f"{source}: {where}.overrides")
         else:
             out[arm.name] = base
     if design.null:

@@ -12,7 +12,8 @@ from simulator import calibration as C
 from simulator.calibration import figures as F
 from simulator.calibration import parameters as FP
 from simulator.calibration import run as R
-from simulator.model.config import default_config_dir, load_parameter_file, load_parameters
+from simulator.model.config import default_config_dir
+from simulator.model.files import load_parameter_file, load_parameters
 from simulator.model.structure import ModelStructure, all_structures, structure_from_id
 from simulator.runtime.storage import read_netcdf
 

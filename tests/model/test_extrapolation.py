@@ -10,6 +10,7 @@ from conftest import CONFIGS, SCENARIOS, write_experiment
 from simulator import load_scenario
 from simulator.cli import main
 from simulator.model.extrapolation import (
+    DOSING_RANGES,
     LABEL_CYCLE_DOSE,
     LABEL_DAY_DOSE,
     OUTSIDE_FACTOR,
@@ -60,6 +61,55 @@ def test_a_cohort_dose_names_the_cohort(tmp_path):
     path = scenario_file(tmp_path, "cohorts:\n  - {name: a, weight: 1}\n"
                                    "  - {name: b, weight: 1, regimen: {later_doses_not_in_cr: [2.0, 0.5, 0.5]}}\n")
     assert [m.split(": ")[1] for m in warnings_of(path)] == ["cohorts.1.regimen.later_doses_not_in_cr"]
+
+
+@pytest.mark.parametrize(("key", "inside", "outside", "unit"), [
+    ("cumulative_cap", 10.8, 10.9, "mg/m2"),  # six label cycles
+    ("cumulative_cap", 0.6, 0.5, "mg/m2"),  # the smallest calibrated first dose
+    ("max_cycles", 6, 7, "cycles"),
+    ("stop_if_no_response_after", 6, 7, "cycles"),
+    ("hsct_cycles", 6, 7, "cycles"),
+    ("cycle1_length_days", 21, 16, "days"),
+    ("later_length_days", 28, 35, "days"),
+    ("cycle1_extension_in_cr_days", 7, 8, "days"),
+    ("dose_reduction", OUTSIDE_FACTOR * 0.25, 0.6, "of a dose"),
+])
+def test_every_dosing_quantity_outside_its_calibrated_range_is_warned_about_with_its_unit(
+        tmp_path, key, inside, outside, unit):
+    assert warnings_of(scenario_file(tmp_path, f"regimen: {{{key}: {inside}}}\n")) == []
+    path = scenario_file(tmp_path, f"regimen: {{{key}: {outside}}}\n")
+    (msg,) = warnings_of(path)
+    r = DOSING_RANGES[key]
+    assert msg.startswith(f"{path}: regimen.{key}: {outside:g} {unit} is outside what the model was calibrated on "
+                          f"({r.low:g} to {r.high:g} {unit}, ") and "\n" not in msg
+
+
+def test_the_regimen_has_no_unchecked_dosing_quantity():
+    from simulator.model.config import Regimen
+    from simulator.model.extrapolation import REGIMEN_KEYS
+
+    not_dosing = {"cycle1_days", "later_days", "hsct_extra_cycle_if_mrd_positive", "dual_alkylator_conditioning"}
+    assert set(Regimen.model_fields) - set(REGIMEN_KEYS) == not_dosing
+
+
+def test_a_cap_in_micrograms_suggests_the_unit_and_says_it_never_binds(tmp_path, capsys):
+    path = scenario_file(tmp_path, "regimen: {cumulative_cap: 1800}\n")  # meant 1.8 mg/m2
+    assert main(["run", str(path), "--patients", "50"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"inosim: warning: {path}: regimen.cumulative_cap: 1800 mg/m2 ")
+    assert "if that is micrograms/m2, write 1.8 (the unit is mg/m2)" in err
+    assert "it never binds (this regimen gives at most 10.8 mg/m2)" in err
+    (msg,) = warnings_of(scenario_file(tmp_path, "regimen: {cumulative_cap: 33}\n"))  # meant 3.3
+    assert "regimen.cumulative_cap: 33 mg/m2" in msg and "never binds" in msg and "micrograms/m2" not in msg
+    cap, cycles = warnings_of(scenario_file(tmp_path, "regimen: {cumulative_cap: 12, max_cycles: 8}\n"))
+    assert "regimen.cumulative_cap: 12 mg/m2" in cap and "regimen.max_cycles: 8 cycles" in cycles
+    assert cap.endswith("results there are an extrapolation")  # 8 label cycles reach 14.4 mg/m2: it binds
+
+
+def test_a_cohort_dosing_quantity_names_the_cohort(tmp_path):
+    path = scenario_file(tmp_path, "cohorts:\n  - {name: a, weight: 1}\n"
+                                   "  - {name: b, weight: 1, regimen: {max_cycles: 9}}\n")
+    assert [m.split(": ")[1] for m in warnings_of(path)] == ["cohorts.1.regimen.max_cycles"]
 
 
 def test_parameters_beyond_the_ensemble_range_by_the_margin_are_warned_about(tmp_path):

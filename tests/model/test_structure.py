@@ -11,7 +11,7 @@ from conftest import CONFIGS, with_changes
 from reference import simulate_reference
 
 from simulator import ConfigError, load_scenario, simulate
-from simulator.model.config import scenario_from_dict
+from simulator.model.files import scenario_from_dict
 from simulator.model.kernel import PARAMETER_NAMES
 from simulator.model.simulation import model_arrays, records_to_dataset, run_kernel
 from simulator.model.structure import STRUCTURE_PARAMETERS, ModelStructure, all_structures, structure_from_id
