@@ -171,6 +171,7 @@ class Parameters(_Model):
     relapse_rate_remission: Rate
     relapse_mrd_positive: float
     relapse_on_treatment: float
+    relapse_shape: Annotated[float, Field(gt=0.2, le=5.0)]
     g3ae_intercept_cycle1: float
     g3ae_intercept_later: float
     g3ae_dose_slope: float
