@@ -3,8 +3,8 @@
 Cap the cumulative dose at 3.3 mg/m2, stop after two cycles, or start at 1.2 mg/m2, each
 against label dosing, on the same virtual patients: at the fitted values (Monte Carlo CI),
 over the combined ensemble of parameters and model structures (posterior interval,
-P(better)), and under each structure. Writes the results and a value-of-information
-figure per strategy to ``--out-dir``.
+P(better)), and under each structure. Writes the results and, per strategy, the answer
+with its three uncertainties and a value-of-information figure to ``--out-dir``.
 
     .venv/bin/python experiments/strategy_answers.py --out-dir answers
 """
@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 from simulator import load_scenario
-from simulator.analysis.labels import strategy_title
 from simulator.cli import guarded, positive_int, progress_bar, seed_int
-from simulator.plots.decision import value_of_information_plot
+from simulator.plots.decision import answer_plot, decision_title, value_of_information_plot
 from simulator.sensitivity.strategies import (
     compare_strategies,
     format_strategy_answers,
@@ -57,8 +56,8 @@ def main() -> None:
     for name in others:
         voi = value_of_information(ds, name, METRICS[0])
         print(format_value_of_information(voi))
-        value_of_information_plot(voi, out, f"{strategy_title(name)} instead of label dosing",
-                                  stem=f"value_of_information_{name}")
+        answer_plot(ds, name, out)
+        value_of_information_plot(voi, out, decision_title(ds, name), stem=f"value_of_information_{name}")
     print(f"\n{time.perf_counter() - t0:.0f} s; results and figures in {out}/")
 
 

@@ -196,7 +196,6 @@ MAX_UNCERTAIN_POINTS = 8  # grid points of a sweep answered over the ensemble at
 def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args: argparse.Namespace,
                       metrics: tuple[str, ...] | None, seed: int, patients: int) -> None:
     """Each strategy against the reference with Monte Carlo, parameter and structural uncertainty."""
-    from simulator.analysis.labels import strategy_title
     from simulator.sensitivity.strategies import (
         ENSEMBLE_REPLICATES,
         HEADLINE,
@@ -213,14 +212,17 @@ def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args
                                      patients=patients, progress=progress,
                                      replicates=PRECISE_REPLICATES if args.precise else ENSEMBLE_REPLICATES)
     print(format_strategy_answers(answers))
-    for name in answers.strategy.values:
-        voi = value_of_information(answers, str(name), metrics[0])
+    for name in map(str, answers.strategy.values):
+        voi = value_of_information(answers, name, metrics[0])
         print(format_value_of_information(voi) + "\n")
         if args.plot_dir:
-            from simulator.plots.decision import value_of_information_plot
+            from simulator.plots.decision import answer_plot, decision_title, value_of_information_plot
 
-            title = f"{strategy_title(str(name))} instead of {strategy_title(reference.name).lower()}"
-            print(f"Figure written to {value_of_information_plot(voi, args.plot_dir, title)}\n")
+            for path in (answer_plot(answers, name, args.plot_dir),
+                         value_of_information_plot(voi, args.plot_dir, decision_title(answers, name),
+                                                   stem=f"value_of_information_{name}")):
+                print(f"Figure written to {path}")
+            print()
 
 
 def _grid_points(exp, at: dict[str, int]) -> list[tuple[int, ...]]:
@@ -260,9 +262,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ds = load_results(source)
         exp = experiment_from_json(ds.attrs["experiment"], source)
     else:
+        reference, *others = [load_scenario(p) for p in args.inputs]
+        if not others:
+            raise ConfigError(f"{source}: compare needs a reference and at least one strategy: name two or more "
+                              "scenario files (or one results file of 'inosim sweep')")
         if args.format == "table":
-            reference, *others = [load_scenario(p) for p in args.inputs]
             _strategy_answers(reference, {s.name: s for s in others}, args, metrics, args.seed, args.patients)
+            if args.contrast:
+                from simulator.sweep.report import format_dose_contrast
+
+                shown = metrics or HEADLINE_METRICS
+                print(format_dose_contrast(dose_contrast(reference, args.cutoff, seed=args.seed, patients=args.patients,
+                                                         replicates=args.replicates).sel(metric=list(shown))))
+            else:
+                print(f"Do the published <= {args.cutoff:g} and > {args.cutoff:g} mg/m2 groups differ by dose, or by "
+                      "who gets more cycles?\nAdd --contrast.\nPaired differences of every metric: --format csv|json.")
+            return 0
         exp = strategies_experiment(args.inputs, replicates=args.replicates, patients=args.patients,
                                     seed=args.seed)
         ds = run_sweep(exp)
@@ -509,11 +524,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=FORMATS, default=FORMATS[0],
                          help="table (default); csv: the paired differences, one row per metric and grid "
                               "point; json: those and the dose contrast")
-    compare.add_argument("--plot-dir", help="with scenario files: write the value-of-information figure here")
+    compare.add_argument("--plot-dir", help="with scenario files (or --uncertainty): write here, per strategy, the "
+                                            "answer with its three uncertainties and the value-of-information figure")
     compare.add_argument("--uncertainty", action="store_true",
                          help="results file with --at: also each selected grid point against the reference "
                               "over the combined ensemble of parameters and model structures (scenario files: "
                               "always)")
+    compare.add_argument("--contrast", action="store_true",
+                         help="scenario files: also the observational vs causal dose contrast of the reference "
+                              "at --cutoff")
     compare.add_argument("--precise", action="store_true",
                          help="scenario files: 8x the patients per parameter draw (about 8x slower), for a "
                               "smaller Monte Carlo error of the posterior figures and P(better)")

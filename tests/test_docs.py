@@ -105,6 +105,7 @@ def test_front_page_commands_run_in_order(workdir, capsys):
     capsys.readouterr()
     assert (workdir / "cap.nc").is_file() and (workdir / "strategies.nc").is_file()
     assert list((workdir / "strategies_plots").glob("*.png"))
+    assert (workdir / "strategies_plots" / "answer_two_cycles_then_stop.png").is_file()  # the front page's figure
 
 
 def test_links_between_pages_resolve():

@@ -47,6 +47,12 @@ def clopper_pearson(k: int, n: int, level: float = CONFIDENCE) -> tuple[float, f
 def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kaplan-Meier estimate at the distinct event times.
 
+    ``S(t_i) = prod_{k <= i} (1 - d_k / n_k)`` and Greenwood's
+    ``var log S(t_i) = sum_{k <= i} d_k / (n_k (n_k - d_k))`` (inf once ``d_k = n_k``), with
+    ``d_k`` events among ``n_k`` at risk at the k-th event time. The vectorised form of the
+    jitted walk of :mod:`simulator.analysis.reductions`: the same products and sums in the
+    same order, so the same numbers to the last bit, and its oracle in the tests.
+
     Returns
     -------
     times, survival, se_log : ndarray
@@ -83,12 +89,14 @@ def km_median(time: np.ndarray, event: np.ndarray, level: float = CONFIDENCE) ->
     with np.errstate(invalid="ignore", over="ignore"):
         upper = np.minimum(s * np.exp(z * np.nan_to_num(se, nan=np.inf)), 1.0)
         lower = s * np.exp(-z * np.nan_to_num(se, nan=np.inf))
+    return km_first_below(t, s), km_first_below(t, lower), km_first_below(t, upper)
 
-    def first_below(curve: np.ndarray) -> float:
-        idx = np.flatnonzero(curve <= 0.5)
-        return float(t[idx[0]]) if len(idx) else np.nan
 
-    return first_below(s), first_below(lower), first_below(upper)
+def km_first_below(times: np.ndarray, curve: np.ndarray, level: float = 0.5) -> float:
+    """First of ``times`` at which a Kaplan-Meier curve (or a band of it) is at or below
+    ``level`` (NaN if it never is): the median at 0.5, quantile q at 1 - q."""
+    idx = np.flatnonzero(curve <= level)
+    return float(times[idx[0]]) if len(idx) else np.nan
 
 
 def km_survival_at(time: np.ndarray, event: np.ndarray, at: float, level: float = CONFIDENCE
@@ -243,9 +251,7 @@ def km_median_of_runs(runs: list[tuple[np.ndarray, np.ndarray]], level: float = 
             lower = surv * np.exp(-z * np.nan_to_num(se, nan=np.inf))
         for k, curve in enumerate((surv, lower, upper)):
             if np.isnan(found[k]):
-                idx = np.flatnonzero(curve <= 0.5)
-                if len(idx):
-                    found[k] = float(uniq[idx[0]])
+                found[k] = km_first_below(uniq, curve)
         if not np.isnan(found).any():
             break
     return found[0], found[1], found[2]

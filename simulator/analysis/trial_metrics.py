@@ -4,7 +4,7 @@ A sweep simulates, at every grid point, R trials ("replicates") of N patients ea
 laid end to end. Every figure of :data:`simulator.analysis.outcomes.METRICS`, and the few more
 a strategy comparison needs, is computed for all trials in one go: rates and means as
 sums over the reshaped (R, N) arrays, Kaplan-Meier and median figures with the jitted
-reductions at the end of :mod:`simulator.model.kernel` (one parallel pass over every
+reductions of :mod:`simulator.analysis.reductions` (one parallel pass over every
 (subgroup, trial) block; no Python loop over trials).
 
 An optional mask restricts every figure to some patients, so the same code serves
@@ -22,6 +22,7 @@ import numpy as np
 from scipy import special
 
 from simulator.analysis.outcomes import CONFIDENCE, METRICS, Metric, every_patient
+from simulator.analysis.reductions import km_by_trial, median_by_trial
 from simulator.model import kernel as K
 
 FRACTION_UNIT = "1"  # netCDF unit of a fraction; metrics with unit "%" are stored as fractions
@@ -119,12 +120,12 @@ def _kaplan_meier_pass(passes: list[_KaplanMeierPass], pair: tuple, include: np.
 
 
 def _run_passes(passes: list[_KaplanMeierPass], patients: int) -> None:
-    """Compute every pass in one call of :func:`simulator.model.kernel.km_by_trial`."""
+    """Compute every pass in one call of :func:`simulator.analysis.reductions.km_by_trial`."""
     if not passes:
         return
     at = sorted(set().union(*(p.at for p in passes)))
     taus = sorted(set().union(*(p.taus for p in passes)))
-    median, surv, rmst = K.km_by_trial(
+    median, surv, rmst = km_by_trial(
         np.stack([p.pair[0] for p in passes]).astype(float), np.stack([p.pair[1] for p in passes]).astype(bool),
         np.stack([p.include for p in passes]), patients, np.array(at, dtype=float), np.array(taus, dtype=float))
     for p, m, s, r in zip(passes, median, surv, rmst):
@@ -186,7 +187,7 @@ def trial_figures(d: dict, trials: int, patients: int, mask: np.ndarray | None =
         else:
             raise ValueError(f"metric {m.id}: kind {m.kind!r} has no per-trial reduction")
     if medians:
-        values = K.median_by_trial(np.stack([v for _, v, _ in medians]), np.stack([a for _, _, a in medians]),
+        values = median_by_trial(np.stack([v for _, v, _ in medians]), np.stack([a for _, _, a in medians]),
                                    patients)
         out |= {mid: row for (mid, _, _), row in zip(medians, values)}
     curve_passes = {}

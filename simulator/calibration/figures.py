@@ -16,6 +16,7 @@ from simulator.analysis.outcomes import (
     clopper_pearson,
     cumulative_incidence,
     kaplan_meier,
+    km_first_below,
     km_survival_at,
 )
 from simulator.analysis.targets import load_pooled_targets
@@ -81,8 +82,8 @@ def _km_median(time: np.ndarray, event: np.ndarray, n_group: int) -> Sim:
     t, s, se_log = kaplan_meier(time, event)
 
     def quantile(q: float) -> float:  # first time with S <= 1 - q
-        idx = np.flatnonzero(s <= 1.0 - q)
-        return float(t[idx[0]]) if len(idx) else math.inf
+        x = km_first_below(t, s, 1.0 - q)
+        return math.inf if math.isnan(x) else x
 
     def cdf(v: float) -> float:
         i = np.searchsorted(t, v, side="right") - 1

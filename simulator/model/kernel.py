@@ -12,11 +12,40 @@ Random numbers come from a counter-based generator: every draw is a hash of
 (seed, patient id, stream id), so a patient's draws do not depend on thread
 count, chunking, or on what other patients did, and the same patient draws the
 same numbers under every dosing strategy (common random numbers).
+
+A patient is a sequence of phases (:func:`simulate_patient`), each a small jitted
+function whose docstring gives the equations it computes; state passes between them
+in named tuples, which numba keeps in registers:
+
+1. :func:`covariates` -> :class:`Patient`: covariates, linear predictors and the
+   natural-history clocks (refractory progression, death from other causes);
+2. the treatment -> :class:`Course`. For InO, :func:`ino_induction` runs one
+   :func:`ino_cycle` after another: doses, adverse events, response and MRD
+   (:func:`response_and_mrd`), the transplant-bound rule (:func:`transplant_bound`);
+3. :func:`after_treatment` -> :class:`Outcome`: transplant in remission
+   (:func:`transplant_in_remission`), relapse on the relapse clock, progression, and
+   further therapy, salvage transplant and death after them (:func:`after_progression`);
+4. :func:`after_transplant`: SOS, non-relapse mortality and relapse after HSCT;
+5. :func:`write_record`: administrative censoring and the record.
+
+The :class:`Course` is the whole interface between a treatment and what follows it:
+the day it ended, its :class:`Exposure` (InO dose and cycles, which post-transplant SOS
+and NRM depend on), the :class:`Remission` with its relapse clock (threshold and hazard
+accrued), its :class:`Harms`, and any death, progression or transplant it decided. A
+treatment module (standard chemotherapy, blinatumomab, CAR-T) is therefore one more
+phase, not a copy: a jitted function with the signature of :func:`ino_induction` that
+returns a :class:`Course` (zero InO exposure if it gives none; :func:`response_and_mrd`,
+:func:`transplant_bound` and the draw helpers are there to reuse), and a patient
+function that calls it in place of :func:`ino_induction` between the same
+:func:`covariates`, :func:`after_treatment`, :func:`after_transplant` and
+:func:`write_record`. Its patients keep their covariates and natural-history clocks
+(patient-level streams), so treatments compare on common random numbers.
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
@@ -265,13 +294,21 @@ def _remaining(hazard, rate_per_month):
 
 @njit(cache=True, inline="always")
 def _relapse_rate(par, mrd_neg):
-    """Relapse rate per month in remission without HSCT, off treatment."""
+    """Relapse rate per month in remission without HSCT, off treatment:
+    ``relapse_rate_remission * exp(relapse_mrd_positive [MRD-positive])``."""
     return par[P_REL_RATE] * (1.0 if mrd_neg else math.exp(par[P_REL_MRDPOS]))
 
 
 @njit(cache=True, inline="always")
 def _cycle_stream(cycle, k):
     return CYCLE_STREAM_BASE + cycle * CYCLE_STREAM_STRIDE + k
+
+
+@njit(cache=True, inline="always")
+def _sos_grade(u, par):
+    """SOS grade from a uniform: fatal if ``u < sos_fatal_prob``, else grade 3-4 if
+    ``u < sos_severe_prob``, else grade 1-2."""
+    return SOS_FATAL if u < par[P_SOS_FATAL] else (SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
 
 
 @njit(cache=True, inline="always")
@@ -286,36 +323,117 @@ def _cause_after_progression(key, par):
     return CAUSE_OTHER
 
 
-@njit(cache=True)
-def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, fu, of, oi):
-    """Simulate one patient and write its record into ``of`` and ``oi``.
+@njit(cache=True, inline="always")
+def _death_after_progression(key, t_death, t_other, par):
+    """``(day, cause)`` of death after progression or relapse: the earlier of death from other
+    causes and ``t_death`` (its cause from :func:`_cause_after_progression`)."""
+    if t_other < t_death:
+        return t_other, CAUSE_OTHER
+    return t_death, _cause_after_progression(key, par)
 
-    Parameters
-    ----------
-    seed, pid : int
-        Generator key: run seed and global patient id.
-    pop : ndarray, shape (n_cohorts, N_POP)
-        Population rows (``POP_*`` columns); ``POP_WEIGHT_CUM`` is cumulative.
-    age_table : ndarray, shape (n_cohorts, G)
-        Age quantiles (years) at G equally spaced probabilities 0..1.
-    reg : ndarray, shape (n_cohorts, N_REG)
-        Regimen rows (``REG_*`` columns); lengths in days, cap in mg/m2 (inf: none).
-    doses, days : ndarray, shape (n_cohorts, 3, MAX_DOSES_PER_CYCLE)
-        Dose (mg/m2) and day-in-cycle of each planned dose, by kind ``KIND_*``.
-    n_doses : ndarray of int, shape (n_cohorts, 3)
-        Number of planned doses by kind.
-    par : ndarray, shape (len(PARAMETER_NAMES),)
-        Model parameters (``P_*`` indices).
-    fu : ndarray, shape (n_cohorts, 2)
-        Minimum follow-up and accrual period by cohort, months.
-    of : ndarray, shape (N_FLOAT,)
-        Float record (``F_*`` fields), written.
-    oi : ndarray of int, shape (N_INT,)
-        Integer record (``I_*`` fields), written.
+
+# ---- the state that flows between phases: named tuples, which numba keeps in registers
+Patient = namedtuple("Patient", (
+    "cohort",  # row of the population and regimen tables
+    "age",  # years
+    "salvage2",  # second salvage (else first)
+    "prior_hsct",
+    "ph_positive",
+    "blasts",  # marrow blasts, %
+    "bilirubin_high",
+    "eligible",  # transplant-eligible
+    "censor",  # day of administrative censoring
+    "decades",  # (age - REFERENCE_AGE) / 10
+    "response_lp",  # the patient's part of the response logit
+    "sos_lp",  # the patient's part of the SOS logits (on treatment and after HSCT)
+    "t_progression",  # day refractory disease progresses
+    "t_other",  # day of death from other causes
+))
+Patient.__doc__ = "The patient at baseline: covariates, linear predictors and natural-history clocks."
+
+Exposure = namedtuple("Exposure", (
+    "cum_dose",  # InO given, mg/m2
+    "doses",  # doses given
+    "last_dose",  # day of the last dose given (0 if none)
+    "cycles",  # cycles in which a dose was given
+))
+Exposure.__doc__ = "InO exposure of a treatment (what SOS and NRM after HSCT depend on)."
+
+Remission = namedtuple("Remission", (
+    "in_cr",  # in CR/CRi
+    "mrd_neg",  # MRD-negative
+    "cycle",  # cycle of the response (0: none)
+    "day",  # day of the response (inf: none)
+    "threshold",  # Exp(1) threshold of the relapse clock, drawn at response
+    "hazard",  # relapse hazard accrued on treatment since the response
+))
+Remission.__doc__ = "Response, MRD and the relapse clock (relapse when the accrued hazard reaches the threshold)."
+
+Harms = namedtuple("Harms", (
+    "g3",  # any grade >= 3 adverse event
+    "sae",  # any serious adverse event
+    "discontinued",  # discontinued for an adverse event
+    "sos_grade",  # SOS on treatment: 0 none, else SOS_MILD, SOS_SEVERE or SOS_FATAL
+))
+Harms.__doc__ = "Adverse events of a treatment, as recorded."
+
+Course = namedtuple("Course", (
+    "end",  # day the treatment ended
+    "exposure",  # Exposure
+    "remission",  # Remission
+    "harms",  # Harms
+    "death",  # day of death during treatment (inf: none)
+    "cause",  # its cause (CAUSE_*)
+    "progression",  # day of progression or relapse during treatment (inf: none)
+    "hsct_day",  # day of a transplant decided during treatment (inf: none)
+))
+Course.__doc__ = "What a treatment phase hands to the phases after it."
+
+Outcome = namedtuple("Outcome", (
+    "death",  # day of death (inf: none)
+    "cause",  # CAUSE_*
+    "progression",  # day of the first progression or relapse (inf: none)
+    "hsct_day",  # day of the transplant (inf: none)
+    "hsct_in_cr",  # transplanted in remission
+    "relapse_post_hsct",  # day of relapse after the transplant (inf: none)
+    "sos_post_grade",  # SOS after HSCT seen before death and censoring: its grade (0: none)
+))
+Outcome.__doc__ = "The patient's course after treatment, before censoring."
+
+
+# ---- phase 1: the patient at baseline
+@njit(cache=True, inline="always")
+def covariates(key, pop, age_table, par, fu):
+    """The patient at baseline, from patient-level streams (identical under every strategy).
+
+    With ``u`` a fresh uniform each time and ``k`` the cohort:
+
+    * cohort: the first ``k`` with ``u < POP_WEIGHT_CUM[k]`` (the last if none);
+    * age: the cohort's quantile table interpolated linearly at ``u``;
+    * second salvage, prior HSCT, Ph+, high bilirubin: ``u < prevalence``;
+    * marrow blasts: uniform on 5-50, 50-90 or 90-100 %, the interval drawn with the
+      cohort's shares;
+    * transplant eligibility: ``u < expit(logit40 + slope (age - 40) / 10
+      + eligibility_log_odds_shift + hsct_prior_hsct prior)``;
+    * chemosensitivity ``z = log(u / (1 - u)) sqrt(3) / pi`` (logistic, unit variance);
+    * censoring day ``(minimum follow-up + accrual u) MONTH``.
+
+    With ``H = [blasts > 90]`` and ``decades = (age - 47) / 10``, the linear predictors::
+
+        response_lp = resp_sensitivity_sd z + resp_blasts_over_90 H
+                      + resp_salvage2 salvage2 + resp_ph_positive ph
+        sos_lp = sos_age_per_decade decades + sos_prior_hsct prior
+                 + sos_bilirubin_high bili + sos_salvage2 salvage2
+
+    and the natural-history clocks (days, exponential, rates per month): progression of
+    refractory disease at ``progression_rate_refractory exp(progression_blasts_over_90 H
+    - progression_resistance z)`` (resistant disease progresses faster), death from other
+    causes at ``death_rate_other``.
+
+    Returns
+    -------
+    Patient
     """
-    inf = math.inf
-    key = patient_key(seed, pid)
-    # ---- covariates (patient-level streams: identical under every strategy)
     u = draw(key, S_COHORT)
     k = 0
     while k < pop.shape[0] - 1 and u >= pop[k, POP_WEIGHT_CUM]:
@@ -342,283 +460,528 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     u = draw(key, S_SENS)
     sensitivity = math.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)  # unit variance
     censor = (fu[k, 0] + fu[k, 1] * draw(key, S_CENSOR)) * MONTH
-
     decades = (age - REFERENCE_AGE) / 10.0
     resp_lp = (par[P_RESP_SD] * sensitivity + par[P_RESP_BLASTS] * high_blasts
                + par[P_RESP_SALV] * salvage2 + par[P_RESP_PH] * ph)
     sos_lp = (par[P_SOS_AGE] * decades + par[P_SOS_PRIOR] * prior
               + par[P_SOS_BILI] * bili + par[P_SOS_SALV] * salvage2)
-    # resistant disease (low chemosensitivity) also progresses faster
     t_pd = _wait(draw(key, S_PD), par[P_PD_RATE] * math.exp(
         par[P_PD_BLASTS] * high_blasts - par[P_PD_RESIST] * sensitivity))
     t_other = _wait(draw(key, S_OTHER), par[P_DEATH_OTHER])
+    return Patient(k, age, salvage2, prior, ph, blasts, bili, eligible, censor, decades, resp_lp, sos_lp,
+                   t_pd, t_other)
 
-    # ---- treatment, cycle by cycle and dose by dose
+
+# ---- phase 2: the treatment. InO, cycle by cycle and dose by dose
+@njit(cache=True, inline="always")
+def _disease_day(start, remission, t_progression, par):
+    """``(day, rate_on)``: the disease event of a cycle starting on ``start`` and the relapse
+    rate on treatment (per month; 0 if refractory).
+
+    In remission the relapse clock runs at ``rate_on = relapse rate * exp(relapse_on_treatment)``
+    (InO changes it), so relapse comes ``(threshold - hazard) / (rate_on / MONTH)`` days after
+    ``start``; refractory disease progresses on its baseline day.
+    """
+    if remission.in_cr:
+        rate_on = _relapse_rate(par, remission.mrd_neg) * math.exp(par[P_REL_ON])
+        return start + _remaining(remission.threshold - remission.hazard, rate_on), rate_on
+    return t_progression, 0.0
+
+
+@njit(cache=True, inline="always")
+def _ino_doses(key, c, k, kind, scale, start, t_other, t_disease, exposure, reg, doses, days, n_doses, par):
+    """The doses of InO cycle ``c`` given: the planned doses of ``kind``, times ``scale``.
+
+    Dose ``q`` falls on day ``start + day_q - 1``. Zero doses are skipped; dosing stops at
+    death from other causes or the disease event; a dose after the cycle's first is held
+    for toxicity and omitted with probability ``dose_omission_prob``; dosing stops for good
+    when a dose would take the cumulative dose over the cap (``DOSE_EPS`` tolerance).
+
+    Returns
+    -------
+    cum_dose, doses, last_dose
+        ``exposure``'s fields with the cycle's doses added.
+    given : float
+        The cycle's dose ``D_c``, mg/m2.
+    capped : bool
+        The cap stopped dosing.
+    """
     cap = reg[k, REG_CAP]
-    cum = 0.0
-    n_given = 0
-    cycles = 0
-    in_cr = False
-    mrd_neg = False
-    resp_cycle = 0
-    resp_day = inf
-    rel_e = 0.0  # unit-exponential threshold of the relapse clock (drawn at response)
-    rel_h = 0.0  # relapse hazard accrued since response while on treatment
-    rate_on = 0.0
-    reduced = False
-    any_g3 = False
-    any_sae = False
-    disc_ae = False
-    sos = 0
-    sos_grade = 0
-    sos_post = 0
-    sos_post_grade = 0
-    death = inf
-    cause = CAUSE_NONE
-    prog = inf
-    hsct_day = inf
-    last_dose = 0.0
-    start = 0.0
-    t_end = 0.0
-    max_cycles = int(reg[k, REG_MAX_CYCLES])
-    for c in range(1, max_cycles + 1):
-        kind = KIND_CYCLE1 if c == 1 else (KIND_IN_CR if in_cr else KIND_NOT_IN_CR)
-        scale = 1.0 - reg[k, REG_REDUCTION] if reduced else 1.0
-        # the disease event this cycle: relapse (InO changes its rate) or progression
-        if in_cr:
-            rate_on = _relapse_rate(par, mrd_neg) * math.exp(par[P_REL_ON])
-            t_disease = start + _remaining(rel_e - rel_h, rate_on)
+    cum = exposure.cum_dose
+    n_given = exposure.doses
+    last_dose = exposure.last_dose
+    given = 0.0
+    capped = False
+    for q in range(n_doses[k, kind]):
+        d = doses[k, kind, q] * scale
+        day = start + days[k, kind, q] - 1.0
+        if d <= 0.0:
+            continue
+        if day >= t_other or day >= t_disease:
+            break
+        if q > 0 and draw(key, _cycle_stream(c, q)) < par[P_OMIT]:
+            continue  # held for toxicity and omitted
+        if cum + d > cap + DOSE_EPS:
+            capped = True
+            break
+        cum += d
+        given += d
+        n_given += 1
+        last_dose = day
+    return cum, n_given, last_dose, given, capped
+
+
+@njit(cache=True, inline="always")
+def _responds(key, c, rel_dose, response_lp, par):
+    """CR/CRi in cycle ``c`` of a patient not in remission: ``u < expit(resp_intercept_cycle{1,2,3plus}
+    + resp_dose_slope log(D_c / 1.8) + response_lp)``."""
+    p = _expit((par[P_RESP_C1] if c == 1 else (par[P_RESP_C2] if c == 2 else par[P_RESP_C3]))
+               + par[P_RESP_DOSE] * rel_dose + response_lp)
+    return draw(key, _cycle_stream(c, K_RESPONSE)) < p
+
+
+@njit(cache=True, inline="always")
+def _mrd_negative(key, c, rel_dose, par):
+    """MRD-negative at the end of cycle ``c``: ``u < expit(mrd_intercept + mrd_dose_slope log(D_c / 1.8))``."""
+    return draw(key, _cycle_stream(c, K_MRD)) < _expit(par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
+
+
+@njit(cache=True, inline="always")
+def response_and_mrd(key, c, remission, responds, rate_on, start, end, rel_dose, par):
+    """Remission after cycle ``c`` (days ``start`` to ``end``), which no terminal event cut short.
+
+    A patient in remission before the cycle accrues relapse hazard ``rate_on (end - start) / MONTH``
+    and, if MRD-positive, may become MRD-negative (:func:`_mrd_negative`). A new response
+    (``responds``) is dated at the cycle end, has its MRD status drawn, and starts the
+    relapse clock afresh: threshold ``-log(u) ~ Exp(1)``, hazard 0.
+
+    Returns
+    -------
+    Remission
+    """
+    in_cr, mrd_neg, cycle, day, threshold, hazard = remission
+    if in_cr:
+        hazard += rate_on * (end - start) / MONTH
+    if responds:
+        in_cr = True
+        cycle = c
+        day = end
+        mrd_neg = _mrd_negative(key, c, rel_dose, par)
+        threshold = _exp1(draw(key, S_RELAPSE))
+        hazard = 0.0
+    elif in_cr and not mrd_neg:
+        mrd_neg = _mrd_negative(key, c, rel_dose, par)
+    return Remission(in_cr, mrd_neg, cycle, day, threshold, hazard)
+
+
+@njit(cache=True, inline="always")
+def transplant_bound(key, c, end, remission, eligible, k, reg, par):
+    """Day of a transplant decided at the end of cycle ``c`` (inf if none): the transplant-bound rule.
+
+    An eligible patient in remission after at least ``REG_HSCT_CYCLES`` cycles (one more if
+    ``REG_HSCT_EXTRA_MRD`` and MRD-positive) proceeds with probability ``hsct_proceed_prob``,
+    after ``hsct_wait_mean_days Exp(1)`` days.
+    """
+    if remission.in_cr and eligible:
+        needed = reg[k, REG_HSCT_CYCLES] + (
+            1.0 if reg[k, REG_HSCT_EXTRA_MRD] > 0 and not remission.mrd_neg else 0.0)
+        if c >= needed and draw(key, _cycle_stream(c, K_HSCT_GO)) < par[P_HSCT_GO]:
+            return end + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
+    return math.inf
+
+
+@njit(cache=True, inline="always")
+def ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par):
+    """InO cycle ``c`` from day ``start``: doses, adverse events, response and MRD, transplant.
+
+    The planned doses are cycle 1's, then those for patients in or not in remission, times
+    ``1 - REG_REDUCTION`` after a reduction. With ``D_c`` the dose given (:func:`_ino_doses`;
+    none given ends treatment on ``start``) and ``x = log(D_c / 1.8)``:
+
+    * grade >= 3 AE: ``u < expit(g3ae_intercept_{cycle1,later} + g3ae_dose_slope x)``; it
+      delays the cycle end by ``2 cycle_delay_mean_days u`` days;
+    * SAE: ``u < expit(sae_intercept_{cycle1,later} + sae_not_in_remission [not in CR]
+      + sae_dose_slope x)``, fatal with probability ``fatal_toxicity_given_sae`` on a uniform
+      day between the cycle's last dose and its end;
+    * response (:func:`_responds`), assessed at the cycle end, which cycle 1 extends by
+      ``REG_C1_EXTENSION u`` days when CR/CRi is documented;
+    * the first of death from other causes, the disease event (:func:`_disease_day`) and
+      fatal toxicity ends treatment if it comes before the cycle end (a response then
+      does not count);
+    * else remission and MRD are updated (:func:`response_and_mrd`); SOS on treatment,
+      ``u < expit(sos_intercept_treatment + sos_cumulative_dose_slope cum + sos_lp)``,
+      discontinues treatment (fatal SOS: death ``sos_death_mean_days Exp(1)`` days after the
+      cycle end); after a grade >= 3 AE the patient discontinues with probability
+      ``expit(discontinue_intercept + discontinue_cumulative_slope (cum - 1.8))`` and has later
+      doses reduced with probability ``dose_reduction_given_g3ae``;
+    * treatment ends with a transplant (:func:`transplant_bound`), a discontinuation, the
+      cap, or refractory disease after ``REG_STOP_AFTER`` cycles.
+
+    Returns
+    -------
+    course : Course
+        After the cycle; ``end`` is the cycle's end or the day treatment ended in it.
+    reduced : bool
+        Doses are reduced by ``REG_REDUCTION`` from the next cycle on.
+    more : bool
+        Treatment goes on with cycle ``c + 1`` from ``course.end``.
+    """
+    k = pt.cohort
+    remission = course.remission
+    kind = KIND_CYCLE1 if c == 1 else (KIND_IN_CR if remission.in_cr else KIND_NOT_IN_CR)
+    scale = 1.0 - reg[k, REG_REDUCTION] if reduced else 1.0
+    t_disease, rate_on = _disease_day(start, remission, pt.t_progression, par)
+    cum, n_given, last_dose, given, capped = _ino_doses(key, c, k, kind, scale, start, pt.t_other, t_disease,
+                                                        course.exposure, reg, doses, days, n_doses, par)
+    if given <= 0.0:
+        return Course(start, course.exposure, remission, course.harms, course.death, course.cause,
+                      course.progression, course.hsct_day), reduced, False
+    exposure = Exposure(cum, n_given, last_dose, c)
+    rel_dose = math.log(given / REFERENCE_CYCLE_DOSE)
+    g3_int = par[P_G3_C1] if c == 1 else par[P_G3_LATER]
+    g3 = draw(key, _cycle_stream(c, K_G3)) < _expit(g3_int + par[P_G3_DOSE] * rel_dose)
+    length = reg[k, REG_LEN_C1] if c == 1 else reg[k, REG_LEN_LATER]
+    if g3:
+        length += 2.0 * par[P_DELAY] * draw(key, _cycle_stream(c, K_DELAY))
+    end = start + length
+    sae = draw(key, _cycle_stream(c, K_SAE)) < _expit(
+        (par[P_SAE_C1] if c == 1 else par[P_SAE_LATER]) + par[P_SAE_NOCR] * (not remission.in_cr)
+        + par[P_SAE_DOSE] * rel_dose)
+    responds = False
+    if not remission.in_cr:
+        responds = _responds(key, c, rel_dose, pt.response_lp, par)
+        if responds and c == 1:
+            end += reg[k, REG_C1_EXTENSION] * draw(key, _cycle_stream(c, K_EXTENSION))
+    t_fatal = math.inf
+    if sae and draw(key, _cycle_stream(c, K_FATAL)) < par[P_FATAL_TOX]:
+        # toxicity of the doses given: death between the cycle's last dose and its end
+        t_fatal = last_dose + (end - last_dose) * draw(key, _cycle_stream(c, K_FATAL_T))
+    any_g3 = course.harms.g3 or g3
+    any_sae = course.harms.sae or sae
+    t_first = min(pt.t_other, t_disease, t_fatal)
+    if t_first < end:  # the first terminal event inside the cycle ends treatment
+        death, cause, progression = course.death, course.cause, course.progression
+        if t_first == t_fatal:
+            death, cause = t_fatal, CAUSE_TOXICITY
+        elif t_first == pt.t_other:
+            death, cause = pt.t_other, CAUSE_OTHER
         else:
-            t_disease = t_pd
-        dc = 0.0
-        capped = False
-        for q in range(n_doses[k, kind]):
-            d = doses[k, kind, q] * scale
-            day = start + days[k, kind, q] - 1.0
-            if d <= 0.0:
-                continue
-            if day >= t_other or day >= t_disease:
-                break
-            if q > 0 and draw(key, _cycle_stream(c, q)) < par[P_OMIT]:
-                continue  # held for toxicity and omitted
-            if cum + d > cap + DOSE_EPS:
-                capped = True
-                break
-            cum += d
-            dc += d
-            n_given += 1
-            last_dose = day
-        if dc <= 0.0:
-            t_end = start
-            break
-        cycles = c
-        rel_dose = math.log(dc / REFERENCE_CYCLE_DOSE)
-        g3_int = par[P_G3_C1] if c == 1 else par[P_G3_LATER]
-        g3 = draw(key, _cycle_stream(c, K_G3)) < _expit(g3_int + par[P_G3_DOSE] * rel_dose)
-        length = reg[k, REG_LEN_C1] if c == 1 else reg[k, REG_LEN_LATER]
-        if g3:
-            any_g3 = True
-            length += 2.0 * par[P_DELAY] * draw(key, _cycle_stream(c, K_DELAY))
-        end = start + length
-        sae = draw(key, _cycle_stream(c, K_SAE)) < _expit(
-            (par[P_SAE_C1] if c == 1 else par[P_SAE_LATER]) + par[P_SAE_NOCR] * (not in_cr)
-            + par[P_SAE_DOSE] * rel_dose)
-        # response, assessed at the cycle end, which cycle 1 extends (label: to 28 days)
-        # until CR/CRi is documented; it counts only if no terminal event comes first
-        responds = False
-        if not in_cr:
-            p = _expit((par[P_RESP_C1] if c == 1 else (par[P_RESP_C2] if c == 2 else par[P_RESP_C3]))
-                       + par[P_RESP_DOSE] * rel_dose + resp_lp)
-            responds = draw(key, _cycle_stream(c, K_RESPONSE)) < p
-            if responds and c == 1:
-                end += reg[k, REG_C1_EXTENSION] * draw(key, _cycle_stream(c, K_EXTENSION))
-        t_fatal = inf
-        if sae:
-            any_sae = True
-            if draw(key, _cycle_stream(c, K_FATAL)) < par[P_FATAL_TOX]:
-                # toxicity of the doses given: death between the cycle's last dose and its end
-                t_fatal = last_dose + (end - last_dose) * draw(key, _cycle_stream(c, K_FATAL_T))
-        # the first terminal event inside the cycle ends treatment
-        t_first = min(t_other, t_disease, t_fatal)
-        if t_first < end:
-            t_end = t_first
-            if t_first == t_fatal:
-                death, cause = t_fatal, CAUSE_TOXICITY
-            elif t_first == t_other:
-                death, cause = t_other, CAUSE_OTHER
-            else:
-                prog = t_disease
-            break
-        if in_cr:
-            rel_h += rate_on * (end - start) / MONTH
-        if responds:
-            in_cr = True
-            resp_cycle = c
-            resp_day = end
-            mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
-                par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
-            rel_e = _exp1(draw(key, S_RELAPSE))
-            rel_h = 0.0
-        elif in_cr and not mrd_neg:
-            mrd_neg = draw(key, _cycle_stream(c, K_MRD)) < _expit(
-                par[P_MRD_INT] + par[P_MRD_DOSE] * rel_dose)
-        # toxicity at cycle end: SOS on treatment, discontinuation, dose reduction
-        stop = False
-        p = _expit(par[P_SOS_TX] + par[P_SOS_DOSE] * cum + sos_lp)
-        if draw(key, _cycle_stream(c, K_SOS)) < p:
-            sos = 1
-            disc_ae = True
+            progression = t_disease
+        harms = Harms(any_g3, any_sae, course.harms.discontinued, course.harms.sos_grade)
+        return Course(t_first, exposure, remission, harms, death, cause, progression, course.hsct_day), reduced, False
+    remission = response_and_mrd(key, c, remission, responds, rate_on, start, end, rel_dose, par)
+    # toxicity at the cycle end: SOS on treatment, discontinuation, dose reduction
+    discontinued = course.harms.discontinued
+    sos_grade = course.harms.sos_grade
+    stop = False
+    if draw(key, _cycle_stream(c, K_SOS)) < _expit(par[P_SOS_TX] + par[P_SOS_DOSE] * cum + pt.sos_lp):
+        discontinued = True
+        stop = True
+        sos_grade = _sos_grade(draw(key, _cycle_stream(c, K_SOS_GRADE)), par)
+        if sos_grade == SOS_FATAL:  # SOS found at the cycle end, death after it
+            death = end + par[P_SOS_DEATH] * _exp1(draw(key, _cycle_stream(c, K_SOS_DEATH)))
+            harms = Harms(any_g3, any_sae, discontinued, sos_grade)
+            return Course(end, exposure, remission, harms, death, CAUSE_TOXICITY, course.progression,
+                          course.hsct_day), reduced, False
+    if g3:
+        if draw(key, _cycle_stream(c, K_DISC)) < _expit(
+                par[P_DISC_INT] + par[P_DISC_CUM] * (cum - REFERENCE_CYCLE_DOSE)):
+            discontinued = True
             stop = True
-            u = draw(key, _cycle_stream(c, K_SOS_GRADE))
-            sos_grade = SOS_FATAL if u < par[P_SOS_FATAL] else (
-                SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
-            if sos_grade == SOS_FATAL:  # SOS found at the cycle end, death after it
-                t_end = end
-                death = end + par[P_SOS_DEATH] * _exp1(draw(key, _cycle_stream(c, K_SOS_DEATH)))
-                cause = CAUSE_TOXICITY
-                break
-        if g3:
-            if draw(key, _cycle_stream(c, K_DISC)) < _expit(
-                    par[P_DISC_INT] + par[P_DISC_CUM] * (cum - REFERENCE_CYCLE_DOSE)):
-                disc_ae = True
-                stop = True
-            if draw(key, _cycle_stream(c, K_REDUCE)) < par[P_REDUCE]:
-                reduced = True
-        t_end = end
-        # transplant-bound rule: enough cycles in remission and a transplant slot
-        if in_cr and eligible:
-            needed = reg[k, REG_HSCT_CYCLES] + (1.0 if reg[k, REG_HSCT_EXTRA_MRD] > 0 and not mrd_neg else 0.0)
-            if c >= needed and draw(key, _cycle_stream(c, K_HSCT_GO)) < par[P_HSCT_GO]:
-                hsct_day = end + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
-                break
-        if stop or capped or (not in_cr and c >= reg[k, REG_STOP_AFTER]):
+        if draw(key, _cycle_stream(c, K_REDUCE)) < par[P_REDUCE]:
+            reduced = True
+    hsct_day = transplant_bound(key, c, end, remission, pt.eligible, k, reg, par)
+    more = not (hsct_day < math.inf or stop or capped or (not remission.in_cr and c >= reg[k, REG_STOP_AFTER]))
+    harms = Harms(any_g3, any_sae, discontinued, sos_grade)
+    return Course(end, exposure, remission, harms, course.death, course.cause, course.progression,
+                  hsct_day), reduced, more
+
+
+@njit(cache=True, inline="always")
+def ino_induction(key, pt, reg, doses, days, n_doses, par):
+    """InO from day 0, one :func:`ino_cycle` after another, at most ``REG_MAX_CYCLES``.
+
+    Returns
+    -------
+    Course
+    """
+    course = Course(0.0, Exposure(0.0, 0, 0.0, 0), Remission(False, False, 0, math.inf, 0.0, 0.0),
+                    Harms(False, False, False, 0), math.inf, CAUSE_NONE, math.inf, math.inf)
+    start = 0.0
+    reduced = False
+    for c in range(1, int(reg[pt.cohort, REG_MAX_CYCLES]) + 1):
+        course, reduced, more = ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par)
+        if not more:
             break
-        start = end
+        start = course.end
+    return course
 
-    # ---- after treatment: remission, transplant, progression, death
+
+# ---- phase 3: after treatment. Transplant in remission, relapse, progression, death
+@njit(cache=True, inline="always")
+def transplant_in_remission(key, pt, course, t_relapse, par):
+    """Day of the transplant of a patient in remission when treatment ends (inf if none).
+
+    A transplant decided during treatment stands; an eligible patient without one is
+    transplanted after ``Exp(hsct_late_rate)`` (rate per month). Either counts only if it
+    comes before relapse (``t_relapse``) and death from other causes.
+    """
+    hsct_day = course.hsct_day
+    if hsct_day == math.inf and pt.eligible:
+        hsct_day = course.end + _wait(draw(key, S_HSCT_LATE), par[P_HSCT_LATE])
+    return hsct_day if hsct_day < min(t_relapse, pt.t_other) else math.inf
+
+
+@njit(cache=True, inline="always")
+def after_progression(key, pt, progression, par):
+    """``(hsct_day, death, cause)`` after progression or relapse on day ``progression``.
+
+    Further therapy, then death after ``Exp(death_rate_after_progression)`` (rate per month),
+    unless death from other causes comes first (:func:`_death_after_progression`); an
+    eligible patient gets a salvage transplant with probability ``hsct_salvage_prob``,
+    ``hsct_salvage_mean_days Exp(1)`` days after progression, if it comes before both deaths
+    (then ``death`` is inf: :func:`after_transplant` decides it).
+    """
+    t_dp = progression + _wait(draw(key, S_DEATH_PROG), par[P_DEATH_PROG])
+    if pt.eligible and draw(key, S_SALV_HSCT) < par[P_HSCT_SALV]:
+        t_sh = progression + par[P_HSCT_SALV_DAYS] * _exp1(draw(key, S_SALV_HSCT_T))
+        if t_sh < min(t_dp, pt.t_other):
+            return t_sh, math.inf, CAUSE_NONE
+    death, cause = _death_after_progression(key, t_dp, pt.t_other, par)
+    return math.inf, death, cause
+
+
+@njit(cache=True, inline="always")
+def after_treatment(key, pt, course, par):
+    """Relapse, progression, transplant and death after the treatment of ``course`` ends.
+
+    A patient alive and in remission relapses when the relapse clock reaches its threshold,
+    now at the off-treatment rate (:func:`_relapse_rate`): on day
+    ``end + (threshold - hazard) / (rate / MONTH)``; unless transplanted before
+    (:func:`transplant_in_remission`) or dead of other causes before. A patient alive and
+    refractory progresses on the baseline day, unless dead of other causes before. After a
+    progression or relapse: :func:`after_progression`.
+
+    Returns
+    -------
+    Outcome
+        Without the post-transplant course (see :func:`after_transplant`).
+    """
+    remission = course.remission
+    t_relapse = course.end + _remaining(remission.threshold - remission.hazard,
+                                        _relapse_rate(par, remission.mrd_neg)) if remission.in_cr else math.inf
+    death, cause, progression, hsct_day = course.death, course.cause, course.progression, course.hsct_day
     hsct_in_cr = False
-    relapse_post_hsct = inf
-    t_relapse = t_end + _remaining(rel_e - rel_h, _relapse_rate(par, mrd_neg)) if in_cr else inf
-    if death == inf:
-        if in_cr and prog == inf:
-            if hsct_day == inf and eligible:
-                hsct_day = t_end + _wait(draw(key, S_HSCT_LATE), par[P_HSCT_LATE])
-            if hsct_day < min(t_relapse, t_other):
-                hsct_in_cr = True
-            else:
-                hsct_day = inf
-                if t_other < t_relapse:
-                    death, cause = t_other, CAUSE_OTHER
+    if death == math.inf:
+        if remission.in_cr and progression == math.inf:
+            hsct_day = transplant_in_remission(key, pt, course, t_relapse, par)
+            hsct_in_cr = hsct_day < math.inf
+            if not hsct_in_cr:
+                if pt.t_other < t_relapse:
+                    death, cause = pt.t_other, CAUSE_OTHER
                 else:
-                    prog = t_relapse
-        elif prog == inf:  # refractory at treatment end: disease progresses
-            if t_other < t_pd:
-                death, cause = t_other, CAUSE_OTHER
+                    progression = t_relapse
+        elif progression == math.inf:  # refractory at treatment end: the disease progresses
+            if pt.t_other < pt.t_progression:
+                death, cause = pt.t_other, CAUSE_OTHER
             else:
-                prog = t_pd
-        if prog < inf and death == inf:
-            # further therapy after progression, then perhaps a transplant
-            t_dp = prog + _wait(draw(key, S_DEATH_PROG), par[P_DEATH_PROG])
-            if eligible and draw(key, S_SALV_HSCT) < par[P_HSCT_SALV]:
-                t_sh = prog + par[P_HSCT_SALV_DAYS] * _exp1(draw(key, S_SALV_HSCT_T))
-                if t_sh < min(t_dp, t_other):
-                    hsct_day = t_sh
-            if hsct_day == inf:
-                if t_other < t_dp:
-                    death, cause = t_other, CAUSE_OTHER
-                else:
-                    death, cause = t_dp, _cause_after_progression(key, par)
+                progression = pt.t_progression
+        if progression < math.inf and death == math.inf:
+            hsct_day, death, cause = after_progression(key, pt, progression, par)
+    return Outcome(death, cause, progression, hsct_day, hsct_in_cr, math.inf, 0)
 
-    # ---- after transplant: SOS, non-relapse mortality, relapse
-    if hsct_day < inf:
-        gap = hsct_day - last_dose
-        dual = draw(key, S_DUAL) < reg[k, REG_DUAL_ALKYLATOR]
-        p = _expit(par[P_SOS_POST] + par[P_SOS_DOSE] * cum + sos_lp
-                   + par[P_SOS_GAP] * math.exp(-gap / MONTH) + par[P_SOS_DUAL] * dual)
-        t_sos_death = inf
-        post_grade = 0
-        onset = inf
-        if draw(key, S_SOS_POST) < p:
-            u = draw(key, S_SOS_POST_GRADE)
-            post_grade = SOS_FATAL if u < par[P_SOS_FATAL] else (
-                SOS_SEVERE if u < par[P_SOS_SEVERE] else SOS_MILD)
-            u = draw(key, S_SOS_ONSET)
-            onset = hsct_day + par[P_SOS_ONSET] * math.exp(par[P_SOS_SPREAD] * math.log(u / (1.0 - u)))
-            if post_grade == SOS_FATAL:
-                t_sos_death = onset + par[P_SOS_DEATH] * _exp1(draw(key, S_SOS_DEATH))
-        # what raises NRM is a model structure: each driver has its own slope, zero unless chosen
-        nrm_lp = (par[P_NRM_AGE] * decades + par[P_NRM_DOSE] * (cum - NRM_REFERENCE_DOSE) + par[P_NRM_PRIOR] * prior
-                  + par[P_NRM_CYCLES] * (cycles - NRM_REFERENCE_CYCLES)
-                  + par[P_NRM_TIME] * (hsct_day / MONTH - NRM_REFERENCE_MONTHS)
-                  + par[P_NRM_SALV] * salvage2 + par[P_NRM_DUAL] * dual)
-        # a non-fatal SOS raises the NRM hazard from its onset on
-        change = (onset - hsct_day) / MONTH if post_grade == SOS_MILD or post_grade == SOS_SEVERE else inf
-        t_nrm = hsct_day + _weibull_step(draw(key, S_NRM), par[P_NRM_RATE] * math.exp(nrm_lp), par[P_NRM_SHAPE],
-                                         change, math.exp(par[P_NRM_SOS]))
-        rel_lp = (par[P_RELH_MRDPOS] * (hsct_in_cr and not mrd_neg)
-                  + par[P_RELH_NOCR] * (not hsct_in_cr))
-        t_rh = hsct_day + _weibull(draw(key, S_RELAPSE_HSCT), par[P_RELH_RATE] * math.exp(rel_lp),
-                                   par[P_RELH_SHAPE])
-        t_nr = min(t_sos_death, t_nrm, t_other)
-        if t_nr < t_rh:
-            death, cause = t_nr, CAUSE_NRM_POST_HSCT
-        else:
-            relapse_post_hsct = t_rh
-            prog = min(prog, t_rh)
-            t_dp = t_rh + _wait(draw(key, S_DEATH_PROG_HSCT), par[P_DEATH_PROG])
-            if t_other < t_dp:
-                death, cause = t_other, CAUSE_OTHER
-            else:
-                death, cause = t_dp, _cause_after_progression(key, par)
-        # post-HSCT SOS is seen if its onset comes before death and the data cut-off
-        if post_grade > 0 and onset <= min(death, censor):
-            sos = 1
-            sos_post = 1
-            sos_post_grade = post_grade
-            sos_grade = max(sos_grade, post_grade)
 
-    # ---- administrative censoring and the record
+# ---- phase 4: after transplant. SOS, non-relapse mortality, relapse
+@njit(cache=True, inline="always")
+def _sos_after_hsct(key, hsct_day, gap, cum, sos_lp, dual, par):
+    """``(grade, onset, t_death)`` of SOS after a transplant on ``hsct_day`` (0, inf, inf if none).
+
+    SOS if ``u < expit(sos_intercept_post_hsct + sos_cumulative_dose_slope cum + sos_lp
+    + sos_short_interval exp(-gap / MONTH) + sos_dual_alkylator dual)``, ``gap`` the days from
+    the last InO dose; graded by :func:`_sos_grade`; onset
+    ``hsct_day + sos_onset_median_days exp(sos_onset_spread log(u / (1 - u)))`` (log-logistic);
+    a fatal SOS kills ``sos_death_mean_days Exp(1)`` days after its onset.
+    """
+    p = _expit(par[P_SOS_POST] + par[P_SOS_DOSE] * cum + sos_lp
+               + par[P_SOS_GAP] * math.exp(-gap / MONTH) + par[P_SOS_DUAL] * dual)
+    if draw(key, S_SOS_POST) >= p:
+        return 0, math.inf, math.inf
+    grade = _sos_grade(draw(key, S_SOS_POST_GRADE), par)
+    u = draw(key, S_SOS_ONSET)
+    onset = hsct_day + par[P_SOS_ONSET] * math.exp(par[P_SOS_SPREAD] * math.log(u / (1.0 - u)))
+    t_death = onset + par[P_SOS_DEATH] * _exp1(draw(key, S_SOS_DEATH)) if grade == SOS_FATAL else math.inf
+    return grade, onset, t_death
+
+
+@njit(cache=True, inline="always")
+def _nrm_day(key, pt, exposure, hsct_day, dual, sos_grade, sos_onset, par):
+    """Day of non-relapse death after a transplant on ``hsct_day`` (inf if none).
+
+    Weibull, cumulative hazard ``nrm_rate exp(l) t**nrm_shape`` (t months since HSCT), with
+    what raises NRM a model structure (each driver has its own slope, zero unless chosen)::
+
+        l = nrm_age_per_decade decades + nrm_cumulative_dose_slope (cum - 3.3)
+            + nrm_prior_hsct prior + nrm_cycles_slope (cycles - 2)
+            + nrm_time_to_hsct_slope (hsct_day / MONTH - 3) + nrm_salvage2 salvage2
+            + nrm_dual_alkylator dual
+
+    A non-fatal SOS multiplies the hazard by ``exp(nrm_after_sos)`` from its onset on
+    (:func:`_weibull_step`).
+    """
+    nrm_lp = (par[P_NRM_AGE] * pt.decades + par[P_NRM_DOSE] * (exposure.cum_dose - NRM_REFERENCE_DOSE)
+              + par[P_NRM_PRIOR] * pt.prior_hsct
+              + par[P_NRM_CYCLES] * (exposure.cycles - NRM_REFERENCE_CYCLES)
+              + par[P_NRM_TIME] * (hsct_day / MONTH - NRM_REFERENCE_MONTHS)
+              + par[P_NRM_SALV] * pt.salvage2 + par[P_NRM_DUAL] * dual)
+    change = (sos_onset - hsct_day) / MONTH if sos_grade == SOS_MILD or sos_grade == SOS_SEVERE else math.inf
+    return hsct_day + _weibull_step(draw(key, S_NRM), par[P_NRM_RATE] * math.exp(nrm_lp), par[P_NRM_SHAPE],
+                                    change, math.exp(par[P_NRM_SOS]))
+
+
+@njit(cache=True, inline="always")
+def _relapse_after_hsct_day(key, hsct_day, in_cr, mrd_neg, par):
+    """Day of relapse after a transplant on ``hsct_day``: Weibull, cumulative hazard
+    ``relapse_rate_post_hsct exp(relapse_post_hsct_mrd_positive [in CR, MRD+]
+    + relapse_post_hsct_not_in_remission [not in CR]) t**relapse_post_hsct_shape`` (t months)."""
+    rel_lp = (par[P_RELH_MRDPOS] * (in_cr and not mrd_neg)
+              + par[P_RELH_NOCR] * (not in_cr))
+    return hsct_day + _weibull(draw(key, S_RELAPSE_HSCT), par[P_RELH_RATE] * math.exp(rel_lp), par[P_RELH_SHAPE])
+
+
+@njit(cache=True, inline="always")
+def after_transplant(key, pt, course, outcome, reg, par):
+    """The course after the transplant of ``outcome.hsct_day``: SOS, non-relapse death, relapse.
+
+    The conditioning has a dual alkylator with probability ``REG_DUAL_ALKYLATOR``. Death is
+    non-relapse mortality (cause ``CAUSE_NRM_POST_HSCT``) if the first of fatal SOS
+    (:func:`_sos_after_hsct`), NRM (:func:`_nrm_day`) and death from other causes comes
+    before relapse (:func:`_relapse_after_hsct_day`); after a relapse, death after
+    ``Exp(death_rate_after_progression)`` unless of other causes first. SOS is seen if its
+    onset comes before death and the data cut-off.
+
+    Returns
+    -------
+    Outcome
+    """
+    hsct_day = outcome.hsct_day
+    exposure = course.exposure
+    dual = draw(key, S_DUAL) < reg[pt.cohort, REG_DUAL_ALKYLATOR]
+    grade, onset, t_sos_death = _sos_after_hsct(key, hsct_day, hsct_day - exposure.last_dose, exposure.cum_dose,
+                                                pt.sos_lp, dual, par)
+    t_nrm = _nrm_day(key, pt, exposure, hsct_day, dual, grade, onset, par)
+    t_rh = _relapse_after_hsct_day(key, hsct_day, outcome.hsct_in_cr, course.remission.mrd_neg, par)
+    t_nr = min(t_sos_death, t_nrm, pt.t_other)
+    relapse = math.inf
+    progression = outcome.progression
+    if t_nr < t_rh:
+        death, cause = t_nr, CAUSE_NRM_POST_HSCT
+    else:
+        relapse = t_rh
+        progression = min(progression, t_rh)
+        t_dp = t_rh + _wait(draw(key, S_DEATH_PROG_HSCT), par[P_DEATH_PROG])
+        death, cause = _death_after_progression(key, t_dp, pt.t_other, par)
+    seen = grade if grade > 0 and onset <= min(death, pt.censor) else 0
+    return Outcome(death, cause, progression, hsct_day, outcome.hsct_in_cr, relapse, seen)
+
+
+# ---- phase 5: administrative censoring and the record
+@njit(cache=True, inline="always")
+def write_record(of, oi, pt, course, outcome, doses, n_doses):
+    """Write the patient's record: events after the censoring day are NaN (floats) or 0 (ints).
+
+    PFS ends at the first of progression, death and censoring, OS at the first of death and
+    censoring (months). A response counts only if seen by the censoring day.
+    """
     nan = math.nan
-    hsct = hsct_day <= censor
-    of[F_CUM_DOSE] = cum
-    of[F_STARTING_DOSE] = 0.0
+    censor = pt.censor
+    k = pt.cohort
+    exposure = course.exposure
+    remission = course.remission
+    harms = course.harms
+    death = outcome.death
+    progression = outcome.progression
+    hsct = outcome.hsct_day <= censor
+    starting_dose = 0.0
     for q in range(n_doses[k, KIND_CYCLE1]):
-        of[F_STARTING_DOSE] += doses[k, KIND_CYCLE1, q]
-    of[F_RESPONSE_DAY] = resp_day if resp_day <= censor else nan
-    of[F_HSCT_DAY] = hsct_day if hsct else nan
-    of[F_PROGRESSION_DAY] = prog if prog <= censor else nan
+        starting_dose += doses[k, KIND_CYCLE1, q]
+    of[F_CUM_DOSE] = exposure.cum_dose
+    of[F_STARTING_DOSE] = starting_dose
+    of[F_RESPONSE_DAY] = remission.day if remission.day <= censor else nan
+    of[F_HSCT_DAY] = outcome.hsct_day if hsct else nan
+    of[F_PROGRESSION_DAY] = progression if progression <= censor else nan
     of[F_DEATH_DAY] = death if death <= censor else nan
-    of[F_PFS_MONTHS] = min(prog, death, censor) / MONTH
+    of[F_PFS_MONTHS] = min(progression, death, censor) / MONTH
     of[F_OS_MONTHS] = min(death, censor) / MONTH
-    of[F_AGE] = age
-    of[F_BLASTS] = blasts
+    of[F_AGE] = pt.age
+    of[F_BLASTS] = pt.blasts
     of[F_CENSOR_DAY] = censor
-    of[F_LAST_DOSE_DAY] = last_dose if n_given > 0 else nan
-    of[F_RELAPSE_POST_HSCT_DAY] = relapse_post_hsct if relapse_post_hsct <= censor else nan
+    of[F_LAST_DOSE_DAY] = exposure.last_dose if exposure.doses > 0 else nan
+    of[F_RELAPSE_POST_HSCT_DAY] = outcome.relapse_post_hsct if outcome.relapse_post_hsct <= censor else nan
+    observed_cr = remission.in_cr and remission.day <= censor
+    sos_grade = max(harms.sos_grade, outcome.sos_post_grade)
     oi[I_COHORT] = k
-    oi[I_CYCLES] = cycles
-    oi[I_DOSES] = n_given
-    observed_cr = in_cr and resp_day <= censor
+    oi[I_CYCLES] = exposure.cycles
+    oi[I_DOSES] = exposure.doses
     oi[I_BEST_RESPONSE] = observed_cr
-    oi[I_RESPONSE_CYCLE] = resp_cycle if observed_cr else 0
-    oi[I_MRD_NEG] = mrd_neg and observed_cr
-    oi[I_G3AE] = any_g3
-    oi[I_SAE] = any_sae
-    oi[I_DISC_AE] = disc_ae
+    oi[I_RESPONSE_CYCLE] = remission.cycle if observed_cr else 0
+    oi[I_MRD_NEG] = remission.mrd_neg and observed_cr
+    oi[I_G3AE] = harms.g3
+    oi[I_SAE] = harms.sae
+    oi[I_DISC_AE] = harms.discontinued
     oi[I_HSCT] = hsct
-    oi[I_SOS] = sos
+    oi[I_SOS] = sos_grade > 0
     oi[I_SOS_GRADE] = sos_grade
-    oi[I_SOS_POST] = sos_post
-    oi[I_SOS_POST_GRADE] = sos_post_grade
-    oi[I_DEATH_CAUSE] = cause if death <= censor else CAUSE_NONE
-    oi[I_PFS_EVENT] = min(prog, death) <= censor
+    oi[I_SOS_POST] = outcome.sos_post_grade > 0
+    oi[I_SOS_POST_GRADE] = outcome.sos_post_grade
+    oi[I_DEATH_CAUSE] = outcome.cause if death <= censor else CAUSE_NONE
+    oi[I_PFS_EVENT] = min(progression, death) <= censor
     oi[I_OS_EVENT] = death <= censor
-    oi[I_SALVAGE] = 2 if salvage2 else 1
-    oi[I_PRIOR_HSCT] = prior
-    oi[I_PH] = ph
-    oi[I_BILI] = bili
-    oi[I_ELIGIBLE] = eligible
-    oi[I_HSCT_IN_REMISSION] = hsct and hsct_in_cr
+    oi[I_SALVAGE] = 2 if pt.salvage2 else 1
+    oi[I_PRIOR_HSCT] = pt.prior_hsct
+    oi[I_PH] = pt.ph_positive
+    oi[I_BILI] = pt.bilirubin_high
+    oi[I_ELIGIBLE] = pt.eligible
+    oi[I_HSCT_IN_REMISSION] = hsct and outcome.hsct_in_cr
+
+
+# Without the runtime's reference counting (``_nrt=False``; this function allocates nothing):
+# numba copies every array an inlined phase receives and counts the copy up and down with
+# atomic operations, about 20 per cycle, which would make the phases 15-20% slower than
+# one long function; without them the kernel is faster than that function was.
+@njit(cache=True, _nrt=False)
+def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, fu, of, oi):
+    """Simulate one patient and write its record into ``of`` and ``oi``: the phases in turn.
+
+    Parameters
+    ----------
+    seed, pid : int
+        Generator key: run seed and global patient id.
+    pop : ndarray, shape (n_cohorts, N_POP)
+        Population rows (``POP_*`` columns); ``POP_WEIGHT_CUM`` is cumulative.
+    age_table : ndarray, shape (n_cohorts, G)
+        Age quantiles (years) at G equally spaced probabilities 0..1.
+    reg : ndarray, shape (n_cohorts, N_REG)
+        Regimen rows (``REG_*`` columns); lengths in days, cap in mg/m2 (inf: none).
+    doses, days : ndarray, shape (n_cohorts, 3, MAX_DOSES_PER_CYCLE)
+        Dose (mg/m2) and day-in-cycle of each planned dose, by kind ``KIND_*``.
+    n_doses : ndarray of int, shape (n_cohorts, 3)
+        Number of planned doses by kind.
+    par : ndarray, shape (len(PARAMETER_NAMES),)
+        Model parameters (``P_*`` indices).
+    fu : ndarray, shape (n_cohorts, 2)
+        Minimum follow-up and accrual period by cohort, months.
+    of : ndarray, shape (N_FLOAT,)
+        Float record (``F_*`` fields), written.
+    oi : ndarray of int, shape (N_INT,)
+        Integer record (``I_*`` fields), written.
+    """
+    key = patient_key(seed, pid)
+    pt = covariates(key, pop, age_table, par, fu)
+    course = ino_induction(key, pt, reg, doses, days, n_doses, par)
+    outcome = after_treatment(key, pt, course, par)
+    if outcome.hsct_day < math.inf:
+        outcome = after_transplant(key, pt, course, outcome, reg, par)
+    write_record(of, oi, pt, course, outcome, doses, n_doses)
 
 
 @njit(cache=True, parallel=True)
@@ -645,138 +1008,7 @@ def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_d
                          par, fu, out_float[:, i], out_int[:, i])
 
 
-# ---- experiment reductions (issue 4)
-# Many simulated trials at once: arrays of shape (sets, trials * patients) hold, per
-# set (a variable or a subgroup), ``trials`` trials of ``patients`` patients laid end
-# to end; ``include`` marks the patients counted. One parallel loop covers every
-# (set, trial) block, so a sweep needs no Python loop over trials.
-@njit(cache=True, inline="always")
-def _block(values, include, p, lo, patients):
-    """The included values of one block, in patient order."""
-    count = 0
-    for i in range(lo, lo + patients):
-        count += include[p, i]
-    out = np.empty(count, values.dtype)
-    k = 0
-    for i in range(lo, lo + patients):
-        if include[p, i]:
-            out[k] = values[p, i]
-            k += 1
-    return out
-
-
-@njit(cache=True)
-def _kaplan_meier_block(t, e, at, taus, surv, rmst):
-    """Kaplan-Meier estimate of one block; writes S(at) and RMST(taus), returns the median."""
-    n = t.shape[0]
-    o = np.argsort(t)
-    s = 1.0
-    median = np.nan
-    at_risk = n
-    last = 0.0  # the previous event time: S has been s since then
-    j = 0
-    i = 0
-    rmst[:] = 0.0
-    while i < n:
-        ti = t[o[i]]
-        deaths = 0
-        tied = 0
-        while i + tied < n and t[o[i + tied]] == ti:
-            deaths += e[o[i + tied]]
-            tied += 1
-        if deaths > 0:
-            while j < at.shape[0] and at[j] < ti:
-                surv[j] = s
-                j += 1
-            for m in range(taus.shape[0]):
-                if last < taus[m]:
-                    rmst[m] += s * (min(ti, taus[m]) - last)
-            last = ti
-            s *= 1.0 - deaths / at_risk
-            if s <= 0.5 and math.isnan(median):
-                median = ti
-        at_risk -= tied
-        i += tied
-    surv[j:] = s
-    for m in range(taus.shape[0]):
-        if last < taus[m]:
-            rmst[m] += s * (taus[m] - last)
-    return median
-
-
-@njit(cache=True, parallel=True)
-def km_by_trial(time, event, include, patients, at, taus):
-    """Kaplan-Meier summaries of every trial of every set.
-
-    Parameters
-    ----------
-    time : ndarray of float, shape (sets, trials * patients)
-        Follow-up times (months).
-    event : ndarray of bool, same shape
-        True where the event was observed, False where censored.
-    include : ndarray of bool, same shape
-        The patients counted.
-    patients : int
-        Patients per trial.
-    at : ndarray of float, shape (k,)
-        Increasing times (months) at which S(t) is read: S just after every event at
-        or before t.
-    taus : ndarray of float, shape (m,)
-        Horizons (months) of restricted mean survival times.
-
-    Returns
-    -------
-    median : ndarray, shape (sets, trials)
-        First event time at which S(t) <= 0.5 (NaN if never, or nobody counted).
-    surv : ndarray, shape (sets, trials, k)
-        S(at) (NaN if nobody counted).
-    rmst : ndarray, shape (sets, trials, m)
-        Integral of S(t) from 0 to each tau, months (NaN if nobody counted).
-    """
-    sets = time.shape[0]
-    trials = time.shape[1] // patients
-    median = np.full((sets, trials), np.nan)
-    surv = np.full((sets, trials, at.shape[0]), np.nan)
-    rmst = np.full((sets, trials, taus.shape[0]), np.nan)
-    for b in prange(sets * trials):
-        p, r = b // trials, b % trials
-        t = _block(time, include, p, r * patients, patients)
-        if t.shape[0] > 0:
-            e = _block(event, include, p, r * patients, patients)
-            median[p, r] = _kaplan_meier_block(t, e, at, taus, surv[p, r], rmst[p, r])
-    return median, surv, rmst
-
-
-@njit(cache=True, parallel=True)
-def median_by_trial(values, include, patients):
-    """Sample median of the included values of every trial of every set.
-
-    Parameters
-    ----------
-    values : ndarray of float, shape (sets, trials * patients)
-        One value per patient.
-    include : ndarray of bool, same shape
-        The patients counted.
-    patients : int
-        Patients per trial.
-
-    Returns
-    -------
-    ndarray, shape (sets, trials)
-        NaN where nobody is counted.
-    """
-    sets = values.shape[0]
-    trials = values.shape[1] // patients
-    out = np.full((sets, trials), np.nan)
-    for b in prange(sets * trials):
-        p, r = b // trials, b % trials
-        x = _block(values, include, p, r * patients, patients)
-        if x.shape[0] > 0:
-            out[p, r] = np.median(x)
-    return out
-
-
-# ---- benchmarks and parameter sets (issue 6)
+# ---- parameter sets (issue 6)
 @njit(cache=True, parallel=True)
 def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, days, n_doses, par_sets,
                             fu, out_float, out_int):
@@ -810,24 +1042,6 @@ def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, da
         i = j - s * n
         simulate_patient(seed, first_patients[s] + i, pop, age_table, reg, doses, days, n_doses,
                          par_sets[s], fu, out_float[:, s, i], out_int[:, s, i])
-
-
-@njit(cache=True)
-def sum_exp(x):
-    """Sum of ``exp(-x[i])``: scalar libm ``exp`` calls as the kernel makes them (benchmark floor)."""
-    total = 0.0
-    for i in range(x.shape[0]):
-        total += math.exp(-x[i])
-    return total
-
-
-@njit(cache=True)
-def sum_log(x):
-    """Sum of ``log(x[i])``: scalar libm ``log`` calls as the kernel makes them (benchmark floor)."""
-    total = 0.0
-    for i in range(x.shape[0]):
-        total += math.log(x[i])
-    return total
 
 
 # ---- randomised trials (issue 11)

@@ -38,9 +38,11 @@ def plot_check(rows: list[CheckRow], path: str | Path) -> Path:
             ax.errorbar(x, y, xerr=np.clip(xerr, 0, None), yerr=yerr, fmt="o", color=colour, ms=4,
                         capsize=2, label=f"{section} ({sum(r.inside for r in sel)}/{len(sel)} inside)")
             for r, xi, yi in zip(sel, x, y):
-                if not r.inside:
-                    ax.annotate(r.figure.key.split(":", 1)[1][:30], (xi, yi), fontsize=6)
-        lim = [0, max([k * max(r.figure.value, r.sim.estimate) for r in chosen] + [1]) * 1.1]
+                if not r.inside:  # named: the figures the model misses
+                    ax.annotate(r.figure.label, (xi, yi), xytext=(4, -4), textcoords="offset points", va="top",
+                                fontsize=7)
+        # the whole of every interval in view
+        lim = [0, max([k * max(r.interval[1], r.sim.estimate + Z95 * r.sim.se) for r in chosen] + [1]) * 1.05]
         ax.plot(lim, lim, color="black", lw=0.8)
         ax.set(xlim=lim, ylim=lim, title=title, xlabel=f"reported ({unit}) with 95% interval at published n",
                ylabel=f"simulated ({unit}) with 95% Monte Carlo CI")

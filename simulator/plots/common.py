@@ -1,8 +1,9 @@
-"""Shared figure conventions: file formats, resolution, colours, notes on intervals.
+"""Shared figure conventions: file formats, resolution, colours, notes on intervals, text that fits.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib.backends.backend_agg import RendererAgg  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
 
 from simulator.runtime.storage import DEFAULT_FIGURE_FORMAT as DEFAULT_FORMAT  # noqa: E402
 from simulator.runtime.storage import atomic_path  # noqa: E402
@@ -21,6 +24,12 @@ DIVERGING = "RdBu"  # differences: blue better for patients, red worse (reversed
 NEUTRAL_DIVERGING = "PuOr_r"  # differences of a metric with no better direction
 REFERENCE_COLOR = "black"
 ZERO_LINE = {"color": "black", "lw": 0.9, "zorder": 1}
+POINTS_PER_INCH = 72
+TICK_SIZE, TITLE_SIZE = 10.0, 9.0  # points: tick and axis labels (matplotlib's default), panel and figure titles
+LEGEND_SIZE = 7.5  # points
+LINE = 0.16  # inches per line of a title
+MARGIN = 0.2  # inches of the figure's width left free beside a title
+TEXT_MARGIN = 1.06  # measured text widths are rounded up by this much: hinting differs a little by resolution
 
 
 def save(fig: plt.Figure, out_dir: Path, stem: str, fmt: str = DEFAULT_FORMAT) -> Path:
@@ -38,6 +47,33 @@ def mc_note(ds: xr.Dataset) -> str:
     return (f"{ds.attrs['confidence']:.0%} Monte Carlo CI: {ds.attrs['replicates']} trials of "
             f"{ds.attrs['patients_per_replicate']} patients per grid point; finite simulated patients only, not "
             "parameter or structural uncertainty")
+
+
+@cache
+def _measuring() -> RendererAgg:
+    return RendererAgg(1, 1, POINTS_PER_INCH)  # one pixel per point
+
+
+def text_width(text: str, fontsize: float) -> float:
+    """Width in inches of ``text`` (its longest line) at ``fontsize`` points, as the figures draw it."""
+    prop = FontProperties(size=fontsize)
+    return TEXT_MARGIN * max(_measuring().get_text_width_height_descent(line, prop, ismath=False)[0]
+                             for line in text.split("\n")) / POINTS_PER_INCH
+
+
+def wrap(text: str, width: float, fontsize: float) -> str:
+    """``text`` with each line broken between words so that none is wider than ``width`` inches."""
+    lines = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            longer = f"{line} {word}" if line else word
+            if line and text_width(longer, fontsize) > width:
+                lines.append(line)
+                longer = word
+            line = longer
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def panel_grid(nrows: int, ncols: int, width: float, height: float, *, left: float = 0.9, right: float = 0.3,

@@ -3,7 +3,8 @@
 - :func:`heatmap` (two or more axes vary): "which grid points change this metric, by
   how much, against the reference?" One panel per value of a third axis, a diverging
   colour scale centred on no difference and shared by the panels, the reference cell
-  framed, every cell annotated with its difference and Monte Carlo half-width.
+  framed and named, every other cell annotated with its difference (the Monte Carlo
+  half-widths in the title).
 - :func:`forest` (at most :data:`FOREST_MAX` grid points besides the reference): "how
   does each strategy differ from the reference on the headline metrics?"
 - :func:`survival` : "when, after the first dose, does survival differ from the
@@ -26,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from simulator.analysis.labels import (  # noqa: E402
     axis_label,
@@ -37,12 +39,19 @@ from simulator.analysis.trial_metrics import CURVES, mc_summary  # noqa: E402
 from simulator.plots.common import (  # noqa: E402
     DEFAULT_FORMAT,
     DIVERGING,
+    LINE,
+    MARGIN,
     NEUTRAL_DIVERGING,
+    LEGEND_SIZE,
     REFERENCE_COLOR,
+    TICK_SIZE,
+    TITLE_SIZE,
     ZERO_LINE,
     mc_note,
     panel_grid,
     save,
+    text_width,
+    wrap,
 )
 from simulator.sweep.compare import (  # noqa: E402
     HEADLINE,
@@ -54,7 +63,9 @@ from simulator.sweep.experiment import STRATEGY_AXIS, axis_labels, sweep_axes  #
 
 FOREST_MAX = 8  # grid points besides the reference that a forest plot shows
 FOREST_COLUMNS = 4  # metric panels per row of a forest plot
+FOREST_SIZE = 8.0  # points: the grid points' names
 MAX_CURVES = 8  # survival curves drawn along one axis
+VIRIDIS_END = 0.8  # numeric values run through viridis up to here: its yellow end is hard to see on white
 REFERENCE_GID = "reference"  # the artist framing the reference cell of a heatmap
 
 
@@ -116,38 +127,51 @@ def heatmap(ds: xr.Dataset, metric: str, x: str | None = None, y: str | None = N
     limit = float(np.nanmax(np.abs(est))) or 1.0
     keys = _keys(ds)
     n_panels = est.shape[0]
-    fig, axs = panel_grid(1, n_panels, 0.95 * ds.sizes[x], 0.5 * ds.sizes[y] + 0.3, left=1.0, right=1.4,
-                          top=0.95, bottom=0.7, wspace=0.3, sharey=True)
+    x_ticks = [_value_text(ds, x, i) for i in range(ds.sizes[x])]
+    y_ticks = [_value_text(ds, y, j) for j in range(ds.sizes[y])]
+    facet_titles = [f"{axis_label(keys[facet]).name}: {_value_text(ds, facet, p, unit=True)}" if facet else ""
+                    for p in range(n_panels)]
+    bar_label = f"difference ({diff_label.unit})" + ("\nblue: better for patients" if metric in HEADLINE else "")
+    width = max(ds.sizes[x] * max(0.95, text_width("\n".join(x_ticks), TICK_SIZE) + 0.2),
+                text_width("\n".join(facet_titles), TITLE_SIZE) + 0.1, text_width(axis_label(keys[x]).text(),
+                                                                                   TICK_SIZE) + 0.1)
+    height = max(0.5 * ds.sizes[y] + 0.3, text_width(bar_label, TICK_SIZE) + 0.1)
+    left = text_width("\n".join(y_ticks), TICK_SIZE) + 0.55
+    others = f"; held at {_point_text(ds, held)}" if held else ""
+    ref_value = float(cell.reference_value.values.flat[0]) * factor
+    right, gap = 1.5, 0.3  # inches: the colour bar, between panels
+    title = wrap(f"{label.name}: difference from the reference ({ref_value:.1f} {label.unit}), same virtual "
+                 f"patients{others}\ncells: difference in {diff_label.unit}, each within ± {np.nanmin(half):.1f} to "
+                 f"{np.nanmax(half):.1f} {diff_label.unit} ({mc_note(ds)})",
+                 left + right + n_panels * width + (n_panels - 1) * gap - MARGIN, TITLE_SIZE)
+    top = 0.3 + LINE * (title.count("\n") + 1 + bool(facet))  # the title, and the panels' own titles
+    fig, axs = panel_grid(1, n_panels, width, height, left=left, right=right, top=top, bottom=0.7, wspace=gap,
+                          sharey=True)
     for p, ax in enumerate(axs[0]):
         image = ax.imshow(est[p], origin="lower", cmap=_colormap(metric), vmin=-limit, vmax=limit, aspect="auto")
+        framed = facet is None or p == ref[facet]
         for (j, i), value in np.ndenumerate(est[p]):
             if value != value:
                 continue
             strong = abs(value) > 0.6 * limit
-            ax.text(i, j, f"{value:+.1f}", ha="center", va="center", fontsize=8,
-                    color="white" if strong else "black", in_layout=False)  # inside the axes: not measured
-        if facet is None or p == ref[facet]:
+            is_reference = framed and (i, j) == (ref[x], ref[y])
+            ax.text(i, j, "reference" if is_reference else f"{value:+.1f}", ha="center", va="center", fontsize=8,
+                    fontweight="bold" if is_reference else "normal", color="white" if strong else "black",
+                    in_layout=False)  # inside the axes: not measured
+        if framed:
             ax.add_patch(Rectangle((ref[x] - 0.5, ref[y] - 0.5), 1, 1, fill=False, lw=2.5,
                                    edgecolor=REFERENCE_COLOR, gid=REFERENCE_GID))
-            ax.annotate("reference", (ref[x], ref[y] + 0.5), xytext=(0, 2), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=7, fontweight="bold")
-        ax.set_xticks(range(ds.sizes[x]), [_value_text(ds, x, i) for i in range(ds.sizes[x])])
-        ax.set_yticks(range(ds.sizes[y]), [_value_text(ds, y, j) for j in range(ds.sizes[y])])
+        ax.set_xticks(range(ds.sizes[x]), x_ticks)
+        ax.set_yticks(range(ds.sizes[y]), y_ticks)
         ax.set_xlabel(axis_label(keys[x]).text())
         if p == 0:
             ax.set_ylabel(axis_label(keys[y]).text())
         if facet:
-            ax.set_title(f"{axis_label(keys[facet]).name}: {_value_text(ds, facet, p, unit=True)}", fontsize=9)
+            ax.set_title(facet_titles[p], fontsize=TITLE_SIZE)
     right = axs[0, -1].get_position()
     fig.colorbar(image, cax=fig.add_axes((right.x1 + 0.25 / fig.get_figwidth(), right.y0,
-                                          0.15 / fig.get_figwidth(), right.height)),
-                 label=f"difference from the reference ({diff_label.unit})"
-                       + ("\nblue: better for patients" if metric in HEADLINE else ""))
-    others = f"; held at {_point_text(ds, held)}" if held else ""
-    ref_value = float(cell.reference_value.values.flat[0]) * factor
-    fig.suptitle(f"{label.name}: difference from the reference ({ref_value:.1f} {label.unit}), same virtual "
-                 f"patients{others}\ncells: difference in {diff_label.unit}, each within ± {np.nanmin(half):.1f} to "
-                 f"{np.nanmax(half):.1f} {diff_label.unit} ({mc_note(ds)})", fontsize=9)
+                                          0.15 / fig.get_figwidth(), right.height)), label=bar_label)
+    fig.suptitle(title, fontsize=TITLE_SIZE)
     return fig
 
 
@@ -164,7 +188,8 @@ def forest(ds: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS, diffs: x
     """Paired differences from the reference: one row per grid point, one panel per metric.
 
     Panels with the same unit share their scale, so a difference reads the same size
-    everywhere. Meant for a handful of strategies (see :data:`FOREST_MAX`).
+    everywhere; each panel's mean differences are written in a column to its right.
+    Meant for a handful of strategies (see :data:`FOREST_MAX`).
     """
     diffs = paired_differences(ds) if diffs is None else diffs
     points = _non_reference_points(ds)
@@ -172,8 +197,13 @@ def forest(ds: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS, diffs: x
     rows = np.arange(len(points))[::-1]
     ncols = min(len(metrics), FOREST_COLUMNS)
     nrows = -(-len(metrics) // ncols)
-    fig, axs = panel_grid(nrows, ncols, 2.3, 0.42 * len(points) + 0.3, left=0.3 + 0.065 * max(map(len, names)),
-                          top=1.0, bottom=0.6, wspace=0.35, hspace=0.75, sharey=True)
+    left, width, column, gap = text_width("\n".join(names), FOREST_SIZE) + 0.3, 2.3, 0.45, 0.35  # inches
+    title = wrap(f"Difference from the reference ({_point_text(ds, reference_index(ds))}), same virtual patients\n"
+                 f"dots: mean difference; bars: {mc_note(ds)}\nblue: better for patients, red: worse, grey: the "
+                 "interval includes no difference", left + ncols * (width + column + gap) - gap - MARGIN, TITLE_SIZE)
+    fig, axs = panel_grid(nrows, ncols, width, 0.42 * len(points) + 0.3, left=left, right=column,
+                          top=0.45 + LINE * (title.count("\n") + 1), bottom=0.6, wspace=column + gap, hspace=0.75,
+                          sharey=True)
     for ax in axs.flat[len(metrics):]:
         ax.set_visible(False)
     stats = {}
@@ -195,20 +225,18 @@ def forest(ds: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS, diffs: x
         ax.hlines(rows, lo, hi, color=colors, lw=1.6)
         ax.scatter(est, rows, color=colors, s=22, zorder=3)
         label = metric_label(m, difference=True)
-        for r, e, h in zip(rows, est, hi):
-            ax.annotate(f"{e:+.1f} {label.unit}" if label.unit == "pp" else f"{e:+.2f} {label.unit}", (h, r), xytext=(4, 0),
-                        textcoords="offset points", va="center", fontsize=7)
+        beside = blended_transform_factory(ax.transAxes, ax.transData)  # the values in a column right of the panel
+        for r, e in zip(rows, est):
+            ax.text(1.02, r, f"{e:+.1f}" if label.unit == "pp" else f"{e:+.2f}", transform=beside, va="center",
+                    fontsize=7)
         ax.axvline(0.0, **ZERO_LINE)
         ax.set_xlim(-spans[label.unit], spans[label.unit])
         ax.set_title(label.name, fontsize=8.5)
         ax.set_xlabel(f"difference ({label.unit})", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     for ax in axs[:, 0]:
-        ax.set_yticks(rows, names, fontsize=8)
-    ref = reference_index(ds)
-    fig.suptitle(f"Difference from the reference ({_point_text(ds, ref)}), same virtual patients\n"
-                 f"dots: mean difference; bars: {mc_note(ds)}\nblue: better for patients, red: worse, grey: the "
-                 "interval includes no difference", fontsize=9)
+        ax.set_yticks(rows, names, fontsize=FOREST_SIZE)
+    fig.suptitle(title, fontsize=TITLE_SIZE)
     return fig
 
 
@@ -231,39 +259,46 @@ def survival(ds: xr.Dataset, along: str | None = None) -> plt.Figure:
     ref = reference_index(ds)
     held = {d: i for d, i in ref.items() if d != along}
     values = [i for i in range(ds.sizes[along]) if i != ref[along]][:MAX_CURVES - 1]
-    fig, axs = panel_grid(2, len(CURVES), 5.6, (3.4, 1.5), left=0.8, top=0.8, bottom=0.6, wspace=0.7, hspace=0.35,
-                          sharex=True)
-    months = ds.month.values
-    palette = plt.get_cmap("viridis" if np.issubdtype(ds[along].dtype, np.number) else "tab10")
-    colors = {i: palette(k / max(len(values) - 1, 1)) if palette.name == "viridis" else palette(k % 10)
-              for k, i in enumerate(values)}
     key = _keys(ds)[along]
     name = "" if key == STRATEGY_AXIS else f"{axis_label(key).name}: "
-    for col, (variable, (_, title)) in enumerate(CURVES.items()):
+    labels = {i: f"{name}{_value_text(ds, along, i, True)}" for i in [*values, ref[along]]}
+    mc_title, km_title = "line: mean difference\nband: 95% Monte Carlo CI", "mean Kaplan-Meier curves"
+    legend = text_width("\n".join([*labels.values(), mc_title, km_title]), LEGEND_SIZE) + 0.8  # inches, with handles
+    width, gap = 5.6, 0.7
+    others = f"; held at {_point_text(ds, held)}" if held else ""
+    title = wrap(f"Survival against the reference over time, same virtual patients{others}\n{mc_note(ds)}",
+                 0.8 + legend + len(CURVES) * (width + gap) - gap - MARGIN, TITLE_SIZE)
+    fig, axs = panel_grid(2, len(CURVES), width, (3.4, 1.5), left=0.8, right=legend, top=0.5 + LINE * (
+        title.count("\n") + 1), bottom=0.6, wspace=gap, hspace=0.35, sharex=True)
+    months = ds.month.values
+    palette = plt.get_cmap("viridis" if np.issubdtype(ds[along].dtype, np.number) else "tab10")
+    colors = {i: palette(VIRIDIS_END * k / max(len(values) - 1, 1)) if palette.name == "viridis"
+              else palette(k % 10) for k, i in enumerate(values)}
+    for col, (variable, (_, curve)) in enumerate(CURVES.items()):
         curves = ds[variable].isel(held).transpose(along, "replicate", "month").values.astype(float) * 100
         top, bottom = axs[0, col], axs[1, col]
         top.axhline(0.0, **ZERO_LINE)
         for i in values:
             est, lo, hi, _ = mc_summary(curves[i] - curves[ref[along]], axis=0)
             top.fill_between(months, lo, hi, color=colors[i], alpha=0.25, step="post", lw=0)
-            top.step(months, est, where="post", color=colors[i], lw=1.6, label=f"{name}{_value_text(ds, along, i, True)}")
+            top.step(months, est, where="post", color=colors[i], lw=1.6, label=labels[i])
             bottom.step(months, np.nanmean(curves[i], axis=0), where="post", color=colors[i], lw=1.1)
         bottom.step(months, np.nanmean(curves[ref[along]], axis=0), where="post", color=REFERENCE_COLOR, lw=1.6,
-                    label=f"reference: {name}{_value_text(ds, along, ref[along], True)}")
-        top.set_title(f"{title[:1].upper() + title[1:]}: difference from the reference", fontsize=10)
+                    label=f"reference: {labels[ref[along]]}")
+        top.set_title(f"{curve[:1].upper() + curve[1:]}: difference from the reference", fontsize=10)
         top.set_ylabel("difference in survival (pp)")
         top.grid(alpha=0.3)
-        bottom.set_ylabel(f"{title} (%)", fontsize=8)
+        bottom.set_ylabel(f"{curve} (%)", fontsize=8)
         bottom.set_ylim(0, 100)
         bottom.set_xlabel("months from the first dose")
         bottom.grid(alpha=0.3)
         bottom.set_xlim(months[0], months[-1])
-    axs[0, 0].legend(fontsize=7.5, title="line: mean difference; band: 95% Monte Carlo CI", title_fontsize=7.5,
-                     loc="best")
-    axs[1, 0].legend(fontsize=7.5, loc="upper right", title="mean Kaplan-Meier curves", title_fontsize=7.5)
-    others = f"; held at {_point_text(ds, held)}" if held else ""
-    fig.suptitle(f"Survival against the reference over time, same virtual patients{others}\n{mc_note(ds)}",
-                 fontsize=9)
+    for row, legend_title in ((0, mc_title), (1, km_title)):  # right of the panels, off the curves
+        corner = axs[row, -1].get_position()
+        fig.legend(*axs[row, 0].get_legend_handles_labels(), loc="upper left", fontsize=LEGEND_SIZE,
+                   bbox_to_anchor=(corner.x1 + 0.15 / fig.get_figwidth(), corner.y1), title=legend_title,
+                   title_fontsize=LEGEND_SIZE, alignment="left")
+    fig.suptitle(title, fontsize=TITLE_SIZE)
     return fig
 
 

@@ -16,13 +16,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
+
 from simulator.analysis.outcomes import CONFIDENCE, clopper_pearson  # noqa: E402
-from simulator.plots.common import save  # noqa: E402
+from simulator.plots.common import TITLE_SIZE, save, text_width  # noqa: E402
 from simulator.trial import engine as E  # noqa: E402
 from simulator.trial.summary import RATIO_ESTIMANDS, at_stop, primary_tests  # noqa: E402
 
 EFFICACY_COLOUR, FUTILITY_COLOUR = "#2a7f62", "#c0504d"
 HISTOGRAM_BINS = 60
+NOTE = {"fontsize": 7, "color": "0.4"}  # the line under a figure saying what it shows
+HAZARD_RATIO_TICKS = (1.0, 2.0, 5.0)  # a log scale of hazard ratios is labelled at 0.5, 1, 2, 5, ...
 
 
 def _note(ds: xr.Dataset, bars: bool = True) -> str:
@@ -36,12 +40,21 @@ def _share(hits: np.ndarray) -> tuple[float, float, float]:
     return 100 * k / n, 100 * lo, 100 * hi
 
 
+def _values(ax: plt.Axes, x: np.ndarray, est: np.ndarray) -> None:
+    """Each bar's value at its top, right of its error bar."""
+    for xi, e in zip(x, est):
+        ax.annotate(f"{e:.1f}", (xi, e), xytext=(3, 2), textcoords="offset points", ha="left", va="bottom",
+                    fontsize=8)
+
+
 def stopping(ds: xr.Dataset, out_dir: Path) -> Path:
     """Probability of stopping at each look, for efficacy and for futility (primary test)."""
     prim = primary_tests(ds)
     looks = ds.look.values
     dec = ds.decision.sel(test=prim)
-    fig, ax = plt.subplots(figsize=(2.4 + 1.3 * len(looks), 3.8), constrained_layout=True)
+    title = f"When does the trial stop?\nprimary test: {ds.attrs['primary']}"
+    fig, ax = plt.subplots(figsize=(max(2.4 + 1.3 * len(looks), text_width(title, 10) + 0.4, 5.0), 4.2),
+                           constrained_layout=True)
     futility = np.isfinite(ds.futility_bound.values[:-1]).any()
     width = 0.38 if futility else 0.6
     kinds = (
@@ -52,16 +65,16 @@ def stopping(ds: xr.Dataset, out_dir: Path) -> Path:
     )
     for offset, label, colour, hits_at in (kinds if futility else ((0.0,) + kinds[0][1:],)):
         est, lo, hi = zip(*[_share((ds.stop_look.values == k) & hits_at(k)) for k in looks])
-        bars = ax.bar(looks + offset, est, width, color=colour, label=label,
-                      yerr=[np.subtract(est, lo), np.subtract(hi, est)], capsize=3)
-        ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=8)
+        ax.bar(looks + offset, est, width, color=colour, label=label,
+               yerr=[np.subtract(est, lo), np.subtract(hi, est)], capsize=3)
+        _values(ax, looks + offset, est)
     cut = ds.cut_time.mean("trial", skipna=True).values
     ax.set_xticks(looks, [f"look {k}\n(mean cut {c:.0f} mo)" for k, c in zip(looks, cut)])
     ax.set_ylabel("trials stopping here (%)")
-    ax.set_title(f"When does the trial stop? (primary test: {ds.attrs['primary']})", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
-    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
-    ax.text(0, -0.36, _note(ds), transform=ax.transAxes, fontsize=7, color="0.4")
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
+    fig.supxlabel(_note(ds), **NOTE)
     return save(fig, out_dir, "stopping_by_look")
 
 
@@ -84,16 +97,19 @@ def estimates(ds: xr.Dataset, truth: xr.Dataset | None, out_dir: Path) -> Path:
                        label="truth (10^6 per arm)")
         if ratio:
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=HAZARD_RATIO_TICKS))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("hazard ratio, experimental / control")
         else:
             ax.set_xlabel({"month": "difference, months", "1": "difference, percentage points"}[unit])
-        ax.set_title(str(t), fontsize=9)
+        ax.set_title(str(t), fontsize=TITLE_SIZE)
         ax.set_yticks([])
         ax.legend(fontsize=7, frameon=False)
     for ax in axs.ravel()[len(tests):]:
         ax.axis("off")
-    fig.suptitle(f"How close are the estimates to the truth? At the look where each trial stopped; "
-                 f"{_note(ds, bars=False)}", fontsize=9)
+    fig.suptitle(f"How close are the estimates to the truth? At the look where each trial stopped\n"
+                 f"{_note(ds, bars=False)}", fontsize=TITLE_SIZE)
     return save(fig, out_dir, "estimates_vs_truth")
 
 
@@ -101,10 +117,10 @@ def selection(ds: xr.Dataset, truth: xr.Dataset | None, out_dir: Path) -> Path:
     """Probability that each experimental arm is selected, beside its true utility."""
     exp = [a for a in ds.arm.values if a != ds.attrs["control"]]
     est, lo, hi = zip(*[_share(ds.selected.sel(arm=a).values == 1) for a in exp])
-    fig, ax = plt.subplots(figsize=(3.0 + 1.6 * len(exp), 3.8), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(max(3.0 + 1.6 * len(exp), 5.0), 4.2), constrained_layout=True)
     x = np.arange(len(exp))
-    bars = ax.bar(x, est, 0.6, color=EFFICACY_COLOUR, yerr=[np.subtract(est, lo), np.subtract(hi, est)], capsize=3)
-    ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=8)
+    ax.bar(x, est, 0.6, color=EFFICACY_COLOUR, yerr=[np.subtract(est, lo), np.subtract(hi, est)], capsize=3)
+    _values(ax, x, est)
     labels = list(exp)
     if truth is not None:
         u = truth.true_utility.sel(arm=exp).values
@@ -115,8 +131,7 @@ def selection(ds: xr.Dataset, truth: xr.Dataset | None, out_dir: Path) -> Path:
     ax.set_ylim(0, 100)
     ax.set_ylabel("trials selecting the arm (%)")
     ax.set_title("Which dose is selected at the interim?", fontsize=10)
-    ax.text(0, -0.36, "utility = P(CR/CRi) - weight x P(post-HSCT SOS)\n" + _note(ds), transform=ax.transAxes,
-            fontsize=7, color="0.4")
+    fig.supxlabel("utility = P(CR/CRi) - weight x P(post-HSCT SOS)\n" + _note(ds), **NOTE)
     return save(fig, out_dir, "selection")
 
 

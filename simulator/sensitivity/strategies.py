@@ -26,7 +26,14 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
-from simulator.analysis.labels import NRM_DRIVER_TITLES, STRATEGIES, metric_label, strategy_title, structure_title
+from simulator.analysis.labels import (
+    NRM_DRIVER_TITLES,
+    STRATEGIES,
+    metric_label,
+    parameter_label,
+    strategy_title,
+    structure_title,
+)
 from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, mc_summary, netcdf_unit
 from simulator.model.config import Scenario
@@ -375,6 +382,7 @@ def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
     return "\n".join(lines)
 
 
+STRUCTURE_INPUT = "model structure"  # the input of the value of information that is not a parameter
 VOI_BINS = 4  # quantile bins per parameter (quartiles): few, so that bin means are not mostly noise
 VOI_PERMUTATIONS = 200  # permutations that estimate, and remove, the noise part of a partial EVPI
 VOI_SEED = 20251203
@@ -437,7 +445,7 @@ def value_of_information(ds: xr.Dataset, strategy: str, metric: str, bins: int =
 
     labels = ds["draw_structure"].values
     if len(set(labels)) > 1:
-        add("model structure", np.unique(labels, return_inverse=True)[1])
+        add(STRUCTURE_INPUT, np.unique(labels, return_inverse=True)[1])
     inputs = ds["draw_inputs"].values
     for j, name in enumerate(ds["parameter"].values):
         x = inputs[:, j]
@@ -456,12 +464,18 @@ def value_of_information(ds: xr.Dataset, strategy: str, metric: str, bins: int =
 
 
 def format_value_of_information(voi: xr.Dataset, top: int = 5) -> str:
-    """Two lines: what perfect information would be worth, and what it is worth to learn first."""
+    """A paragraph: what perfect information would be worth, and what it is worth to learn first."""
     k = 100.0 if voi.attrs["unit"] == FRACTION_UNIT else 1.0
     label = metric_label(voi.attrs["metric"], difference=True)
-    cells = [f"{n} {k * float(v):.2f}{' (flips)' if f else ''}"
+    cells = [f"{_input_title(str(n))} {k * float(v):.2f}{' (flips)' if f else ''}"
              for n, v, f in zip(voi.input.values[:top], voi.evppi.values[:top], voi.flips.values[:top])]
-    return (f"Value of information for '{_title(voi.attrs['strategy'])}' on {label.name} ({label.unit} "
-            f"per patient, parameter and structural uncertainty): all of it (EVPI) {k * float(voi.evpi):.2f}; "
+    text = (f"Value of information for '{_title(voi.attrs['strategy'])}' on {label.name} ({label.unit} per "
+            f"patient; parameter and structural uncertainty): all of it (EVPI) {k * float(voi.evpi):.2f}; "
             "learning first: " + "; ".join(cells)
             + ". '(flips)': the better choice changes across it; noise floor removed.")
+    return "\n".join(textwrap.wrap(text, WIDTH))
+
+
+def _input_title(name: str) -> str:
+    """An input of the value of information by its clinical name: the model structure or a parameter."""
+    return name if name == STRUCTURE_INPUT else parameter_label(name).name

@@ -42,6 +42,8 @@ import math
 import numpy as np
 from numba import njit
 
+from simulator.analysis.reductions import tied_run
+
 NEWTON_TOL = 1e-10  # Cox: stop when the Newton step in log HR is below this
 NEWTON_MAX_ITER = 30  # Cox: give up (return nan) after this many Newton steps
 LOGLIK_SLACK = 1e-12  # Cox: a relative fall in the log-likelihood below this is rounding, not overshoot
@@ -367,7 +369,7 @@ def cox(time: np.ndarray, event: np.ndarray, arm: np.ndarray, ctl: int, exp: int
 
 
 # ---------------------------------------------------------------------------------------
-# Time-to-event: Kaplan-Meier milestones and RMST
+# Time-to-event: Kaplan-Meier milestones and RMST, on the walk of simulator.analysis.reductions
 # ---------------------------------------------------------------------------------------
 
 
@@ -404,21 +406,13 @@ def km_at(time: np.ndarray, event: np.ndarray, arm: np.ndarray, g: int, t: float
     greenwood = 0.0
     i = 0
     while i < n and time[i] <= t:
-        j = i
-        d = 0.0
-        left = 0.0
-        while j < n and time[j] == time[i]:
-            if arm[j] == g:
-                left += 1.0
-                if event[j]:
-                    d += 1.0
-            j += 1
+        d, left, i_next = tied_run(time, event, arm, g, i)
         if d > 0.0:
             surv *= 1.0 - d / at_risk
             if d < at_risk:
                 greenwood += d / (at_risk * (at_risk - d))
         at_risk -= left
-        i = j
+        i = i_next
     return surv, surv * math.sqrt(greenwood)
 
 
@@ -469,15 +463,7 @@ def _rmst_arm(time, event, arm, g, tau):
         part = 0.0  # area up to the current event time
         i = 0
         while i < n and time[i] <= tau:
-            j = i
-            d = 0.0
-            left = 0.0
-            while j < n and time[j] == time[i]:
-                if arm[j] == g:
-                    left += 1.0
-                    if event[j]:
-                        d += 1.0
-                j += 1
+            d, left, i_next = tied_run(time, event, arm, g, i)
             if d > 0.0:
                 part += surv * (time[i] - last)
                 last = time[i]
@@ -486,7 +472,7 @@ def _rmst_arm(time, event, arm, g, tau):
                     rest = area - part
                     var += rest * rest * d / (at_risk * (at_risk - d))
             at_risk -= left
-            i = j
+            i = i_next
         area = part + surv * (tau - last)
     return area, var
 

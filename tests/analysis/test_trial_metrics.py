@@ -69,28 +69,6 @@ def test_curves_match_kaplan_meier_at_every_month(trials):
         np.testing.assert_allclose(curves[name][2], expected, atol=1e-7)  # float32 storage
 
 
-def test_tied_times_and_empty_trials():
-    """Ties are one step of the Kaplan-Meier curve; a trial with nobody counted gives NaN."""
-    rng = np.random.default_rng(3)
-    n = 4 * 50
-    time = np.round(rng.exponential(6.0, n))  # whole months: many ties
-    event = rng.random(n) < 0.7
-    include = np.ones(n, bool)
-    include[50:100] = False  # trial 1 is empty
-    median, surv, rmst = K.km_by_trial(time[None], event[None], include[None], 50, np.array([6.0, 12.0]),
-                                       np.array([12.0, 24.0]))
-    assert np.isnan(median[0, 1]) and np.isnan(surv[0, 1]).all() and np.isnan(rmst[0, 1]).all()
-    for r in (0, 2, 3):
-        t, e = time[r * 50:(r + 1) * 50], event[r * 50:(r + 1) * 50]
-        kmf = KaplanMeierFitter().fit(t, e)
-        assert median[0, r] == pytest.approx(km_median(t, e)[0], nan_ok=True)
-        np.testing.assert_allclose(surv[0, r], kmf.survival_function_at_times([6.0, 12.0]).values, atol=1e-12)
-        np.testing.assert_allclose(rmst[0, r], [restricted_mean_survival_time(kmf, t=h) for h in (12.0, 24.0)],
-                                   rtol=1e-9)
-    values = K.median_by_trial(time[None], include[None], 50)
-    assert np.isnan(values[0, 1]) and values[0, 2] == np.median(time[100:150])
-
-
 def test_mc_summary_is_a_t_interval_over_defined_replicates():
     x = np.array([[1.0, 2.0, 3.0, np.nan], [np.nan, np.nan, 5.0, np.nan]])
     est, lo, hi, n = mc_summary(x)

@@ -1,29 +1,34 @@
-"""Sweep figures: which files, clinical labels with units from the label table, the reference marked."""
+"""Figures: which files, clinical labels with units from the label table, the reference marked, P(better)."""
 
 from __future__ import annotations
 
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
+from conftest import CONFIGS
 
+from simulator import load_scenario
 from simulator.analysis.labels import axis_label, metric_label
 from simulator.cli import main
 from simulator.plots import forest, heatmap, plot_all, survival
+from simulator.plots.sensitivity import psa_scatter, psa_time_course
 from simulator.plots.sweep import REFERENCE_GID
+from simulator.sensitivity import psa
 from simulator.sweep.compare import paired_differences
 from simulator.runtime.storage import write_netcdf
 
 
 def _texts(fig: plt.Figure) -> str:
-    """Every text of a figure (titles, labels, ticks, annotations, legends), one per line."""
-    return "\n".join(t.get_text() for t in fig.findobj(plt.Text))
+    """Every text of a figure (titles, labels, ticks, annotations, legends), one per line, unwrapped."""
+    return "\n".join(t.get_text().replace("\n", " ") for t in fig.findobj(plt.Text))
 
 
 def test_heatmap_shows_differences_with_units_and_frames_the_reference(small_sweep):
     fig = heatmap(small_sweep, "os_24_months")
     text = _texts(fig)
     for needle in (axis_label("regimen.cumulative_cap").text(), "Cumulative dose cap (mg/m²)",
-                   metric_label("os_24_months").name, "difference from the reference (pp)", "Monte Carlo",
+                   metric_label("os_24_months").name, "difference (pp)", "Monte Carlo", "reference",
                    "no cap", "Cycle-1 doses (mg/m²)", "0.6/0.3/0.3"):
         assert needle in text, needle
     # the cells hold the paired differences in percentage points
@@ -111,3 +116,23 @@ def test_every_axis_of_the_shipped_experiments_has_a_display_unit_or_is_a_count(
         doc = yaml.safe_load(path.read_text())
         for key in doc.get("axes", {}):
             assert key in AXES, (path.name, key)
+
+
+def test_psa_figures_say_p_better_in_the_better_direction(label):
+    """NRM after HSCT: lower is better, so P(better) is the share of draws with a negative difference."""
+    ds = psa(label, None, [{"metric": "post_hsct_nrm", "strategy": "two", "minus": "base"},
+                           {"metric": "os_curve", "strategy": "two", "minus": "base", "times": [12, 24]}],
+             draws=20, strategies={"two": load_scenario(CONFIGS / "two_cycles_then_stop.yaml")}, patients=100,
+             replicates=2, seed=5)
+    nrm = ds["post_hsct_nrm_two_minus_base"].sel(statistic="estimate").values
+    assert 0 < np.mean(nrm < 0) < 1 and np.mean(nrm < 0) != np.mean(nrm > 0)  # the directions differ here
+    fig = psa_scatter(ds, "post_hsct_nrm_two_minus_base")
+    assert f"P(better) = {np.mean(nrm < 0):.2f}" in _texts(fig) and "(lower is better)" in _texts(fig)
+    assert "P(difference" not in _texts(fig)
+    plt.close(fig)
+    fig = psa_time_course(ds, "os_curve_two_minus_base")
+    (line,) = [ln for ln in fig.axes[1].get_lines() if ln.get_label().startswith("P(better)")]
+    survival = ds["os_curve_two_minus_base"].sel(statistic="estimate").transpose("time", "draw").values
+    np.testing.assert_allclose(line.get_ydata(), np.mean(survival > 0, axis=1))  # survival: higher is better
+    assert fig.axes[1].get_ylabel() == "P(better)"
+    plt.close(fig)

@@ -259,7 +259,7 @@ def test_figures_of_every_method(label, tmp_path):
     needles = {"one_way": ("One parameter at a time", "low end of the range", unused, ),
                "sobol": ("Sobol indices", "total order ST", "convergence", unused),
                "morris": ("Morris screen", "mu*", unused),
-               "psa": ("Probabilistic sensitivity analysis", "P(figure &gt; 0)", "rank correlation")}
+               "psa": ("Probabilistic sensitivity analysis", "95% of draws in", "rank correlation")}
     for method, ds in results.items():
         paths = plot_sensitivity(ds, tmp_path / method, fmt="svg")
         assert sorted(p.name for p in paths) == sorted(f"{STEMS[method]}_{o}.svg" for o in ("post_hsct_sos_any",
@@ -270,6 +270,8 @@ def test_figures_of_every_method(label, tmp_path):
         svg = next(p for p in paths if p.name.endswith("os_curve.svg")).read_text()
         if method == "psa":  # a survival curve: its time course, not one time point
             assert "changes over time" in svg and "months from the first dose" in svg and "at 24 months" not in svg
+        elif method == "one_way":  # a tornado at each time point
+            assert "When does each assumption matter" in svg and "at 12 months" in svg
         else:
             assert "at 24 months" in svg and (method != "sobol" or "over time" in svg)
 
