@@ -171,7 +171,6 @@ class Parameters(_Model):
     relapse_rate_remission: Rate
     relapse_mrd_positive: float
     relapse_on_treatment: float
-    relapse_shape: Annotated[float, Field(gt=0.2, le=5.0)]
     g3ae_intercept_cycle1: float
     g3ae_intercept_later: float
     g3ae_dose_slope: float
@@ -220,6 +219,7 @@ class Parameters(_Model):
     nrm_salvage2: float
     nrm_dual_alkylator: float
     hsct_prior_hsct: float
+    relapse_shape: Annotated[float, Field(gt=0.2, le=5.0)]  # Weibull shape of relapse in remission
 
     @model_validator(mode="after")
     def _sos_grades(self) -> Parameters:
