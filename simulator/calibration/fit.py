@@ -131,8 +131,9 @@ def fit(setting: Setting, starts: int = 3, max_nfev: int = 400, seed: int = 1, l
     dict
         ``free`` (best point, free scale), ``cost`` (minus log-likelihood incl. prior),
         ``jac`` (residual Jacobian there), ``evaluations``, per-start costs, ``converged``
-        (the best start stopped because a step changed the cost by less than
-        :data:`CONVERGED_FTOL` of it, not at ``max_nfev``) and ``log_evidence``.
+        (the best start stopped on one of scipy's convergence tests: a step changed the
+        cost by less than :data:`CONVERGED_FTOL` of it, or the step or gradient became
+        negligible; not at ``max_nfev``) and ``log_evidence``.
     """
     ev = Evaluator(setting, [f for f in all_figures() if f.fitted], prior_centre)
     z0 = ev.start_free()
@@ -163,7 +164,7 @@ def fit(setting: Setting, starts: int = 3, max_nfev: int = 400, seed: int = 1, l
         if best is None or res.cost < best.cost:
             best = res
     return {"free": best.x, "cost": float(best.cost), "jac": best.jac, "evaluations": nfev, "costs": costs,
-            "converged": bool(best.status in (2, 4)),
+            "converged": bool(best.status > 0),
             "log_evidence": laplace_log_evidence(float(best.cost), best.jac, ev.log_prior_normaliser())}
 
 
