@@ -112,7 +112,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     shipped = default_config_dir() / "parameters"
     if args.structures:
-        result = calibration.calibrate_structures(out)
+        result = calibration.calibrate_structures(out, dask=args.dask)
         print(f"Structures fitted; combined ensemble written to {result['posterior']}")
         ensemble_path = Path(result["posterior"])
         path = shipped / "default.yaml"
@@ -137,6 +137,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         ensemble = load_ensemble(ensemble_path)
         if "structure_weight" in ensemble:
             print("\n" + calibration.format_structures(calibration.check_structures(ensemble)))
+            print(calibration.format_driver_totals(ensemble))
             combined = calibration.check_ensemble(ensemble)
             primary = [r for r in combined if r.section == "primary"]
             inside = sum(r.inside for r in primary)
@@ -473,8 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only compare the shipped (or --parameters) values with every figure; exit 0 "
                           "when every primary target is inside its 95%% interval")
     cal.add_argument("--structures", action="store_true",
-                     help="fit every model structure, weight them by evidence and write the combined "
-                          "ensemble to OUT (about 15-30 minutes on 2 cores)")
+                     help="fit every model structure with 4 patient seeds, weight them by evidence (with the "
+                          "range over seeds) and write the combined ensemble to OUT (see docs/calibration.md "
+                          "for the time it takes)")
+    cal.add_argument("--dask", help="with --structures: run the structures as tasks on a dask cluster "
+                                    "('local:N' or a scheduler address)")
     cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml and, "
                                           "with --check, every model structure and the combined ensemble)")
     cal.add_argument("--patients", type=positive_int, default=200_000,

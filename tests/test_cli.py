@@ -33,7 +33,7 @@ def test_run_shows_the_published_column_only_where_comparable(args, why, capsys)
     assert main(["run", *args, "--patients", "300"]) == 0
     out = capsys.readouterr().out
     assert "No published column: " in out and why in out
-    assert "pub." not in out and "47.6" not in out  # the published share of <= 3.3 patients
+    assert "pub." not in out  # no published column (its values could coincide with simulated ones)
 
 
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):

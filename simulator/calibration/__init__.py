@@ -17,6 +17,7 @@ from simulator.calibration.check import (
     check_ensemble,
     check_structures,
     format_check,
+    format_driver_totals,
     format_structures,
 )
 from simulator.calibration.parameters import FIT_PARAMETERS
@@ -24,4 +25,4 @@ from simulator.calibration.run import FULL, QUICK, CalibrationSize, calibrate, c
 
 __all__ = ["ENSEMBLE_CHECK_DRAWS", "FIT_PARAMETERS", "FULL", "QUICK", "CalibrationSize", "calibrate",
            "calibrate_structures", "check", "check_continuation", "check_ensemble", "check_structures", "format_check",
-           "format_structures"]
+           "format_driver_totals", "format_structures"]

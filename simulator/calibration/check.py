@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from simulator.analysis.labels import NRM_DRIVER_TITLES
 from simulator.calibration.figures import Z95, Figure, Sim
 from simulator.calibration.fit import Evaluator, default_setting
+from simulator.calibration.run import structure_weights
 from simulator.model.config import Parameters, default_config_dir
 from simulator.model.files import derive_scenario, load_parameters, structure_parameter_file
 from simulator.model.structure import NRM_DRIVERS, ModelStructure, structure_from_id
@@ -57,7 +59,7 @@ def _unit(f: Figure) -> tuple[str, float]:
 def format_check(rows: list[CheckRow], n_patients: int) -> str:
     """The check as text: one section each for primary, secondary and validation figures."""
     titles = {
-        "primary": "PRIMARY TARGETS (pooled dose analysis; fitted)",
+        "primary": "PRIMARY TARGETS (pooled dose analysis, INO-VATE durability; fitted)",
         "secondary": "SECONDARY TARGETS (INO-VATE arm, as received; fitted)",
         "validation": "VALIDATION (not used in the fit)",
     }
@@ -95,6 +97,7 @@ class StructureRow:
 
     structure: ModelStructure
     weight: float
+    weight_range: tuple[float, float]  # the weights of single patient seeds (NaN: one seed)
     log_evidence: float
     neg_log_likelihood: float  # at its fitted values, over the fitted figures
     primary_inside: int
@@ -124,7 +127,9 @@ def check_structures(ensemble: xr.Dataset, n_patients: int = 50_000, seed: int =
         draws = ensemble["structure_parameters"].values[k][:, names.index(slope)]
         lo, hi = np.quantile(draws, [0.025, 0.975])
         count = {sec: [r.inside for r in rows if r.section == sec] for sec in ("primary", "secondary")}
-        out.append(StructureRow(s, float(ensemble["structure_weight"].values[k]),
+        spread = ((float(ensemble["structure_weight_lower"].values[k]), float(ensemble["structure_weight_upper"].values[k]))
+                  if "structure_weight_lower" in ensemble else (math.nan, math.nan))
+        out.append(StructureRow(s, float(ensemble["structure_weight"].values[k]), spread,
                                 float(ensemble["structure_log_evidence"].values[k]), _neg_log_likelihood(rows),
                                 sum(count["primary"]), len(count["primary"]), sum(count["secondary"]),
                                 len(count["secondary"]), (slope, float(draws.mean()), float(lo), float(hi))))
@@ -173,14 +178,31 @@ def format_structures(rows: list[StructureRow]) -> str:
     """The structures as a table, heaviest first."""
     out = ["MODEL STRUCTURES (weight = posterior model probability from the Laplace evidence at each "
            "structure's fit, equal prior weights; -log lik, primary and secondary: at its own fitted values)",
-           f"{'structure':<42} {'weight':>6} {'log evid.':>9} {'-log lik':>8} {'primary':>8} {'second.':>8}  "
+           "; weight range: the weights of single patient seeds",
+           f"{'structure':<42} {'weight (range)':>19} {'log evid.':>9} {'-log lik':>8} {'primary':>8} {'second.':>8}  "
            "NRM driver slope: posterior mean (95% interval)"]
     for r in sorted(rows, key=lambda r: -r.weight):
         name, mean, lo, hi = r.gradient
-        out.append(f"{r.structure.id:<42} {r.weight:>6.3f} {r.log_evidence:>9.2f} {r.neg_log_likelihood:>8.2f} "
+        weight = f"{r.weight:.3f} ({r.weight_range[0]:.3f}-{r.weight_range[1]:.3f})"
+        out.append(f"{r.structure.id:<42} {weight:>19} {r.log_evidence:>9.2f} {r.neg_log_likelihood:>8.2f} "
                    f"{f'{r.primary_inside}/{r.primary}':>8} {f'{r.secondary_inside}/{r.secondary}':>8}  "
                    f"{name} {mean:+.2f} ({lo:+.2f}, {hi:+.2f}) log-HR {DRIVER_SLOPE_UNITS[name]}")
     return "\n".join(out)
+
+
+def format_driver_totals(ensemble: xr.Dataset) -> str:
+    """The weight of each NRM driver (summed over the structures with it), with its range over patient seeds."""
+    drivers = [structure_from_id(str(s)).nrm_driver for s in ensemble["structure"].values]
+    by_seed = (ensemble["structure_log_evidence_by_seed"].values if "structure_log_evidence_by_seed" in ensemble
+               else ensemble["structure_log_evidence"].values[None, :])
+    per_seed = np.array([structure_weights(z) for z in by_seed])
+    cells = []
+    for d in dict.fromkeys(drivers):
+        mask = np.array([x == d for x in drivers])
+        total = float(ensemble["structure_weight"].values[mask].sum())
+        seeds = per_seed[:, mask].sum(axis=1)
+        cells.append(f"{NRM_DRIVER_TITLES[d]} {total:.2f} ({seeds.min():.2f}-{seeds.max():.2f})")
+    return (f"Weight by NRM driver (range over {len(by_seed)} patient seeds): " + "; ".join(cells) + ".")
 
 
 # ----------------------------------------------------------------------------- guarantee-time contrast

@@ -26,6 +26,8 @@ from simulator.model.files import read_yaml
 
 Z95 = stats.norm.ppf(0.975)
 INOVATE_N = 164  # patients in the INO-VATE InO arm
+INOVATE_ITT218_RESPONDERS = 88  # CR/CRi among the first 109 InO patients (ITT218, S2: 80.7%)
+DURABILITY_MONTHS = 12.0  # INO-VATE's PFS milestone
 P_CLIP = 1e-6  # simulated probabilities are kept in [P_CLIP, 1 - P_CLIP] in the likelihood
 
 
@@ -128,6 +130,7 @@ class Figure:
     compute: Callable[[dict], Sim]
     weight: float = 1.0  # < 1 where several figures come from the same patients
     reported_precision: float | None = None  # half the last reported digit, if not the default
+    ci: tuple[float, float] | None = None  # the published 95% CI of a median, where one is reported
 
     def n_used(self, sim: Sim) -> float:
         """The published n, or the simulated subgroup share times the group size."""
@@ -137,6 +140,8 @@ class Figure:
 
     def interval(self, sim: Sim) -> tuple[float, float]:
         """95% interval of the published figure at its n (see the module docstring)."""
+        if self.ci is not None:
+            return self.ci
         n = self.n_used(sim)
         if self.kind == "rate":
             return clopper_pearson(round(self.value * n), round(n))
@@ -150,11 +155,17 @@ class Figure:
         """Signed deviance residual of the published figure given the simulated one.
 
         A median counts as matched anywhere within its reporting precision (e.g. a
-        median reported as 0.8 months is any value in [0.75, 0.85]).
+        median reported as 0.8 months is any value in [0.75, 0.85]). A median with a
+        published CI is read on the months scale: (simulated - published) / SE, the SE
+        being the distance from the published value to the CI's limit on the simulated
+        value's side divided by 1.96 (a normal approximation of the published estimate).
         """
         n = self.n_used(sim)
         if not (np.isfinite(n) and np.isfinite(sim.estimate)):
             return 10.0  # the simulation produced no such patients: a large, finite penalty
+        if self.ci is not None:
+            side = self.ci[1] if sim.estimate > self.value else self.ci[0]
+            return (sim.estimate - self.value) / (abs(side - self.value) / Z95) * math.sqrt(self.weight)
         if self.kind == "rate":
             p = min(max(sim.estimate, P_CLIP), 1 - P_CLIP)
             v = min(max(self.value, P_CLIP), 1 - P_CLIP)
@@ -357,6 +368,53 @@ def _evidence_figures() -> list[Figure]:
     return figures
 
 
+DURABILITY_LABELS = {
+    "remission_duration_median_months": "INO-VATE: median duration of CR/CRi, responders (ITT218)",
+    "pfs_median_months": "INO-VATE: median PFS, protocol definition (ITT326)",
+    "pfs_12_months": "INO-VATE: PFS at 12 months, protocol definition (ITT326)",
+}
+
+
+def _durability_figures() -> list[Figure]:
+    """How long InO remissions last in INO-VATE (``targets/durability.yaml``): primary, fitted.
+
+    Remission duration (first CR/CRi to relapse, progression or death; a transplant does
+    not censor it) among responders, and progression-free survival by the protocol's
+    definition (death, progression, or new induction therapy without CR/CRi) among all,
+    each on the INO-VATE cohort as treated. The protocol's fourth PFS event, HSCT without
+    CR/CRi, comes only after a progression in the model.
+    """
+    doc = read_yaml(default_config_dir() / "targets" / "durability.yaml")
+    src = doc["sources"]
+
+    def remission_median(d: dict) -> Sim:
+        t, e = d["remission"]
+        r = d["best_response"]
+        return _km_median(t[r], e[r], len(d["hsct"]))
+
+    def pfs_median(d: dict) -> Sim:
+        return _km_median(*d["pfs_protocol"], len(d["hsct"]))
+
+    def pfs_at_12(d: dict) -> Sim:
+        n = len(d["hsct"])
+        s = km_survival_at(*d["pfs_protocol"], DURABILITY_MONTHS)[0]
+        return Sim(s, math.sqrt(s * (1 - s) / n), n, n)
+
+    # the responders of ITT218's InO arm (109 patients, 80.7% CR/CRi: S2)
+    statistics = {"remission_duration_median_months": ("median", INOVATE_ITT218_RESPONDERS, remission_median),
+                  "pfs_median_months": ("median", INOVATE_N, pfs_median),
+                  "pfs_12_months": ("rate", INOVATE_N, pfs_at_12)}
+    figures = []
+    for entry in doc["inovate_ino_arm"]:
+        if entry["id"] not in statistics:
+            continue  # MRD figures: in the secondary targets (ITT218) or a hazard ratio (docs/evidence.md)
+        kind, n, compute = statistics[entry["id"]]
+        figures.append(Figure(f"durability:{entry['id']}", DURABILITY_LABELS[entry["id"]], "inovate",
+                              float(entry["value"]), n, kind, True, True, n, src[entry["source"]], compute,
+                              ci=tuple(entry["ci"]) if "ci" in entry else None))
+    return figures
+
+
 def all_figures() -> list[Figure]:
     """Every published figure the calibration knows: primary, secondary and validation."""
-    return _pooled_figures() + _inovate_figures() + _evidence_figures()
+    return _pooled_figures() + _durability_figures() + _inovate_figures() + _evidence_figures()

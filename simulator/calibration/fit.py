@@ -114,6 +114,11 @@ class Evaluator:
         return -float(sum(math.log(p.prior_sd * math.sqrt(2.0 * math.pi)) for p in self.fitted))
 
 
+# a fit has converged when a further step changes the cost by less than this share of it
+# (about 0.03 at the costs here, 25-30): the criterion of scipy's least_squares (ftol)
+CONVERGED_FTOL = 1e-3
+
+
 def fit(setting: Setting, starts: int = 3, max_nfev: int = 400, seed: int = 1, log=print,
         prior_centre: Parameters | None = None) -> dict:
     """Multi-start least-squares fit of the fitted parameters (see the module docstring).
@@ -125,7 +130,10 @@ def fit(setting: Setting, starts: int = 3, max_nfev: int = 400, seed: int = 1, l
     -------
     dict
         ``free`` (best point, free scale), ``cost`` (minus log-likelihood incl. prior),
-        ``jac`` (residual Jacobian there), ``evaluations`` and per-start costs.
+        ``jac`` (residual Jacobian there), ``evaluations``, per-start costs, ``converged``
+        (the best start stopped on one of scipy's convergence tests: a step changed the
+        cost by less than :data:`CONVERGED_FTOL` of it, or the step or gradient became
+        negligible; not at ``max_nfev``) and ``log_evidence``.
     """
     ev = Evaluator(setting, [f for f in all_figures() if f.fitted], prior_centre)
     z0 = ev.start_free()
@@ -148,7 +156,7 @@ def fit(setting: Setting, starts: int = 3, max_nfev: int = 400, seed: int = 1, l
         t0 = time.perf_counter()
         res = optimize.least_squares(ev.residuals, start, jac=jacobian, method="trf",
                                      bounds=(z0 - FREE_BOUND, z0 + FREE_BOUND), max_nfev=max_nfev,
-                                     x_scale=prior_sd)
+                                     x_scale=prior_sd, ftol=CONVERGED_FTOL)
         nfev += res.nfev + res.njev * (len(z0) + 1)
         costs.append(float(res.cost))
         log(f"  start {s + 1}/{starts}: -log-likelihood {res.cost:.2f} after {res.nfev} iterations "
@@ -156,6 +164,7 @@ def fit(setting: Setting, starts: int = 3, max_nfev: int = 400, seed: int = 1, l
         if best is None or res.cost < best.cost:
             best = res
     return {"free": best.x, "cost": float(best.cost), "jac": best.jac, "evaluations": nfev, "costs": costs,
+            "converged": bool(best.status > 0),
             "log_evidence": laplace_log_evidence(float(best.cost), best.jac, ev.log_prior_normaliser())}
 
 

@@ -45,6 +45,7 @@ FIT_PARAMETERS = (
     FitParameter("death_after_progression_disease_share", "logit", 1.0),
     FitParameter("relapse_rate_remission", "log", 0.7),
     FitParameter("relapse_on_treatment", "id", 1.0),
+    FitParameter("relapse_shape", "log", 0.5),
     FitParameter("g3ae_intercept_cycle1", "id", 1.0),
     FitParameter("g3ae_intercept_later", "id", 1.0),
     FitParameter("sae_intercept_cycle1", "id", 1.0),

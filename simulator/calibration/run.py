@@ -24,6 +24,7 @@ from simulator.calibration.posterior import ensemble_dataset, sample_posterior
 from simulator.model.config import Parameters, default_config_dir
 from simulator.model.files import load_parameters
 from simulator.model.structure import ModelStructure, all_structures
+from simulator.runtime.scaleout import scheduler
 from simulator.runtime.storage import atomic_path, write_netcdf
 
 
@@ -69,9 +70,10 @@ FULL = CalibrationSize(fit_patients=50_000, starts=3, max_nfev=60, smc_patients=
 QUICK = CalibrationSize(fit_patients=10_000, starts=1, max_nfev=4, smc_patients=5_000, particles=200, moves=1)
 
 
-STRUCTURES = CalibrationSize(fit_patients=20_000, starts=1, max_nfev=20, smc_patients=10_000, particles=128,
+STRUCTURES = CalibrationSize(fit_patients=20_000, starts=1, max_nfev=40, smc_patients=10_000, particles=128,
                               moves=1)
 COMBINED_DRAWS = 400  # draws of the combined ensemble, shared among structures by weight
+EVIDENCE_SEEDS = (20251125, 1, 2, 3)  # patient seeds of the structure fits: the first also samples posteriors
 
 
 def _header(kind: str, seed: int, cost: float, structure: ModelStructure) -> str:
@@ -164,7 +166,8 @@ def draw_counts(weights: np.ndarray, total: int) -> np.ndarray:
 
 
 def combined_ensemble(ensembles: list[xr.Dataset], structures: list[ModelStructure], log_evidence: np.ndarray,
-                      log_evidence_smc: np.ndarray, total: int = COMBINED_DRAWS) -> xr.Dataset:
+                      log_evidence_smc: np.ndarray, total: int = COMBINED_DRAWS,
+                      seeds: tuple[int, ...] | None = None) -> xr.Dataset:
     """One ensemble over structures: draws of each structure's posterior in proportion to its weight.
 
     Returns
@@ -175,7 +178,9 @@ def combined_ensemble(ensembles: list[xr.Dataset], structures: list[ModelStructu
         read), ``structure_parameters`` (structure, particle, parameter) every structure's
         own ensemble, ``structure_weight`` and ``structure_log_evidence`` (structure).
     """
-    weights = structure_weights(log_evidence)
+    log_evidence = np.atleast_2d(log_evidence)  # (seeds, structures)
+    seeds = seeds if seeds is not None else tuple(range(log_evidence.shape[0]))
+    weights, lower, upper = weight_spread(log_evidence)
     counts = draw_counts(weights, total)
     rows, labels = [], []
     for ens, s, n in zip(ensembles, structures, counts):
@@ -190,14 +195,19 @@ def combined_ensemble(ensembles: list[xr.Dataset], structures: list[ModelStructu
          "structure_parameters": (("structure", "particle", "parameter"),
                                   np.stack([e["parameters"].values[:particles] for e in ensembles])),
          "structure_weight": ("structure", weights, {"units": "1", "long_name": "posterior model probability"}),
-         "structure_log_evidence": ("structure", log_evidence,
+         "structure_weight_lower": ("structure", lower, {"units": "1", "long_name": "smallest weight of one seed"}),
+         "structure_weight_upper": ("structure", upper, {"units": "1", "long_name": "largest weight of one seed"}),
+         "structure_log_evidence_by_seed": (("seed", "structure"), log_evidence,
+                                            {"units": "1", "long_name": "Laplace log evidence of each structure "
+                                             "refitted with each seed's simulated patients"}),
+         "structure_log_evidence": ("structure", log_evidence.mean(axis=0),
                                     {"units": "1", "long_name": "log marginal likelihood of the fitted figures "
                                      "(Laplace approximation at the fit, up to a constant shared by all "
-                                     "structures); gives the weights"}),
+                                     "structures), mean over seeds; gives the weights"}),
          "structure_log_evidence_smc": ("structure", log_evidence_smc,
                                         {"units": "1", "long_name": "the same, estimated along the SMC tempering "
                                          "path (a check; not used for the weights: see docs/structures.md)"})},
-        coords={"draw": np.arange(total), "structure": ids, "draw_structure": ("draw", labels),
+        coords={"draw": np.arange(total), "structure": ids, "seed": list(seeds), "draw_structure": ("draw", labels),
                 "parameter": ensembles[0]["parameter"].values, "particle": np.arange(particles)},
         attrs={"description": "InOSim combined posterior ensemble over model structures: each structure's "
                "SMC posterior, mixed in proportion to its posterior model probability (equal prior "
@@ -206,39 +216,102 @@ def combined_ensemble(ensembles: list[xr.Dataset], structures: list[ModelStructu
     )
 
 
-def calibrate_structures(out_dir: str | Path, size: CalibrationSize = STRUCTURES, seed: int = 20251125,
-                         log=print, structures: list[ModelStructure] | None = None) -> dict:
+def refit_evidence(task: tuple[ModelStructure, Parameters, CalibrationSize, int]) -> dict:
+    """One structure refitted from its fit with other simulated patients (``seed``), no posterior.
+
+    Returns
+    -------
+    dict
+        ``cost`` (-log-likelihood with prior), ``log_evidence`` (Laplace) and ``converged``.
+    """
+    structure, parameters, size, seed = task
+    start = load_parameters(default_config_dir() / "parameters" / "starting.yaml")
+    centre = default_setting(0, seed, start, structure).pooled.parameters
+    result = fit(default_setting(size.fit_patients, seed, parameters, structure), 1, size.max_nfev,
+                 log=_quiet, prior_centre=centre)
+    return {k: result[k] for k in ("cost", "log_evidence", "converged")}
+
+
+def _quiet(*_: object) -> None:
+    """A log that says nothing (tasks on a cluster; the caller logs their results)."""
+
+
+def _fit_task(task: tuple[ModelStructure, CalibrationSize, int, Parameters]) -> dict:
+    """:func:`fit_structure` as one task of a scheduler."""
+    structure, size, seed, warm = task
+    return fit_structure(structure, size, seed, _quiet, warm)
+
+
+def weight_spread(log_evidence: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights from the mean log evidence over seeds, and their range over the seeds' own weights.
+
+    Parameters
+    ----------
+    log_evidence : ndarray, shape (seeds, structures)
+
+    Returns
+    -------
+    weight, lower, upper : ndarray, shape (structures,)
+    """
+    per_seed = np.array([structure_weights(z) for z in log_evidence])
+    return structure_weights(log_evidence.mean(axis=0)), per_seed.min(axis=0), per_seed.max(axis=0)
+
+
+def calibrate_structures(out_dir: str | Path, size: CalibrationSize = STRUCTURES,
+                         seeds: tuple[int, ...] = EVIDENCE_SEEDS, log=print,
+                         structures: list[ModelStructure] | None = None, dask: str | None = None) -> dict:
     """Fit every model structure, weight them by their Laplace evidence, write their files and the combined ensemble.
 
-    Writes ``structures/<id>.yaml`` (each structure's fit), ``posterior.nc`` (the combined
-    ensemble, see :func:`combined_ensemble`) and ``structures.txt`` (weights) to ``out_dir``.
-    Every structure starts from the shipped default fit, so the sizes can be small.
+    With the first seed's patients each structure is fitted and its posterior sampled; with
+    each further seed it is refitted from that fit (:func:`refit_evidence`), so its
+    -log-likelihood and log evidence carry the spread that the simulated patients cause.
+    The weights come from the mean log evidence over seeds; each weight's range is that of
+    the weights of single seeds (:func:`weight_spread`). Writes ``structures/<id>.yaml``
+    (each structure's fit), ``posterior.nc`` (the combined ensemble, see
+    :func:`combined_ensemble`) and ``structures.txt`` to ``out_dir``. Every structure starts
+    from the shipped default fit. ``dask``: run the structures as tasks on a cluster (see
+    :func:`simulator.runtime.scaleout.scheduler`), e.g. ``local:2``.
     """
     out_dir = Path(out_dir)
     (out_dir / "structures").mkdir(parents=True, exist_ok=True)
     structures = structures or all_structures()
     warm = load_parameters(default_config_dir() / "parameters" / "default.yaml")
     template = default_config_dir() / "parameters" / "starting.yaml"
-    ensembles, log_z, log_z_smc, lines = [], [], [], []
-    for s in structures:
-        run = fit_structure(s, size, seed, log, warm)
-        post = run["posterior"]
+    runs: list[dict] = [{}] * len(structures)
+    with scheduler(dask) as map_tasks:
+        for i, run in map_tasks(_fit_task, [(s, size, seeds[0], warm) for s in structures]):
+            runs[i] = run
+            log(f"[{structures[i].id}] seed {seeds[0]}: -log-likelihood {run['fit']['cost']:.2f}, log evidence "
+                f"{run['fit']['log_evidence']:.2f} (Laplace), {run['posterior']['log_evidence']:.2f} (SMC), "
+                f"{'converged' if run['fit']['converged'] else 'NOT converged'} ({run['seconds']:.0f} s)")
+        tasks = [(s, run["parameters"], size, seed) for seed in seeds[1:] for s, run in zip(structures, runs)]
+        refits: list[dict] = [{}] * len(tasks)
+        for i, r in map_tasks(refit_evidence, tasks):
+            refits[i] = r
+            log(f"[{tasks[i][0].id}] seed {tasks[i][3]}: -log-likelihood {r['cost']:.2f}, log evidence "
+                f"{r['log_evidence']:.2f}{'' if r['converged'] else ' (NOT converged)'}")
+    ensembles = []
+    for s, run in zip(structures, runs):
         write_parameter_file(template, run["parameters"].model_dump(), out_dir / "structures" / f"{s.id}.yaml",
-                             _header("structures", seed, run["fit"]["cost"], s), s)
-        ensembles.append(ensemble_dataset(post["free"], run["parameters"], post["fitted"],
-                                          _info(post, size, seed, run["fit"]["cost"])))
-        log_z.append(run["fit"]["log_evidence"])
-        log_z_smc.append(post["log_evidence"])
-        lines.append(f"{s.id}\t{run['fit']['cost']:.2f}\t{log_z[-1]:.2f}\t{log_z_smc[-1]:.2f}\t"
-                     f"{run['seconds']:.0f}")
-        log(f"[{s.id}] -log-likelihood {run['fit']['cost']:.2f}, log evidence {log_z[-1]:.2f} (Laplace), "
-            f"{log_z_smc[-1]:.2f} (SMC) ({run['seconds']:.0f} s)")
-    combined = combined_ensemble(ensembles, structures, np.array(log_z), np.array(log_z_smc))
+                             _header("structures", seeds[0], run["fit"]["cost"], s), s)
+        ensembles.append(ensemble_dataset(run["posterior"]["free"], run["parameters"], run["posterior"]["fitted"],
+                                          _info(run["posterior"], size, seeds[0], run["fit"]["cost"])))
+    n = len(structures)
+    by_seed = [[run["fit"] for run in runs]] + [refits[k * n:(k + 1) * n] for k in range(len(seeds) - 1)]
+    cost = np.array([[r["cost"] for r in row] for row in by_seed])
+    log_z = np.array([[r["log_evidence"] for r in row] for row in by_seed])
+    log_z_smc = np.array([run["posterior"]["log_evidence"] for run in runs])
+    combined = combined_ensemble(ensembles, structures, log_z, log_z_smc, seeds=seeds)
     path = write_netcdf(combined, out_dir / "posterior.nc")
-    weights = combined["structure_weight"].values
-    (out_dir / "structures.txt").write_text("structure\t-log-likelihood at fit\tlog evidence (Laplace)\t"
-                                            "log evidence (SMC)\tseconds\tweight\n"
-                                            + "\n".join(f"{line}\t{w:.3f}" for line, w in zip(lines, weights))
-                                            + "\n")
-    return {"posterior": path, "weights": dict(zip([s.id for s in structures], weights)),
-            "log_evidence": dict(zip([s.id for s in structures], log_z))}
+    weight = combined["structure_weight"].values
+    lower, upper = combined["structure_weight_lower"].values, combined["structure_weight_upper"].values
+    (out_dir / "structures.txt").write_text(
+        "structure\t-log-likelihood (mean over seeds, min-max)\tlog evidence, Laplace (mean, min-max)\t"
+        "log evidence (SMC)\tweight (range over seeds)\n"
+        + "\n".join(f"{s.id}\t{cost[:, j].mean():.2f} ({cost[:, j].min():.2f}-{cost[:, j].max():.2f})\t"
+                    f"{log_z[:, j].mean():.2f} ({log_z[:, j].min():.2f}-{log_z[:, j].max():.2f})\t"
+                    f"{log_z_smc[j]:.2f}\t{weight[j]:.3f} ({lower[j]:.3f}-{upper[j]:.3f})"
+                    for j, s in enumerate(structures)) + "\n")
+    return {"posterior": path, "weights": dict(zip([s.id for s in structures], weight)),
+            "log_evidence": dict(zip([s.id for s in structures], log_z.mean(axis=0)))}
+

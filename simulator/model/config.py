@@ -219,6 +219,7 @@ class Parameters(_Model):
     nrm_salvage2: float
     nrm_dual_alkylator: float
     hsct_prior_hsct: float
+    relapse_shape: Annotated[float, Field(gt=0.2, le=5.0)]  # Weibull shape of relapse in remission
 
     @model_validator(mode="after")
     def _sos_grades(self) -> Parameters:

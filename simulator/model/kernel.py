@@ -128,6 +128,8 @@ PARAMETER_NAMES = (
     "nrm_salvage2",
     "nrm_dual_alkylator",
     "hsct_prior_hsct",
+    # durability of remission (docs/evidence.md)
+    "relapse_shape",
 )
 (
     P_RESP_C1, P_RESP_C2, P_RESP_C3, P_RESP_DOSE, P_RESP_SD, P_RESP_BLASTS, P_RESP_SALV,
@@ -141,7 +143,7 @@ PARAMETER_NAMES = (
     P_SOS_DEATH, P_ELIG_SHIFT, P_HSCT_GO, P_HSCT_WAIT, P_HSCT_LATE, P_HSCT_SALV, P_HSCT_SALV_DAYS,
     P_NRM_RATE, P_NRM_SHAPE, P_NRM_AGE, P_NRM_DOSE, P_NRM_PRIOR, P_NRM_SOS,
     P_RELH_RATE, P_RELH_SHAPE, P_RELH_MRDPOS, P_RELH_NOCR,
-    P_NRM_CYCLES, P_NRM_TIME, P_NRM_SALV, P_NRM_DUAL, P_HSCT_PRIOR,
+    P_NRM_CYCLES, P_NRM_TIME, P_NRM_SALV, P_NRM_DUAL, P_HSCT_PRIOR, P_REL_SHAPE,
 ) = range(len(PARAMETER_NAMES))
 
 # --- population row layout (one row per cohort); the age quantile table is separate
@@ -287,9 +289,24 @@ def _weibull_step(u, rate, shape, change_months, factor):
 
 
 @njit(cache=True, inline="always")
-def _remaining(hazard, rate_per_month):
-    """Days until ``hazard`` more cumulative hazard accrues at a rate per month (inf if 0)."""
-    return hazard / (rate_per_month / MONTH) if rate_per_month > 0.0 else math.inf
+def _relapse_days(hazard, rate_per_month, since_months, shape):
+    """Days until ``hazard`` more accrues on the relapse clock, now ``since_months`` after the response.
+
+    The clock's cumulative hazard is ``rate * t**shape`` (t months since CR/CRi), so it
+    reaches ``H(since) + hazard`` at ``t = (hazard / rate + since**shape)**(1 / shape)``;
+    inf if the rate is 0. ``shape`` 1 is a constant hazard; above 1 residual disease takes
+    time to regrow into a relapse.
+    """
+    if rate_per_month <= 0.0:
+        return math.inf
+    return MONTH * ((hazard / rate_per_month + since_months**shape) ** (1.0 / shape) - since_months)
+
+
+@njit(cache=True, inline="always")
+def _relapse_hazard(rate_per_month, start, end, response_day, shape):
+    """Relapse hazard accrued from day ``start`` to ``end``: ``rate (t_end**shape - t_start**shape)``,
+    t in months since the response on ``response_day``."""
+    return rate_per_month * (((end - response_day) / MONTH) ** shape - ((start - response_day) / MONTH) ** shape)
 
 
 @njit(cache=True, inline="always")
@@ -479,12 +496,14 @@ def _disease_day(start, remission, t_progression, par):
     rate on treatment (per month; 0 if refractory).
 
     In remission the relapse clock runs at ``rate_on = relapse rate * exp(relapse_on_treatment)``
-    (InO changes it), so relapse comes ``(threshold - hazard) / (rate_on / MONTH)`` days after
-    ``start``; refractory disease progresses on its baseline day.
+    (InO changes it), so relapse comes when ``threshold - hazard`` more has accrued
+    (:func:`_relapse_days`); refractory disease progresses on its baseline day.
     """
     if remission.in_cr:
         rate_on = _relapse_rate(par, remission.mrd_neg) * math.exp(par[P_REL_ON])
-        return start + _remaining(remission.threshold - remission.hazard, rate_on), rate_on
+        since = (start - remission.day) / MONTH
+        return start + _relapse_days(remission.threshold - remission.hazard, rate_on, since,
+                                     par[P_REL_SHAPE]), rate_on
     return t_progression, 0.0
 
 
@@ -550,7 +569,8 @@ def _mrd_negative(key, c, rel_dose, par):
 def response_and_mrd(key, c, remission, responds, rate_on, start, end, rel_dose, par):
     """Remission after cycle ``c`` (days ``start`` to ``end``), which no terminal event cut short.
 
-    A patient in remission before the cycle accrues relapse hazard ``rate_on (end - start) / MONTH``
+    A patient in remission before the cycle accrues relapse hazard ``rate_on (t_end**k - t_start**k)``
+    (t months since the response, k ``relapse_shape``: :func:`_relapse_hazard`)
     and, if MRD-positive, may become MRD-negative (:func:`_mrd_negative`). A new response
     (``responds``) is dated at the cycle end, has its MRD status drawn, and starts the
     relapse clock afresh: threshold ``-log(u) ~ Exp(1)``, hazard 0.
@@ -561,7 +581,7 @@ def response_and_mrd(key, c, remission, responds, rate_on, start, end, rel_dose,
     """
     in_cr, mrd_neg, cycle, day, threshold, hazard = remission
     if in_cr:
-        hazard += rate_on * (end - start) / MONTH
+        hazard += _relapse_hazard(rate_on, start, end, day, par[P_REL_SHAPE])
     if responds:
         in_cr = True
         cycle = c
@@ -756,8 +776,8 @@ def after_treatment(key, pt, course, par):
     """Relapse, progression, transplant and death after the treatment of ``course`` ends.
 
     A patient alive and in remission relapses when the relapse clock reaches its threshold,
-    now at the off-treatment rate (:func:`_relapse_rate`): on day
-    ``end + (threshold - hazard) / (rate / MONTH)``; unless transplanted before
+    now at the off-treatment rate (:func:`_relapse_rate`), when ``threshold - hazard`` more has
+    accrued (:func:`_relapse_days`); unless transplanted before
     (:func:`transplant_in_remission`) or dead of other causes before. A patient alive and
     refractory progresses on the baseline day, unless dead of other causes before. After a
     progression or relapse: :func:`after_progression`.
@@ -768,8 +788,9 @@ def after_treatment(key, pt, course, par):
         Without the post-transplant course (see :func:`after_transplant`).
     """
     remission = course.remission
-    t_relapse = course.end + _remaining(remission.threshold - remission.hazard,
-                                        _relapse_rate(par, remission.mrd_neg)) if remission.in_cr else math.inf
+    t_relapse = course.end + _relapse_days(
+        remission.threshold - remission.hazard, _relapse_rate(par, remission.mrd_neg),
+        (course.end - remission.day) / MONTH, par[P_REL_SHAPE]) if remission.in_cr else math.inf
     death, cause, progression, hsct_day = course.death, course.cause, course.progression, course.hsct_day
     hsct_in_cr = False
     if death == math.inf:

@@ -264,11 +264,11 @@ def survival(ds: xr.Dataset, along: str | None = None) -> plt.Figure:
     labels = {i: f"{name}{_value_text(ds, along, i, True)}" for i in [*values, ref[along]]}
     mc_title, km_title = "line: mean difference\nband: 95% Monte Carlo CI", "mean Kaplan-Meier curves"
     legend = text_width("\n".join([*labels.values(), mc_title, km_title]), LEGEND_SIZE) + 0.8  # inches, with handles
-    width, gap = 5.6, 0.7
+    width, gap = 5.6, 1.0  # inches; the gap holds the right panel's tick labels and y label
     others = f"; held at {_point_text(ds, held)}" if held else ""
     title = wrap(f"Survival against the reference over time, same virtual patients{others}\n{mc_note(ds)}",
-                 0.8 + legend + len(CURVES) * (width + gap) - gap - MARGIN, TITLE_SIZE)
-    fig, axs = panel_grid(2, len(CURVES), width, (3.4, 1.5), left=0.8, right=legend, top=0.5 + LINE * (
+                 1.0 + legend + len(CURVES) * (width + gap) - gap - MARGIN, TITLE_SIZE)
+    fig, axs = panel_grid(2, len(CURVES), width, (3.4, 1.5), left=1.0, right=legend, top=0.5 + LINE * (
         title.count("\n") + 1), bottom=0.6, wspace=gap, hspace=0.35, sharex=True)
     months = ds.month.values
     palette = plt.get_cmap("viridis" if np.issubdtype(ds[along].dtype, np.number) else "tab10")

@@ -88,10 +88,17 @@ class Patient:
         p = self.p
         return p["relapse_rate_remission"] * (1.0 if mrd_negative else math.exp(p["relapse_mrd_positive"]))
 
-    @staticmethod
-    def remaining(hazard, rate_per_month):
-        """Days until ``hazard`` more cumulative hazard accrues."""
-        return hazard / (rate_per_month / K.MONTH) if rate_per_month > 0 else math.inf
+    def relapse_days(self, hazard, rate_per_month, since_months):
+        """Days until ``hazard`` more accrues on the Weibull relapse clock (rate * months**shape since CR)."""
+        if rate_per_month <= 0:
+            return math.inf
+        k = self.p["relapse_shape"]
+        return K.MONTH * ((hazard / rate_per_month + since_months**k) ** (1.0 / k) - since_months)
+
+    def relapse_hazard(self, rate_per_month, start, end, response_day):
+        """Relapse hazard accrued from ``start`` to ``end`` (days), the clock started at ``response_day``."""
+        k = self.p["relapse_shape"]
+        return rate_per_month * (((end - response_day) / K.MONTH) ** k - ((start - response_day) / K.MONTH) ** k)
 
     def weibull_time(self, stream, rate, shape):
         """Days until an event with cumulative hazard rate * months**shape."""
@@ -136,7 +143,8 @@ class Patient:
             scale = 1.0 - reg[K.REG_REDUCTION] if st["reduced"] else 1.0
             if st["in_cr"]:
                 rate_on = self.relapse_rate(st["mrd"]) * math.exp(p["relapse_on_treatment"])
-                t_disease = start + self.remaining(st["rel_e"] - st["rel_h"], rate_on)
+                t_disease = start + self.relapse_days(st["rel_e"] - st["rel_h"], rate_on,
+                                                      (start - st["resp_day"]) / K.MONTH)
             else:
                 t_disease = t_pd
             given = 0.0
@@ -196,7 +204,7 @@ class Patient:
                     st["prog"] = t_disease
                 break
             if st["in_cr"]:
-                st["rel_h"] += rate_on * (end - start) / K.MONTH
+                st["rel_h"] += self.relapse_hazard(rate_on, start, end, st["resp_day"])
             mrd_p = expit(p["mrd_intercept"] + p["mrd_dose_slope"] * ld)
             if responds:
                 st.update(in_cr=True, resp_cycle=c, resp_day=end)
@@ -240,7 +248,8 @@ class Patient:
         st["hsct_in_cr"] = False
         st["t_rel"] = math.inf
         if st["in_cr"]:
-            st["t_rel"] = t_end + self.remaining(st["rel_e"] - st["rel_h"], self.relapse_rate(st["mrd"]))
+            st["t_rel"] = t_end + self.relapse_days(st["rel_e"] - st["rel_h"], self.relapse_rate(st["mrd"]),
+                                                    (t_end - st["resp_day"]) / K.MONTH)
         if st["death"] < math.inf:
             return
         if st["in_cr"] and st["prog"] == math.inf:

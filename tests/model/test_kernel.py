@@ -27,11 +27,12 @@ def test_kernel_equals_reference(name):
 
 
 def test_reference_agrees_on_edge_cases(label):
-    """Cap, zero doses, certain response and no eligibility exercise rare branches."""
+    """Cap, zero doses, certain response, no eligibility and a Weibull relapse clock exercise rare branches."""
     scenario = with_changes(
         label,
         regimen={"cumulative_cap": 2.6, "later_doses_in_cr": [0.0, 0.5, 0.5], "hsct_cycles": 1},
-        parameters={"resp_intercept_cycle1": 3.0, "dose_omission_prob": 0.5, "death_rate_other": 0.05},
+        parameters={"resp_intercept_cycle1": 3.0, "dose_omission_prob": 0.5, "death_rate_other": 0.05,
+                    "relapse_shape": 1.8},
         population={"transplant_eligibility": {"at_age_40": 1.0, "odds_ratio_per_decade": 1.0}},
     )
     ds = simulate(scenario, n_patients=500, seed=3, first_patient=10**9)
