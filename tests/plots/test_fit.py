@@ -91,10 +91,10 @@ def test_trial_figures_fit(tmp_path, saved):
 
     for i, path in enumerate((ROOT / "experiments" / "trial_low_start.yaml", write_design(tmp_path, STRATEGIES),
                               write_design(tmp_path, SELECTION, name="selection.yaml"))):
-        design = load_design(path)
-        ds = simulate_trials(design, n_trials=20, seed=1, folder=path.parent)
-        truth = true_values(design, trial_arrays(design, path.parent, path), 1, 12.0, n=2000)
-        search = sample_size_search(design, [60, 120], folder=path.parent, n_trials=10, seed=1) if i == 2 else None
+        ta = trial_arrays(load_design(path), path.parent, path)
+        ds = simulate_trials(ta, n_trials=20, seed=1)
+        truth = true_values(ta, 1, 12.0, n=2000)
+        search = sample_size_search(ta, [60, 120], n_trials=10, seed=1) if i == 2 else None
         plot_trial(ds, truth, tmp_path / str(i), search)
         assert_fit(saved, 2 + 2 * (i == 2))
         saved.clear()
