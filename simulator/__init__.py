@@ -15,7 +15,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0+unknown"
 
-from simulator.analysis import summarize  # noqa: E402
-from simulator.model import ConfigError, Scenario, load_scenario, simulate  # noqa: E402
+from simulator.analysis import summarize
+from simulator.model import ConfigError, Scenario, load_scenario, simulate
 
 __all__ = ["ConfigError", "Scenario", "load_scenario", "simulate", "summarize", "__version__"]
