@@ -1,5 +1,5 @@
 # Set-up and the two everyday jobs. `make run` and `make test` each create the
-# virtualenv and install the package (editable) on first use.
+# virtualenv and install the package (editable) on first use; `make test` lints (ruff) first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(BIN)/inosim run
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

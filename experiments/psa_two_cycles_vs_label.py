@@ -27,8 +27,8 @@ from pathlib import Path
 from simulator import load_scenario
 from simulator.cli import guarded, positive_int, progress_bar, seed_int
 from simulator.plots import plot_sensitivity
-from simulator.sensitivity import format_result, psa
 from simulator.runtime.storage import write_netcdf
+from simulator.sensitivity import format_result, psa
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 QUESTION = "os_24_months_two_cycles_minus_base"

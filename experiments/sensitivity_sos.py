@@ -25,8 +25,8 @@ from pathlib import Path
 from simulator import load_scenario
 from simulator.cli import argument_type, guarded, positive_int, progress_bar, seed_int
 from simulator.plots import plot_sensitivity
-from simulator.sensitivity import format_result, one_way, sobol
 from simulator.runtime.storage import write_netcdf
+from simulator.sensitivity import format_result, one_way, sobol
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 METRICS = ["post_hsct_sos_any"]

@@ -19,13 +19,13 @@ from pathlib import Path
 from simulator import load_scenario
 from simulator.cli import guarded, positive_int, progress_bar, seed_int
 from simulator.plots.decision import answer_plot, decision_title, value_of_information_plot
+from simulator.runtime.storage import write_netcdf
 from simulator.sensitivity.strategies import (
     compare_strategies,
     format_strategy_answers,
     format_value_of_information,
     value_of_information,
 )
-from simulator.runtime.storage import write_netcdf
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STRATEGIES = {"cap_3p3": "cap_3p3.yaml", "two_cycles_then_stop": "two_cycles_then_stop.yaml",

@@ -355,13 +355,13 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     import warnings
 
     from simulator.plots import plot_sensitivity
+    from simulator.runtime.storage import write_netcdf
     from simulator.sensitivity import (
         SensitivityWarning,
         format_result,
         load_sensitivity,
         run_sensitivity,
     )
-    from simulator.runtime.storage import write_netcdf
 
     config = load_sensitivity(args.config, patients=args.patients, replicates=args.replicates, seed=args.seed,
                               dask=args.dask)

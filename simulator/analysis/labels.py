@@ -9,7 +9,6 @@ percentage points (``pp``), never in %. Names not in a table are shown humanised
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from simulator.analysis.trial_metrics import TRIAL_METRICS
@@ -222,13 +221,6 @@ def format_value(value: float, unit: str) -> str:
 def format_interval(estimate: float, lower: float, upper: float, unit: str) -> str:
     """``estimate (lower, upper)`` as shown by :func:`format_value`."""
     return f"{format_value(estimate, unit)} ({format_value(lower, unit)}, {format_value(upper, unit)})"
-
-
-def axis_value(value: object) -> str:
-    """A coordinate value as shown on a figure or in a table: ``3.3``, ``none`` (inf), ``6``."""
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        return NO_LIMIT if math.isinf(value) else f"{value:g}"
-    return str(value)
 
 
 def metric_label(metric_id: str, difference: bool = False) -> Label:

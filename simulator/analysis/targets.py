@@ -99,9 +99,9 @@ def published_not_comparable(scenario: Scenario, cutoff: float) -> str | None:
     pooled = load_scenario(default_scenario_path())
     differ = [key for key, value in _setting(scenario).items() if value != _setting(pooled)[key]]
     if differ:
+        where = " and ".join([", ".join(differ[:-1]), differ[-1]] if len(differ) > 1 else differ)
         return (f"No published column: scenario '{scenario.name}' differs from the pooled analysis "
-                f"({default_scenario_path().name}) in {' and '.join([', '.join(differ[:-1]), differ[-1]] if len(differ) > 1 else differ)}, so the published figures do not "
-                "describe it.")
+                f"({default_scenario_path().name}) in {where}, so the published figures do not describe it.")
     if abs(cutoff - PUBLISHED_CUTOFF) > 1e-9:
         return (f"No published column: the pooled analysis grouped patients at {PUBLISHED_CUTOFF:g} mg/m², "
                 f"this run at {cutoff:g} mg/m² (use --cutoff {PUBLISHED_CUTOFF:g} to compare).")

@@ -82,7 +82,10 @@ STRUCTURE_FIT_PARAMETERS = {
 }
 
 
-def fit_parameters(structure: ModelStructure = ModelStructure()) -> tuple[FitParameter, ...]:
+DEFAULT_STRUCTURE = ModelStructure()
+
+
+def fit_parameters(structure: ModelStructure = DEFAULT_STRUCTURE) -> tuple[FitParameter, ...]:
     """The parameters fitted under a model structure: the shared ones and the structure's own."""
     shared = tuple(p for p in FIT_PARAMETERS if p.name not in STRUCTURE_PARAMETERS)
     return shared + tuple(STRUCTURE_FIT_PARAMETERS[n] for n in sorted(structure.used))

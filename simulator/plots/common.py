@@ -9,14 +9,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.backends.backend_agg import RendererAgg  # noqa: E402
-from matplotlib.font_manager import FontProperties  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.font_manager import FontProperties
 
-from simulator.runtime.storage import DEFAULT_FIGURE_FORMAT as DEFAULT_FORMAT  # noqa: E402
-from simulator.runtime.storage import atomic_path  # noqa: E402
+from simulator.runtime.storage import DEFAULT_FIGURE_FORMAT as DEFAULT_FORMAT
+from simulator.runtime.storage import atomic_path
 
 DPI = 110
 PNG_COMPRESSION = 1  # zlib level: a sixth faster to write than the default 6, files about 15% larger

@@ -12,7 +12,14 @@ import numpy as np
 import xarray as xr
 from matplotlib.transforms import blended_transform_factory
 
-from simulator.analysis.labels import NRM_DRIVER_TITLES, STRATEGIES, metric_label, parameter_label, scale, strategy_title
+from simulator.analysis.labels import (
+    NRM_DRIVER_TITLES,
+    STRATEGIES,
+    metric_label,
+    parameter_label,
+    scale,
+    strategy_title,
+)
 from simulator.analysis.trial_metrics import FRACTION_UNIT
 from simulator.model.structure import structure_from_id
 from simulator.plots.common import (

@@ -13,14 +13,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-from simulator.analysis.labels import parameter_label, strategy_title  # noqa: E402
-from simulator.analysis.outcomes import clopper_pearson  # noqa: E402
-from simulator.analysis.trial_metrics import CURVES, TRIAL_METRICS  # noqa: E402
-from simulator.plots.common import (  # noqa: E402
+from simulator.analysis.labels import parameter_label, strategy_title
+from simulator.analysis.outcomes import clopper_pearson
+from simulator.analysis.trial_metrics import CURVES, TRIAL_METRICS
+from simulator.plots.common import (
     DEFAULT_FORMAT,
     LEGEND_SIZE,
     LINE,
@@ -31,7 +31,7 @@ from simulator.plots.common import (  # noqa: E402
     text_width,
     wrap,
 )
-from simulator.sensitivity.report import output_unit  # noqa: E402
+from simulator.sensitivity.report import output_unit
 
 TORNADO_TOP = 15  # parameters shown in a tornado diagram
 PLOT_TIME = 24.0  # months: the time point shown for survival read at several (the nearest one)

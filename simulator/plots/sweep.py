@@ -23,26 +23,27 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.transforms import blended_transform_factory  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.patches import Rectangle
+from matplotlib.transforms import blended_transform_factory
 
-from simulator.analysis.labels import (  # noqa: E402
+from simulator.analysis.labels import (
+    NO_LIMIT,
     axis_label,
     metric_label,
     scale,
     strategy_title,
 )
-from simulator.analysis.trial_metrics import CURVES, mc_summary  # noqa: E402
-from simulator.plots.common import (  # noqa: E402
+from simulator.analysis.trial_metrics import CURVES, mc_summary
+from simulator.plots.common import (
     DEFAULT_FORMAT,
     DIVERGING,
+    LEGEND_SIZE,
     LINE,
     MARGIN,
     NEUTRAL_DIVERGING,
-    LEGEND_SIZE,
     REFERENCE_COLOR,
     TICK_SIZE,
     TITLE_SIZE,
@@ -53,13 +54,13 @@ from simulator.plots.common import (  # noqa: E402
     text_width,
     wrap,
 )
-from simulator.sweep.compare import (  # noqa: E402
+from simulator.sweep.compare import (
     HEADLINE,
     HEADLINE_METRICS,
     paired_differences,
     reference_index,
 )
-from simulator.sweep.experiment import STRATEGY_AXIS, axis_labels, sweep_axes  # noqa: E402
+from simulator.sweep.experiment import STRATEGY_AXIS, axis_labels, sweep_axes
 
 FOREST_MAX = 8  # grid points besides the reference that a forest plot shows
 FOREST_COLUMNS = 4  # metric panels per row of a forest plot
@@ -80,7 +81,7 @@ def _value_text(ds: xr.Dataset, dim: str, i: int, unit: bool = False) -> str:
     key, label = _keys(ds)[dim], axis_labels(ds)[dim][i]
     if key == STRATEGY_AXIS:
         return strategy_title(label)
-    if label == "none":
+    if label == NO_LIMIT:
         return "no cap" if key.endswith("cap") else "no limit"
     total = f"{dim}_total"
     suffix = f" ({float(ds[total].values[i]):g} total)" if total in ds.coords and unit else ""

@@ -12,16 +12,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
-
-from simulator.analysis.outcomes import CONFIDENCE, clopper_pearson  # noqa: E402
-from simulator.plots.common import TITLE_SIZE, save, text_width  # noqa: E402
-from simulator.trial import engine as E  # noqa: E402
-from simulator.trial.summary import RATIO_ESTIMANDS, at_stop, primary_tests  # noqa: E402
+from simulator.analysis.outcomes import CONFIDENCE, clopper_pearson
+from simulator.plots.common import TITLE_SIZE, save, text_width
+from simulator.trial import engine as E
+from simulator.trial.summary import RATIO_ESTIMANDS, at_stop, primary_tests
 
 EFFICACY_COLOUR, FUTILITY_COLOUR = "#2a7f62", "#c0504d"
 HISTOGRAM_BINS = 60

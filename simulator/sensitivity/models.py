@@ -39,6 +39,7 @@ from simulator.model.simulation import (
     record_columns,
     run_parameter_sets,
 )
+from simulator.runtime.scaleout import scheduler
 from simulator.sensitivity.distributions import (
     CALIBRATION_SCALES,
     ParameterSpec,
@@ -51,7 +52,6 @@ from simulator.sensitivity.distributions import (
     varied_parameters,
 )
 from simulator.sweep.experiment import MAX_PATIENTS_PER_CHUNK
-from simulator.runtime.scaleout import scheduler
 
 BASE = "base"  # the strategy name of the analysed scenario itself
 DEFAULT_PATIENTS = POOLED_ANALYSIS_PATIENTS  # patients per replicate (a trial-sized replicate)

@@ -1,4 +1,5 @@
-"""Sweeps and strategy comparison: experiment files, grids, chunks, resume, paired differences and the observational-vs-causal table.
+"""Sweeps and strategy comparison: experiment files, grids, chunks, resume, paired differences and the
+observational-vs-causal table.
 
 Imports :mod:`simulator.model`, :mod:`simulator.runtime` and :mod:`simulator.analysis`.
 """

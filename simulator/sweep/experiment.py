@@ -51,7 +51,7 @@ import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.analysis.labels import axis_label
+from simulator.analysis.labels import NO_LIMIT, axis_label
 from simulator.analysis.outcomes import CONFIDENCE, POOLED_ANALYSIS_PATIENTS, patient_columns
 from simulator.analysis.trial_metrics import (
     CURVE_MONTHS,
@@ -227,7 +227,7 @@ def experiment_from_json(text: str, source: str | Path) -> Experiment:
 def _label(value: Any) -> str:
     """A short coordinate label: ``none``, ``3.3``, ``0.8/0.5/0.5``."""
     if value is None:
-        return "none"
+        return NO_LIMIT
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):

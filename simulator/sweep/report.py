@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from simulator.analysis.labels import (
+    NO_LIMIT,
     PERCENT,
     axis_label,
     display_unit,
@@ -75,7 +76,7 @@ def _reference_text(diffs: xr.Dataset) -> str:
     for dim, value in json.loads(diffs.attrs["reference"]).items():
         label = axis_label(exp[dim])
         parts.append(strategy_title(value) if exp[dim] == "strategy" else
-                     f"{label.name} {value}" + (f" {label.unit}" if label.unit and value != "none" else ""))
+                     f"{label.name} {value}" + (f" {label.unit}" if label.unit and value != NO_LIMIT else ""))
     return ", ".join(parts)
 
 

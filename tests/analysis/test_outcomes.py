@@ -17,9 +17,9 @@ from simulator.analysis.outcomes import (
     km_median_of_runs,
     km_survival_at,
     median_ci,
+    median_ci_of_runs,
     protocol_pfs,
     remission_duration,
-    median_ci_of_runs,
 )
 from simulator.model.kernel import MONTH
 

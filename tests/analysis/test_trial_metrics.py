@@ -7,11 +7,10 @@ import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.utils import restricted_mean_survival_time
 
+from simulator.analysis.outcomes import km_median, km_survival_at, median_ci, patient_columns
+from simulator.analysis.trial_metrics import CURVE_MONTHS, TRIAL_METRICS, mc_summary, trial_figures
 from simulator.model import kernel as K
 from simulator.sweep.experiment import simulate_replicates
-from simulator.analysis.outcomes import km_median, km_survival_at, median_ci
-from simulator.analysis.outcomes import patient_columns
-from simulator.analysis.trial_metrics import CURVE_MONTHS, TRIAL_METRICS, mc_summary, trial_figures
 
 TRIALS, PATIENTS = 6, 150
 

@@ -6,10 +6,11 @@ import numba
 import numpy as np
 import pytest
 from conftest import CONFIGS, SCENARIOS, with_changes
-from reference import simulate_reference, uniform as reference_uniform
+from reference import simulate_reference
+from reference import uniform as reference_uniform
 
-from simulator.model import kernel as K
 from simulator import load_scenario, simulate
+from simulator.model import kernel as K
 from simulator.model.simulation import model_arrays
 
 N_REFERENCE = 1000

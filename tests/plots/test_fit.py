@@ -69,9 +69,8 @@ def test_sweep_figures_fit(small_sweep, tmp_path, saved):
 @pytest.mark.parametrize("method", ["one_way", "sobol", "morris", "psa"])
 def test_sensitivity_figures_fit(label, tmp_path, saved, method):
     """``inosim sensitivity`` and the sensitivity examples: each method on a figure, a difference and a curve."""
-    from simulator import load_scenario
+    from simulator import load_scenario, sensitivity
     from simulator.plots import plot_sensitivity
-    from simulator import sensitivity
 
     two = {"two": load_scenario(CONFIGS / "two_cycles_then_stop.yaml")}
     run = {"one_way": lambda: sensitivity.one_way(label, PARAMETERS, METRICS, strategies=two, **SMALL),

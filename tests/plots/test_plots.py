@@ -14,9 +14,9 @@ from simulator.cli import main
 from simulator.plots import forest, heatmap, plot_all, survival
 from simulator.plots.sensitivity import psa_scatter, psa_time_course
 from simulator.plots.sweep import REFERENCE_GID
+from simulator.runtime.storage import write_netcdf
 from simulator.sensitivity import psa
 from simulator.sweep.compare import paired_differences
-from simulator.runtime.storage import write_netcdf
 
 
 def _texts(fig: plt.Figure) -> str:

@@ -19,10 +19,10 @@ from conftest import write_experiment
 from distributed import LocalCluster
 
 from simulator import ConfigError
-from simulator.sweep import experiment as E
 from simulator.cli import main
-from simulator.sweep.experiment import load_experiment, partial_dir, run_sweep
 from simulator.runtime.scaleout import scheduler
+from simulator.sweep import experiment as E
+from simulator.sweep.experiment import load_experiment, partial_dir, run_sweep
 
 AXES = {"regimen.cumulative_cap": [1.8, 3.3, None], "regimen.max_cycles": [2, 6]}
 BLOCK = 2  # replicates per chunk on the cluster: 3 chunks per grid point, 18 in all

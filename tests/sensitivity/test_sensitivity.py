@@ -15,11 +15,13 @@ from conftest import CONFIGS, with_changes
 from scipy import stats
 
 from simulator import ConfigError, simulate
-from simulator.cli import main
-from simulator.analysis.outcomes import patient_columns
 from simulator.analysis.labels import parameter_label
+from simulator.analysis.outcomes import patient_columns
+from simulator.analysis.trial_metrics import trial_figures
+from simulator.cli import main
 from simulator.plots import plot_sensitivity
 from simulator.plots.sensitivity import STEMS
+from simulator.runtime.storage import read_netcdf
 from simulator.sensitivity import (
     FunctionModel,
     SensitivityWarning,
@@ -29,10 +31,8 @@ from simulator.sensitivity import (
     psa,
     sobol,
 )
-from simulator.sensitivity.models import METRIC_BY_ID
-from simulator.runtime.storage import read_netcdf
-from simulator.analysis.trial_metrics import trial_figures
 from simulator.sensitivity.distributions import SpecError, load_ensemble, varied_parameters
+from simulator.sensitivity.models import METRIC_BY_ID
 
 ISHIGAMI_A, ISHIGAMI_B = 7.0, 0.1
 ISHIGAMI_N = 1024  # base samples: the bootstrap CIs are then about +-0.07 (S1) and +-0.04 (ST)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import xarray as xr
 from conftest import CONFIGS
@@ -19,7 +14,6 @@ from simulator.sensitivity.strategies import (
     compare_strategies,
     ensemble_summary,
     format_strategy_answers,
-    value_of_information,
 )
 
 SMALL = dict(patients=100, fitted_replicates=20, replicates=20, seed=3)

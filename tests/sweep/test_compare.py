@@ -9,6 +9,7 @@ import pytest
 from conftest import CONFIGS, write_experiment
 
 from simulator.cli import main
+from simulator.runtime.storage import write_netcdf
 from simulator.sensitivity.distributions import load_ensemble
 from simulator.sweep.compare import (
     CONTRAST_COLUMNS,
@@ -18,9 +19,8 @@ from simulator.sweep.compare import (
     dose_contrast,
     paired_differences,
 )
-from simulator.sweep.report import CompareView, compare_report, crn_saving_summary, differences_frame
 from simulator.sweep.experiment import load_experiment, run_sweep, simulate_replicates
-from simulator.runtime.storage import write_netcdf
+from simulator.sweep.report import CompareView, compare_report, crn_saving_summary, differences_frame
 
 ABOVE_ANY_DOSE = 50.0  # mg/m2: 6 cycles of at most 1.8 mg/m2 cannot reach it
 

@@ -12,8 +12,9 @@ from conftest import CONFIGS, write_experiment
 
 from simulator import ConfigError, load_scenario, simulate
 from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
-from simulator.sweep import experiment as E
 from simulator.cli import main
+from simulator.runtime.storage import write_netcdf
+from simulator.sweep import experiment as E
 from simulator.sweep.experiment import (
     ChunkSpec,
     experiment_from_json,
@@ -24,7 +25,6 @@ from simulator.sweep.experiment import (
     run_sweep,
     simulate_replicates,
 )
-from simulator.runtime.storage import write_netcdf
 
 REAL_RUN_CHUNK = run_chunk
 

@@ -17,8 +17,8 @@ from simulator.analysis.outcomes import SPILL_BYTES, summarize_chunks
 from simulator.cli import main
 from simulator.model.simulation import RECORD_BYTES
 from simulator.runtime import storage
-from simulator.sweep.records import run_records
 from simulator.runtime.storage import read_netcdf
+from simulator.sweep.records import run_records
 
 N = 30_000
 

@@ -15,8 +15,8 @@ from scipy import stats
 
 from simulator.model import kernel as K
 from simulator.model.simulation import run_kernel_ids
-from simulator.trial import load_design, simulate_trials, trial_arrays, true_values
 from simulator.trial import engine as E
+from simulator.trial import load_design, simulate_trials, trial_arrays, true_values
 from simulator.trial.run import MAX_SLOTS, model_outcomes, trial_patients
 
 Z_TOL = 3.0  # Monte Carlo tolerance, in standard errors (two-sided, ~1 in 370 false alarms)
