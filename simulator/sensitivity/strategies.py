@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -127,20 +128,26 @@ def ensemble_summary(values: np.ndarray, sign: float = 1.0) -> dict[str, float]:
         Monte Carlo noise (NaN with one replicate or one draw).
     """
     values = np.asarray(values, dtype=float)
-    draws, reps = values.shape
-    d = values.mean(axis=1)
-    lo, hi = np.quantile(d, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    out = {"mean": float(d.mean()), "lower": float(lo), "upper": float(hi),
-           "prob_better": float(np.mean(sign * d > 0)),
-           "mean_mc_se": math.nan, "prob_better_mc_se": math.nan, "mc_share": math.nan}
-    if reps > 1:
-        var = values.var(axis=1, ddof=1) / reps
-        half = reps // 2
-        first, second = (sign * values[:, :half].mean(axis=1) > 0), (sign * values[:, half:2 * half].mean(axis=1) > 0)
-        out["mean_mc_se"] = float(np.sqrt(var.sum()) / draws)
-        out["prob_better_mc_se"] = float(np.sqrt(np.sum(first != second) / 2) / draws)
-        total = d.var(ddof=1) if draws > 1 else math.nan
-        out["mc_share"] = float(min(var.mean() / total, 1.0)) if total > 0 else math.nan
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw without any defined replicate is left out
+        d = np.nanmean(values, axis=1)
+        values = values[np.isfinite(d)]
+        d = d[np.isfinite(d)]
+        draws, reps = values.shape
+        n = np.sum(~np.isnan(values), axis=1)  # defined replicates of each draw (a figure may be undefined)
+        lo, hi = np.quantile(d, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if draws else (math.nan, math.nan)
+        out = {"mean": float(d.mean()) if draws else math.nan, "lower": float(lo), "upper": float(hi),
+               "prob_better": float(np.mean(sign * d > 0)) if draws else math.nan,
+               "mean_mc_se": math.nan, "prob_better_mc_se": math.nan, "mc_share": math.nan}
+        if draws and n.min() > 1:
+            var = np.nanvar(values, axis=1, ddof=1) / n
+            half = reps // 2
+            first = sign * np.nanmean(values[:, :half], axis=1) > 0
+            second = sign * np.nanmean(values[:, half:2 * half], axis=1) > 0
+            out["mean_mc_se"] = float(np.sqrt(var.sum()) / draws)
+            out["prob_better_mc_se"] = float(np.sqrt(np.sum(first != second) / 2) / draws)
+            total = d.var(ddof=1) if draws > 1 else math.nan
+            out["mc_share"] = float(min(var.mean() / total, 1.0)) if total > 0 else math.nan
     return out
 
 
@@ -227,7 +234,9 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
             est, lo, hi, _ = mc_summary(point[key][0, 0])
             out["fitted"][i, j], out["fitted_lower"][i, j], out["fitted_upper"][i, j] = est, lo, hi
             values = runs[key][:, 0, :]
-            per_draw[:, i, j] = values[combined].mean(axis=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # NaN where no replicate defines the figure
+                per_draw[:, i, j] = np.nanmean(values[combined], axis=1)
             a = ensemble_summary(values[combined], _sign(m))
             for name, field in (("mean", "posterior_mean"), ("lower", "posterior_lower"),
                                 ("upper", "posterior_upper"), ("prob_better", "prob_better"),

@@ -107,3 +107,12 @@ def test_a_reseed_leaves_the_headline_answer():
     assert abs(float(a.prob_better - b.prob_better)) <= 3 * np.hypot(a.prob_better_mc_se, b.prob_better_mc_se)
     assert abs(float(a.posterior_mean - b.posterior_mean)) <= 3 * np.hypot(a.posterior_mean_mc_se,
                                                                           b.posterior_mean_mc_se)
+
+
+def test_summary_leaves_out_undefined_replicates_and_draws():
+    """A figure undefined in a replicate (NaN, e.g. nobody transplanted) is left out of its draw's mean
+    and variance; a draw with no defined replicate is left out of the summary."""
+    values = np.array([[1.0, 3.0, np.nan], [np.nan, np.nan, np.nan], [-1.0, -2.0, -3.0]])
+    out = ensemble_summary(values)
+    assert out["mean"] == 0.0 and out["prob_better"] == 0.5  # draws 2 and -2
+    np.testing.assert_allclose(out["mean_mc_se"], np.sqrt(2.0 / 2 + 1.0 / 3) / 2)
