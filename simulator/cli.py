@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -397,6 +398,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
         simulate_trials,
         trial_arrays,
         true_values,
+        verdict,
     )
     from simulator.trial.truth import TRUTH_PATIENTS
 
@@ -421,9 +423,11 @@ def cmd_trial(args: argparse.Namespace) -> int:
     truth = true_values(arrays, seed, cut, n=n_truth)
     print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth from "
           f"{n_truth:,} counterfactual patients per arm cut at {cut:.1f} months\n")
-    print(format_figures(operating_characteristics(ds, truth), "Operating characteristics (simulated):"))
+    simulated, planned = operating_characteristics(ds, truth), analytic(ds, truth)
+    print("\n".join(textwrap.wrap(verdict(ds, simulated, planned), 100)) + "\n")
+    print(format_figures(simulated, "Operating characteristics (simulated; 95% Monte Carlo CIs in parentheses):"))
     print()
-    print(format_figures(analytic(ds, truth), "Analytic (planned):"))
+    print(format_figures(planned, "Analytic (planned):"))
     out = write_netcdf(ds.merge(truth), args.out)
     print(f"\nResults written to {out}")
     if args.sizes:

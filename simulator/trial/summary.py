@@ -19,13 +19,14 @@ order-statistic intervals; all are Monte Carlo uncertainty of the finite number 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 from scipy import stats
 
-from simulator.analysis.outcomes import CONFIDENCE, clopper_pearson, median_ci
+from simulator.analysis.outcomes import clopper_pearson, median_ci
 from simulator.analysis.trial_metrics import mc_summary
 from simulator.trial import engine as E
 from simulator.trial.boundaries import GRID_R, crossing_probabilities_nb
@@ -206,17 +207,53 @@ def analytic(ds: xr.Dataset, truth: xr.Dataset | None = None) -> list[Figure]:
     return out
 
 
+WIDTH = 100  # characters: a note that would pass it goes on a line of its own
+
+
+def _decimals(half_width: float) -> int:
+    """Decimals that show a Monte Carlo half-width to two significant digits (0 to 4)."""
+    if not np.isfinite(half_width) or half_width <= 0:
+        return 1
+    return int(min(max(1 - math.floor(math.log10(half_width)), 0), 4))
+
+
 def format_figures(figures: list[Figure], title: str) -> str:
-    """A plain-text table; rates in %, every simulated figure with its 95% Monte Carlo CI."""
+    """A plain-text table: rates in %, every simulated figure with its 95% Monte Carlo CI in parentheses,
+    estimate and interval to the same decimals (two significant digits of the CI's half-width); a
+    figure that does not vary over trials (a fixed sample size) without an interval."""
     lines = [title]
     width = max(len(f.name) for f in figures) + 2
     for f in figures:
         scale = 100.0 if f.unit == "%" else 1.0
         unit = {"%": "%", "1": ""}.get(f.unit, f" {f.unit}")
+        est, lo, hi = f.estimate * scale, f.lower * scale, f.upper * scale
         if np.isnan(f.lower):
-            value = f"{f.estimate * scale:.4g}{unit}"
+            value = f"{est:.4g}{unit}"
+        elif lo == hi == est:
+            value = f"{est:.4g}{unit} (every trial)"
         else:
-            value = (f"{f.estimate * scale:.4g}{unit} ({f.lower * scale:.4g} to {f.upper * scale:.4g}, "
-                     f"{CONFIDENCE:.0%} MC CI)")
-        lines.append(f"  {f.name:<{width}}{value}" + (f"  [{f.note}]" if f.note else ""))
+            d = _decimals((hi - lo) / 2)
+            value = f"{est:.{d}f}{unit} ({lo:.{d}f} to {hi:.{d}f})"
+        line = f"  {f.name:<{width}}{value}"
+        note = f"  [{f.note}]" if f.note else ""
+        lines += [line + note] if len(line + note) <= WIDTH or not note else [line, f"    {note.strip()}"]
     return "\n".join(lines)
+
+
+def verdict(ds: xr.Dataset, figures: list[Figure], planned: list[Figure]) -> str:
+    """One sentence: what the primary test does and, for a power run, whether the design is powered.
+
+    ``figures``: :func:`operating_characteristics`; ``planned``: :func:`analytic` (with the truth).
+    """
+    first = figures[0]
+    rate = f"{100 * first.estimate:.1f}% ({100 * first.lower:.1f} to {100 * first.upper:.1f}, 95% MC CI)"
+    alpha = 100 * ds.attrs["alpha"] / ds.attrs["sided"]
+    if ds.attrs["null"]:
+        return (f"Under the null (every arm gets the control's strategy) the primary test rejects in {rate} of "
+                f"trials; nominal {alpha:g}% per side.")
+    events = next((f for f in planned if f.name.startswith("Schoenfeld events for 80%")), None)
+    need = (f"; the true hazard ratio ({events.note.split('HR ')[1]}) needs about {events.estimate:,.0f} events "
+            "for 80% power in a fixed design") if events is not None else ""
+    word = "Powered" if first.lower >= 0.8 else ("Underpowered" if first.upper < 0.8 else "Power uncertain")
+    return (f"{word}: the primary test rejects in {rate} of trials{need}. "
+            "Type I error of this design: the same command with --null.")

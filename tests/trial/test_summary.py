@@ -18,6 +18,7 @@ from simulator.trial import (
     simulate_trials,
     trial_arrays,
     true_values,
+    verdict,
 )
 from simulator.trial.boundaries import GRID_R, crossing_probabilities_nb
 
@@ -78,7 +79,17 @@ def test_truth_and_figures(tmp_path):
     assert abs(figures["bias: cox"].estimate) < 0.01  # log scale
     assert figures["power: primary test rejects (any arm)"].lower < figures["power: logrank"].estimate
     text = format_figures(operating_characteristics(ds, truth) + analytic(ds, truth), "x")
-    assert "Schoenfeld events for 80% power" in text and "MC CI" in text
+    assert "Schoenfeld events for 80% power" in text and "MC CI" not in text  # the title says what () holds
+    # estimate and CI to the same decimals: two significant digits of the CI's half-width
+    power = figures["power: logrank"]
+    row = next(line for line in text.splitlines() if line.strip().startswith("power: logrank"))
+    est, lo, _, hi = row.split()[-4:]
+    assert est.endswith("%") and lo.startswith("(") and hi.endswith(")")
+    assert {len(x.strip("%()").split(".")[1]) for x in (est, lo, hi)} == {1}  # half-width 1.8: 0.1 resolution
+    assert float(est[:-1]) == pytest.approx(100 * power.estimate, abs=0.05)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    line = verdict(ds, figures=list(figures.values()), planned=analytic(ds, truth))
+    assert line.startswith(("Powered", "Underpowered", "Power uncertain")) and "events for 80% power" in line
     schoenfeld = next(f for f in analytic(ds, truth) if f.name.startswith("Schoenfeld events for 80%"))
     assert schoenfeld.estimate == pytest.approx(4 * (1.959964 + 0.841621) ** 2 / math.log(0.7) ** 2, rel=0.03)
 
