@@ -438,9 +438,11 @@ def cmd_trial(args: argparse.Namespace) -> int:
             p = search.sel(sample_size=size)
             print(f"  {size:>6} patients  {100 * p.power.item():5.1f}% ({100 * p.lower.item():.1f} to "
                   f"{100 * p.upper.item():.1f})")
-        print(f"  smallest size with power >= {args.target:.0%}: {search.attrs['smallest_size']} "
-              f"(with its CI's lower limit >= {args.target:.0%}: {search.attrs['smallest_size_lower']}; "
-              "-1: none of these)")
+        def size(n: int) -> str:  # the search's attrs say -1 when no size reaches the target
+            return f"{n} patients" if n > 0 else f"none of these (largest: {max(args.sizes)} patients)"
+
+        print(f"  smallest size with power >= {args.target:.0%}: {size(search.attrs['smallest_size'])}\n"
+              f"  ... with the CI's lower limit >= {args.target:.0%}: {size(search.attrs['smallest_size_lower'])}")
     else:
         search = None
     if not args.no_plots:
