@@ -9,6 +9,7 @@ The public API is small: load a scenario, simulate it, summarise the records.
 """
 
 import os
+import sys
 from hashlib import blake2b
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,10 +27,15 @@ def _numba_cache_dir() -> Path:
     digest = blake2b(digest_size=8)
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return root / "__pycache__" / f"numba-{digest.hexdigest()}"
+    name = f"numba-{digest.hexdigest()}"
+    if os.access(root, os.W_OK):
+        return root / "__pycache__" / name
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "inosim" / name  # read-only install
 
 
-os.environ.setdefault("NUMBA_CACHE_DIR", str(_numba_cache_dir()))  # before numba is imported
+os.environ.setdefault("NUMBA_CACHE_DIR", str(_numba_cache_dir()))
+if "numba" in sys.modules:  # numba read its configuration before this point: make it read it again
+    sys.modules["numba"].core.config.reload_config()
 
 try:
     __version__ = version("inosim")

@@ -82,7 +82,7 @@ PARAMETERS = {
     "death_after_progression_disease_share": Label("Deaths after progression recorded as progression",
                                                    "share"),
     "death_rate_other": Label("Death rate, other causes", PER_MONTH),
-    "relapse_rate_remission": Label("Relapse rate in MRD-negative remission (Weibull)", PER_MONTH),
+    "relapse_rate_remission": Label("Relapse rate in MRD-negative remission (Weibull)", "per month^shape"),
     "relapse_mrd_positive": Label("Relapse, MRD-positive remission", LOG_HR),
     "relapse_on_treatment": Label("Relapse while still on InO", LOG_HR),
     "relapse_shape": Label("Relapse in remission, Weibull shape in time since CR/CRi", ""),

@@ -139,13 +139,15 @@ def ensemble_summary(values: np.ndarray, sign: float = 1.0) -> dict[str, float]:
         out = {"mean": float(d.mean()) if draws else math.nan, "lower": float(lo), "upper": float(hi),
                "prob_better": float(np.mean(sign * d > 0)) if draws else math.nan,
                "mean_mc_se": math.nan, "prob_better_mc_se": math.nan, "mc_share": math.nan}
-        if draws and n.min() > 1:
-            var = np.nanvar(values, axis=1, ddof=1) / n
+        if draws and n.max() > 1:
+            var = np.nanvar(values, axis=1, ddof=1) / n  # NaN for a draw with one defined replicate
+            var = np.where(np.isfinite(var), var, np.nanmean(var))  # such a draw: the typical variance
             half = reps // 2
-            first = sign * np.nanmean(values[:, :half], axis=1) > 0
-            second = sign * np.nanmean(values[:, half:2 * half], axis=1) > 0
+            first, second = np.nanmean(values[:, :half], axis=1), np.nanmean(values[:, half:2 * half], axis=1)
+            both = np.isfinite(first) & np.isfinite(second)  # the split-half needs both halves defined
+            disagree = np.sum((sign * first[both] > 0) != (sign * second[both] > 0)) * draws / max(both.sum(), 1)
             out["mean_mc_se"] = float(np.sqrt(var.sum()) / draws)
-            out["prob_better_mc_se"] = float(np.sqrt(np.sum(first != second) / 2) / draws)
+            out["prob_better_mc_se"] = float(np.sqrt(disagree / 2) / draws)
             total = d.var(ddof=1) if draws > 1 else math.nan
             out["mc_share"] = float(min(var.mean() / total, 1.0)) if total > 0 else math.nan
     return out
@@ -214,6 +216,7 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
     point = SimulatorModel(reference, specs, replicates=fitted_replicates, **common).evaluate([], np.empty((1, 0)))
     ens = load_ensemble(ensemble)
     rows, blocks, labels, structures = _draws(ens, draws, per_structure)
+    blocks = blocks + -(-fitted_replicates // replicates)  # after the fitted answer's patients
     names = [str(n) for n in ens["parameter"].values]
     varied = set(varied_parameters(ens)) | {n for n, v in zip(names, np.ptp(rows, axis=0)) if v > 0}
     columns = [j for j, n in enumerate(names) if n in varied]
@@ -267,7 +270,8 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
                "reference": reference.name, "fitted_structure": reference.model.id, "seed": seed,
                "patients": patients,
                "fitted_replicates": fitted_replicates, "replicates": replicates,
-               "combined_draws": int(combined.sum()), "per_structure_draws": per_structure},
+               "combined_draws": int(combined.sum()), "per_structure_draws": per_structure,
+               "unique_draws": int(len(np.unique(rows[combined], axis=0)))},
     )
 
 
@@ -291,16 +295,31 @@ def _title(name: str) -> str:
 
 def driver_means(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, float]:
     """The answer under each NRM driver: the structures' posterior means weighted within the driver."""
+    return {k: v[0] for k, v in _driver_answers(ds, strategy, metric).items()}
+
+
+def _driver_answers(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, tuple[float, float]]:
+    """(mean, its standard error) under each NRM driver with a defined answer.
+
+    The SE is that of a weighted mean of the structures' means, each over its own draws:
+    a structure's SD is read off its 95% interval of draws (width / 3.92).
+    """
     r = ds.sel(strategy=strategy, metric=metric)
+    n = max(int(ds.attrs["per_structure_draws"]), 1)
     sums: dict[str, list[float]] = {}
-    for name, w, mean in zip(ds.structure.values, r.structure_weight.values, r.structure_mean.values):
-        acc = sums.setdefault(str(name).split("-")[0], [0.0, 0.0])
+    for name, w, mean, lo, hi in zip(ds.structure.values, r.structure_weight.values, r.structure_mean.values,
+                                     r.structure_lower.values, r.structure_upper.values):
+        if not np.isfinite(mean):
+            continue
+        acc = sums.setdefault(str(name).split("-")[0], [0.0, 0.0, 0.0])
         acc[0] += float(w) * float(mean)
         acc[1] += float(w)
-    return {k: v[0] / v[1] for k, v in sums.items() if v[1] > 0}
+        acc[2] += (float(w) * float(hi - lo) / (2 * 1.96)) ** 2 / n
+    return {k: (v[0] / v[1], math.sqrt(v[2]) / v[1]) for k, v in sums.items() if v[1] > 0}
 
 
 SIGN_WEIGHT = 0.05  # NRM drivers holding less posterior weight do not decide whether the sign depends on them
+SIGN_SES = 2.0  # standard errors from 0 before a driver's answer counts as positive or negative
 
 
 def bottom_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
@@ -312,17 +331,23 @@ def bottom_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
     text = (f"{_title(strategy)} vs {_title(ds.attrs['reference']).lower()}, {label.name}: "
             f"{_pp(r.posterior_mean, unit)} {label.unit} (95% interval {_pp(r.posterior_lower, unit)} to "
             f"{_pp(r.posterior_upper, unit)} over parameters and model structures), {chance} "
-            f"{float(r.prob_better):.2f} (Monte Carlo SE {float(r.prob_better_mc_se):.2f})")
+            f"{float(r.prob_better):.2f} (simulation SE {float(r.prob_better_mc_se):.2f}; the finite set of "
+            f"{ds.attrs['unique_draws']} distinct posterior draws adds about "
+            f"{math.sqrt(float(r.prob_better) * (1 - float(r.prob_better)) / ds.attrs['unique_draws']):.2f})")
     if ds.sizes["structure"]:
         weight: dict[str, float] = {}
         for name, w in zip(ds.structure.values, ds.structure_weight.values):
             driver = str(name).split("-")[0]
             weight[driver] = weight.get(driver, 0.0) + float(w)
-        means = {k: v for k, v in driver_means(ds, strategy, metric).items() if weight[k] >= SIGN_WEIGHT}
-        by = ", ".join(f"{_pp(v, unit)} if {NRM_DRIVER_TITLES[k]}" for k, v in means.items())
-        if len({np.sign(v) for v in means.values() if v != 0}) > 1:
+        answers = {k: v for k, v in _driver_answers(ds, strategy, metric).items() if weight[k] >= SIGN_WEIGHT}
+        by = ", ".join(f"{_pp(m, unit)} if {NRM_DRIVER_TITLES[k]}" for k, (m, _) in answers.items())
+        # a driver's sign counts only where its mean is more than SIGN_SES standard errors from 0
+        signs = {0 if abs(m) <= SIGN_SES * se else int(np.sign(m)) for m, se in answers.values()}
+        if {1, -1} <= signs:
             text += ("; its sign depends on what post-HSCT NRM rises with, which the published figures "
                      f"cannot tell apart ({by})")
+        elif 0 in signs:
+            text += f"; under some NRM drivers it cannot be told from 0 ({by})"
         else:
             text += f"; the same sign whatever post-HSCT NRM rises with ({by})"
     return text + "."
@@ -355,8 +380,8 @@ def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
     note = (f"At the fitted values (one parameter set of the structure '{structure_title(fitted)}'{own}) "
             "the answer is precise but conditional: its CI covers only the Monte Carlo error of simulating "
             "finitely many patients. The posterior mean, 95% interval and P(better) cover parameter and "
-            f"structural uncertainty ({ds.attrs['combined_draws']} draws of every structure's calibrated "
-            "posterior, weighted by how well each explains the published figures), each with its own patients.")
+            f"structural uncertainty ({ds.attrs['combined_draws']} draws shared among the structures' calibrated "
+            "posteriors by how well each explains the published figures), each with its own patients.")
     lines += [""] + textwrap.wrap(note, WIDTH) + [""]
     head = (f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'fitted (MC 95% CI)':<20} "
             f"{'posterior (95% int.)':<21} {'P(better)':>9}")

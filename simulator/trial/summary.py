@@ -252,8 +252,13 @@ def verdict(ds: xr.Dataset, figures: list[Figure], planned: list[Figure]) -> str
         return (f"Under the null (every arm gets the control's strategy) the primary test rejects in {rate} of "
                 f"trials; nominal {alpha:g}% per side.")
     events = next((f for f in planned if f.name.startswith("Schoenfeld events for 80%")), None)
-    need = (f"; the true hazard ratio ({events.note.split('HR ')[1]}) needs about {events.estimate:,.0f} events "
-            "for 80% power in a fixed design") if events is not None else ""
+    need = ""
+    if events is not None:
+        hr = float(events.note.split("HR ")[1])
+        need = (f"; the true hazard ratio ({hr:.3f}) needs about {events.estimate:,.0f} events for 80% power in a "
+                "fixed design" if hr < 1 else
+                f"; the true hazard ratio ({hr:.3f}) does not favour the experimental arm, so no number of events "
+                "gives this one-sided test power")
     word = "Powered" if first.lower >= 0.8 else ("Underpowered" if first.upper < 0.8 else "Power uncertain")
     return (f"{word}: the primary test rejects in {rate} of trials{need}. "
             "Type I error of this design: the same command with --null.")

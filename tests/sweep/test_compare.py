@@ -217,7 +217,7 @@ def test_cli_compare_uncertainty_for_grid_points(small_sweep, tmp_path, capsys):
     assert main(["compare", str(path), "--at", "cumulative_cap=3.3,cycle1_doses=0.6/0.3/0.3", "--uncertainty",
                  "--ensemble", str(small), "--metric", "hsct"]) == 0
     out = capsys.readouterr().out
-    assert "cumulative_cap=3.3,cycle1_doses=0.6/0.3/0.3 minus" in out and "(8 draws of" in out.replace("\n", " ")
+    assert "cumulative_cap=3.3,cycle1_doses=0.6/0.3/0.3 minus" in out and "(8 draws shared" in out.replace("\n", " ")
     assert main(["compare", str(path), "--uncertainty"]) == 2
     assert "--uncertainty: name the grid points with --at" in capsys.readouterr().err
 

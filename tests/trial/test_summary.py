@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -90,6 +91,10 @@ def test_truth_and_figures(tmp_path):
     assert max(len(line) for line in text.splitlines()) <= 100
     line = verdict(ds, figures=list(figures.values()), planned=analytic(ds, truth))
     assert line.startswith(("Powered", "Underpowered", "Power uncertain")) and "events for 80% power" in line
+    # a true hazard ratio above 1 (control better): no sample size gives the one-sided test power
+    against = [f if not f.name.startswith("Schoenfeld events for 80%") else
+               dataclasses.replace(f, note="true Cox HR 1.054") for f in analytic(ds, truth)]
+    assert "no number of events gives this one-sided test power" in verdict(ds, list(figures.values()), against)
     schoenfeld = next(f for f in analytic(ds, truth) if f.name.startswith("Schoenfeld events for 80%"))
     assert schoenfeld.estimate == pytest.approx(4 * (1.959964 + 0.841621) ** 2 / math.log(0.7) ** 2, rel=0.03)
 
