@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy import special
 
 from simulator.analysis.labels import (
     NRM_DRIVER_TITLES,
@@ -53,6 +54,7 @@ ENSEMBLE_REPLICATES = 10
 PRECISE_REPLICATES = 80
 PER_STRUCTURE_DRAWS = 20  # draws of each structure's own posterior for the per-structure answers
 LEVEL = 0.95
+Z_LEVEL = float(special.ndtri((1 + LEVEL) / 2))  # half-width of a LEVEL interval of a normal, in SDs
 COVERAGE = {
     "monte_carlo": "Monte Carlo error of the simulated patients only, at the fitted parameter values of "
                    "the shipped structure; not parameter or structural uncertainty",
@@ -279,11 +281,6 @@ def _pp(value: float, unit: str) -> str:
     return f"{value * 100:+.1f}" if unit == FRACTION_UNIT else f"{value:+.2f}"
 
 
-def _se(value: float, unit: str) -> str:
-    """A Monte Carlo standard error in the figure's display unit."""
-    return f"{value * 100:.2f}" if unit == FRACTION_UNIT else f"{value:.3f}"
-
-
 LABEL_WIDTH = 34
 WIDTH = 100  # characters: the text fits a terminal
 
@@ -298,11 +295,11 @@ def driver_means(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, float]
     return {k: v[0] for k, v in _driver_answers(ds, strategy, metric).items()}
 
 
-def _driver_answers(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, tuple[float, float]]:
-    """(mean, its standard error) under each NRM driver with a defined answer.
+def _driver_answers(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, tuple[float, float, float]]:
+    """(mean, its standard error, posterior weight) under each NRM driver with a defined answer.
 
     The SE is that of a weighted mean of the structures' means, each over its own draws:
-    a structure's SD is read off its 95% interval of draws (width / 3.92).
+    a structure's SD is read off its LEVEL interval of draws (width / (2 Z_LEVEL)).
     """
     r = ds.sel(strategy=strategy, metric=metric)
     n = max(int(ds.attrs["per_structure_draws"]), 1)
@@ -314,12 +311,12 @@ def _driver_answers(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, tup
         acc = sums.setdefault(str(name).split("-")[0], [0.0, 0.0, 0.0])
         acc[0] += float(w) * float(mean)
         acc[1] += float(w)
-        acc[2] += (float(w) * float(hi - lo) / (2 * 1.96)) ** 2 / n
-    return {k: (v[0] / v[1], math.sqrt(v[2]) / v[1]) for k, v in sums.items() if v[1] > 0}
+        acc[2] += (float(w) * float(hi - lo) / (2 * Z_LEVEL)) ** 2 / n
+    return {k: (v[0] / v[1], math.sqrt(v[2]) / v[1], v[1]) for k, v in sums.items() if v[1] > 0}
 
 
 SIGN_WEIGHT = 0.05  # NRM drivers holding less posterior weight do not decide whether the sign depends on them
-SIGN_SES = 2.0  # standard errors from 0 before a driver's answer counts as positive or negative
+SIGN_SES = 2.0  # standard errors before two drivers' answers, or one and 0, count as different
 
 
 def bottom_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
@@ -335,21 +332,20 @@ def bottom_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
             f"{ds.attrs['unique_draws']} distinct posterior draws adds about "
             f"{math.sqrt(float(r.prob_better) * (1 - float(r.prob_better)) / ds.attrs['unique_draws']):.2f})")
     if ds.sizes["structure"]:
-        weight: dict[str, float] = {}
-        for name, w in zip(ds.structure.values, ds.structure_weight.values):
-            driver = str(name).split("-")[0]
-            weight[driver] = weight.get(driver, 0.0) + float(w)
-        answers = {k: v for k, v in _driver_answers(ds, strategy, metric).items() if weight[k] >= SIGN_WEIGHT}
-        by = ", ".join(f"{_pp(m, unit)} if {NRM_DRIVER_TITLES[k]}" for k, (m, _) in answers.items())
-        # a driver's sign counts only where its mean is more than SIGN_SES standard errors from 0
-        signs = {0 if abs(m) <= SIGN_SES * se else int(np.sign(m)) for m, se in answers.values()}
-        if {1, -1} <= signs:
+        answers = {k: v for k, v in _driver_answers(ds, strategy, metric).items() if v[2] >= SIGN_WEIGHT}
+        by = ", ".join(f"{_pp(m, unit)} if {NRM_DRIVER_TITLES[k]}" for k, (m, _, _) in answers.items())
+        # the sign depends on the driver where two drivers' answers lie on both sides of 0 and differ by
+        # more than SIGN_SES standard errors of their difference
+        values = list(answers.values())
+        split = any(m1 * m2 < 0 and abs(m1 - m2) > SIGN_SES * math.hypot(se1, se2)
+                    for i, (m1, se1, _) in enumerate(values) for m2, se2, _ in values[i + 1:])
+        if split:
             text += ("; its sign depends on what post-HSCT NRM rises with, which the published figures "
                      f"cannot tell apart ({by})")
-        elif 0 in signs:
-            text += f"; under some NRM drivers it cannot be told from 0 ({by})"
-        else:
+        elif all(abs(m) > SIGN_SES * se for m, se, _ in values):
             text += f"; the same sign whatever post-HSCT NRM rises with ({by})"
+        else:
+            text += f"; under some NRM drivers it cannot be told from 0 ({by})"
     return text + "."
 
 

@@ -119,3 +119,27 @@ def test_summary_leaves_out_undefined_replicates_and_draws():
     out = ensemble_summary(values)
     assert out["mean"] == 0.0 and out["prob_better"] == 0.5  # draws 2 and -2
     np.testing.assert_allclose(out["mean_mc_se"], np.sqrt(2.0 / 2 + 1.0 / 3) / 2)
+
+
+def test_bottom_line_says_when_the_sign_depends_on_the_nrm_driver():
+    """Two drivers on both sides of 0 and far apart: the sign depends on the driver; all clearly one side:
+    the same sign; one driver within 2 SEs of 0 and no clear split: cannot be told from 0."""
+    from simulator.sensitivity.strategies import bottom_line
+
+    label, others = _scenarios()
+    ds = compare_strategies(label, others, ("os_24_months",), draws=24, per_structure=2, **SMALL)
+    drivers = np.array([str(s).split("-")[0] for s in ds.structure.values])
+    weights = np.where(drivers == "pretransplant_state", 0.0, 1.0)
+    ds["structure_weight"] = ("structure", weights / weights.sum())
+
+    def line(means: dict[str, float], half_width: float = 0.001) -> str:
+        mean = np.array([means.get(d, 0.0) for d in drivers])[:, None, None]
+        ds["structure_mean"] = (("structure", "strategy", "metric"), mean)
+        ds["structure_lower"] = (("structure", "strategy", "metric"), mean - half_width)
+        ds["structure_upper"] = (("structure", "strategy", "metric"), mean + half_width)
+        return bottom_line(ds, "two", "os_24_months")
+
+    assert "its sign depends" in line({"cumulative_dose": 0.01, "cycles_before_hsct": -0.02, "time_to_hsct": -0.02})
+    assert "the same sign" in line({"cumulative_dose": 0.01, "cycles_before_hsct": 0.02, "time_to_hsct": 0.02})
+    assert "cannot be told from 0" in line({"cumulative_dose": 0.0, "cycles_before_hsct": 0.02,
+                                            "time_to_hsct": 0.02})
