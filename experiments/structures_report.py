@@ -20,9 +20,9 @@ import numpy as np
 
 from simulator import load_scenario
 from simulator.analysis.labels import NRM_DRIVER_TITLES, strategy_title
+from simulator.calibration.check import choice_weights
 from simulator.calibration.run import structure_weights
 from simulator.cli import guarded, seed_int
-from simulator.model.structure import structure_from_id
 from simulator.sensitivity.distributions import load_ensemble
 from simulator.sensitivity.strategies import compare_strategies, driver_means, value_of_information
 
@@ -45,15 +45,9 @@ def weights_table() -> list[str]:
     lines = [f"Weights from the mean Laplace log evidence over {per_seed.shape[0]} patient seeds "
              "(range: the weights of single seeds).", "",
              "| choice | weight (range over seeds) |", "| --- | --- |"]
-    axes = (("NRM driver", lambda s: NRM_DRIVER_TITLES[s.nrm_driver]),
-            ("continued InO and relapse", lambda s: f"relapse on InO: {s.relapse_on_treatment}"),
-            ("prior HSCT and a second one", lambda s: f"prior HSCT: {s.prior_hsct_transplant}"))
-    for _, key in axes:
-        groups = [key(structure_from_id(i)) for i in ids]
-        for g in dict.fromkeys(groups):
-            mask = np.array([x == g for x in groups])
-            seeds = per_seed[:, mask].sum(axis=1)
-            lines.append(f"| {g} | {w[mask].sum():.2f} ({seeds.min():.2f}-{seeds.max():.2f}) |")
+    for key in (lambda s: NRM_DRIVER_TITLES[s.nrm_driver], lambda s: f"relapse on InO: {s.relapse_on_treatment}",
+                lambda s: f"prior HSCT: {s.prior_hsct_transplant}"):
+        lines += [f"| {g} | {t:.2f} ({lo:.2f}-{hi:.2f}) |" for g, (t, lo, hi) in choice_weights(ens, key).items()]
     lines += ["", "| structure | weight (range over seeds) |", "| --- | --- |"]
     for j in np.argsort(-w, kind="stable"):
         lines.append(f"| {ids[j]} | {w[j]:.3f} ({per_seed[:, j].min():.3f}-{per_seed[:, j].max():.3f}) |")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,19 +191,28 @@ def format_structures(rows: list[StructureRow]) -> str:
     return "\n".join(out)
 
 
-def format_driver_totals(ensemble: xr.Dataset) -> str:
-    """The weight of each NRM driver (summed over the structures with it), with its range over patient seeds."""
-    drivers = [structure_from_id(str(s)).nrm_driver for s in ensemble["structure"].values]
+def choice_weights(ensemble: xr.Dataset, choice: Callable[[ModelStructure], str]
+                   ) -> dict[str, tuple[float, float, float]]:
+    """The weight of each value of a structure choice (e.g. the NRM driver), summed over the structures
+    with it: ``{value: (weight, smallest, largest over the weights of single patient seeds)}``."""
+    groups = [choice(structure_from_id(str(s))) for s in ensemble["structure"].values]
     by_seed = (ensemble["structure_log_evidence_by_seed"].values if "structure_log_evidence_by_seed" in ensemble
                else ensemble["structure_log_evidence"].values[None, :])
     per_seed = np.array([structure_weights(z) for z in by_seed])
-    cells = []
-    for d in dict.fromkeys(drivers):
-        mask = np.array([x == d for x in drivers])
-        total = float(ensemble["structure_weight"].values[mask].sum())
+    out = {}
+    for g in dict.fromkeys(groups):
+        mask = np.array([x == g for x in groups])
         seeds = per_seed[:, mask].sum(axis=1)
-        cells.append(f"{NRM_DRIVER_TITLES[d]} {total:.2f} ({seeds.min():.2f}-{seeds.max():.2f})")
-    return (f"Weight by NRM driver (range over {len(by_seed)} patient seeds): " + "; ".join(cells) + ".")
+        out[g] = (float(ensemble["structure_weight"].values[mask].sum()), float(seeds.min()), float(seeds.max()))
+    return out
+
+
+def format_driver_totals(ensemble: xr.Dataset) -> str:
+    """The weight of each NRM driver (summed over the structures with it), with its range over patient seeds."""
+    seeds = ensemble.sizes.get("seed", 1)
+    cells = [f"{NRM_DRIVER_TITLES[d]} {w:.2f} ({lo:.2f}-{hi:.2f})"
+             for d, (w, lo, hi) in choice_weights(ensemble, lambda s: s.nrm_driver).items()]
+    return f"Weight by NRM driver (range over {seeds} patient seeds): " + "; ".join(cells) + "."
 
 
 # ----------------------------------------------------------------------------- guarantee-time contrast
