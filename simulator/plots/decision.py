@@ -1,7 +1,9 @@
-"""Figures of a strategy decision: the answer with its three uncertainties, and what study would settle it.
+"""Figures of a strategy decision: the answer with its three uncertainties, for whom it holds, and what
+study would settle it.
 
-Both read the Dataset of :func:`simulator.sensitivity.strategies.compare_strategies`
-(the second through :func:`simulator.sensitivity.strategies.value_of_information`).
+All read the Dataset of :func:`simulator.sensitivity.strategies.compare_strategies`
+(the segment figure one made with ``by``; the value of information through
+:func:`simulator.sensitivity.strategies.value_of_information`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from simulator.plots.common import (
     text_width,
     wrap,
 )
-from simulator.sensitivity.strategies import LEVEL, STRUCTURE_INPUT
+from simulator.sensitivity.strategies import LEVEL, STRUCTURE_INPUT, driver_means
 
 TOP = 12  # inputs shown at most
 SHOWN_SHARE = 0.01  # inputs worth less than this share of the EVPI are left out
@@ -165,6 +167,88 @@ def answer_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: st
     fig.text(MARGIN / 2 / fig_width, 0.1 / fig.get_figheight(), note, fontsize=NOTE_SIZE, va="bottom")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return save(fig, Path(out_dir), f"answer_{strategy}", fmt)
+
+
+def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: str = DEFAULT_FORMAT) -> Path:
+    """For whom is the strategy better? Each segment's difference, with its three uncertainties and P(better).
+
+    One panel per metric, one row per segment (the whole population first, then each
+    split's segments with their share of the patients); on each row:
+
+    * the posterior mean and 95% interval over the combined ensemble of parameters and
+      model structures (each draw with its own patients);
+    * above it, the Monte Carlo 95% CI at the fitted values (the segment's simulated
+      patients only);
+    * grey ticks: the posterior mean under each driver of post-HSCT non-relapse mortality.
+
+    A column beside each panel gives P(better) in the segment.
+
+    Parameters
+    ----------
+    answers : xarray.Dataset
+        A result of :func:`simulator.sensitivity.strategies.compare_strategies` with ``by``.
+    strategy : str
+        One of its strategies.
+    out_dir : str or Path
+        Folder for ``segments_<strategy>.<fmt>``.
+    fmt : str
+        png, svg or pdf.
+    """
+    one = answers.sel(strategy=strategy)
+    metrics = [str(m) for m in answers.metric.values]
+    labels = [f"{g} ({float(share):.0%})" for g, share in zip(answers.segment.values, answers.share.values)]
+    name, reference = _name(strategy), _name(answers.attrs["reference"])
+    ncols = min(len(metrics), ANSWER_COLUMNS)
+    nrows = -(-len(metrics) // ncols)
+    left, width, gap = text_width("\n".join(labels), TICK_SIZE) + 0.3, 3.0, 0.3  # inches
+    column = 0.04 * width + text_width(P_BETTER, LEGEND_SIZE) + 0.1
+    fig_width = left + ncols * (width + column + gap) - gap
+    title = wrap(f"For whom is {name[:1].lower() + name[1:]} better than {reference[:1].lower() + reference[1:]}?\n"
+                 f"{name} minus {reference} by patient segment (share of patients), on the same virtual patients",
+                 fig_width - MARGIN, TITLE_SIZE)
+    note = wrap(f"Blue: posterior mean and 95% interval over {answers.attrs['combined_draws']} draws of the combined "
+                "ensemble of parameters and model structures, each draw with its own "
+                f"{answers.attrs['replicates']} trials of {answers.attrs['patients']} patients. Black, above: Monte "
+                f"Carlo 95% CI at the fitted values ({answers.attrs['fitted_replicates']} trials), the segment's "
+                "simulated patients only; smaller segments have wider ones. Grey ticks: the posterior mean under "
+                "each driver of post-HSCT NRM. P(better): the share of draws in which "
+                f"{name[:1].lower() + name[1:]} is better for the segment's patients.", fig_width - MARGIN, NOTE_SIZE)
+    fig, axs = panel_grid(nrows, ncols, width, 0.32 * len(labels) + 0.2, left=left, right=column,
+                          top=0.55 + LINE * (title.count("\n") + 1), bottom=0.6 + LINE * (note.count("\n") + 1),
+                          wspace=column + gap, hspace=1.1, sharey=True)
+    rows = np.arange(len(labels))[::-1].astype(float)
+    splits = answers.split.values
+    breaks = [rows[i] + 0.5 for i in range(1, len(splits)) if splits[i] != splits[i - 1]]
+    for ax, metric in zip(axs.flat, metrics):
+        r = one.sel(metric=metric)
+        k = scale(str(r.unit.values))
+        beside = blended_transform_factory(ax.transAxes, ax.transData)
+        for row, g in zip(rows, answers.segment.values):
+            c = r.sel(segment=g)
+            ax.hlines(row + 0.22, k * c.fitted_lower, k * c.fitted_upper, color=MONTE_CARLO_COLOR, lw=1.5)
+            ax.plot(k * c.fitted, row + 0.22, "|", color=MONTE_CARLO_COLOR, ms=6, mew=1.5)
+            ax.hlines(row, k * c.posterior_lower, k * c.posterior_upper, color=POSTERIOR_COLOR, lw=3)
+            ax.plot(k * c.posterior_mean, row, "o", color=POSTERIOR_COLOR, ms=6, mec="white")
+            drivers = list(driver_means(answers.sel(segment=g), strategy, metric).values())
+            ax.plot(k * np.array(drivers), np.full(len(drivers), row), "|", color=DRIVER_COLOR, ms=9, mew=1.2)
+            ax.text(1.04, row, f"{float(c.prob_better):.2f}", transform=beside, va="center", fontsize=TICK_SIZE)
+        for y in breaks:
+            ax.axhline(y, color="lightgrey", lw=0.8)
+        ax.text(1.04, 1.0, P_BETTER, transform=ax.transAxes, va="bottom", fontsize=LEGEND_SIZE)
+        ax.axvline(0.0, **ZERO_LINE)
+        label = metric_label(metric, difference=True)
+        ax.set_title(f"{label.name}\n({r.better.values} is better)", fontsize=TITLE_SIZE)
+        ax.set_xlabel(f"difference ({label.unit})")
+        ax.set_ylim(rows[-1] - 0.6, rows[0] + 0.6)
+        ax.grid(axis="x", alpha=0.3)
+    for ax in axs.flat[len(metrics):]:
+        ax.set_visible(False)
+    for ax in axs[:, 0]:
+        ax.set_yticks(rows, labels, fontsize=TICK_SIZE)
+    fig.suptitle(title, fontsize=TITLE_SIZE, y=1 - 0.1 / fig.get_figheight(), va="top")
+    fig.text(MARGIN / 2 / fig_width, 0.1 / fig.get_figheight(), note, fontsize=NOTE_SIZE, va="bottom")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return save(fig, Path(out_dir), f"segments_{strategy}", fmt)
 
 
 def value_of_information_plot(voi: xr.Dataset, out_dir: str | Path, title: str,

@@ -22,6 +22,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS, Metric, patient_columns
+from simulator.analysis.segments import Split
 from simulator.analysis.trial_metrics import (
     CURVE_HORIZON_MONTHS,
     CURVES,
@@ -163,6 +164,19 @@ def simulator_outputs(metrics: Sequence[str | dict | MetricSpec], strategies: Se
 
 
 # ----------------------------------------------------------------------------- models
+def segment_key(name: str, segment: str) -> str:
+    """Where :meth:`SimulatorModel.evaluate` puts output ``name`` within ``segment`` (``""``: every patient).
+
+    Output names are identifiers, so ``"<name> in <segment>"`` cannot clash with one.
+    """
+    return f"{name} in {segment}" if segment else name
+
+
+def share_key(segment: str) -> str:
+    """Where :meth:`SimulatorModel.evaluate` puts the share of each trial's patients in ``segment``."""
+    return f"share of {segment}"
+
+
 def resolve_strategies(scenario: Scenario, strategies: Mapping[str, Scenario | Mapping] | None
                        ) -> dict[str, Scenario]:
     """The base scenario and the named strategies (scenarios, or overrides merged onto the base).
@@ -215,13 +229,16 @@ class SimulatorModel:
         Run the chunks of parameter sets on a dask.distributed cluster (``local:N`` or
         a scheduler address, see :func:`simulator.runtime.scaleout.scheduler`); the results
         are bit-identical to an in-process run.
+    segments : sequence of Split, optional
+        Also every output within each segment of these splits (see :meth:`evaluate`):
+        the same figures on a mask of each strategy's records, no new simulation.
     """
 
     def __init__(self, scenario: Scenario, metrics: Sequence[str | dict | MetricSpec], *,
                  strategies: Mapping[str, Scenario | Mapping] | None = None,
                  patients: int = DEFAULT_PATIENTS, replicates: int = DEFAULT_REPLICATES,
                  seed: int = DEFAULT_SEED, ensemble: str | Path | xr.Dataset | None = None,
-                 dask: str | None = None):
+                 dask: str | None = None, segments: Sequence[Split] = ()):
         if patients < 1 or replicates < 1:
             raise ValueError(f"patients and replicates must be at least 1, got {patients} and {replicates}")
         if not 0 <= seed < 2**63:
@@ -239,6 +256,12 @@ class SimulatorModel:
             for s in (o.strategy, o.minus):
                 if s is not None:
                     self._metrics.setdefault(s, {}).update({m.id: m for m in o.metrics})
+        self.segments = tuple(segments)
+        names = self._segment_names()
+        if len(set(names)) < len(names):
+            raise ValueError(f"segments: a segment named twice among {names}")
+        if self.segments:
+            self._metrics.setdefault(BASE, {})  # the segments' shares are those of the base scenario's patients
         self._arrays = {s: model_arrays(self.strategies[s]) for s in self._metrics}
 
     def ensemble(self) -> xr.Dataset:
@@ -302,7 +325,10 @@ class SimulatorModel:
         Returns
         -------
         dict of str to ndarray, shape (sets, times, replicates)
-            ``times`` is 1 for outputs without time points.
+            ``times`` is 1 for outputs without time points. With ``segments``, also each
+            output within each segment, keyed :func:`segment_key` (output, segment), and the
+            share of the base scenario's patients in each segment of each trial, keyed
+            :func:`share_key` (segment).
         """
         sets = self.vectors(names, values)
         n_sets, reps = len(sets), self.replicates
@@ -310,7 +336,7 @@ class SimulatorModel:
         if blocks.shape != (n_sets,) or (blocks < 0).any():
             raise ValueError(f"blocks must be {n_sets} non-negative integers, got shape {blocks.shape}")
         per_chunk = max(1, MAX_PATIENTS_PER_CHUNK // (reps * self.patients))
-        out = {o.name: np.empty((n_sets, len(o.metrics), reps)) for o in self.outputs}
+        out: dict[str, np.ndarray] = {}
         if progress:
             progress(0, n_sets)
         starts = range(0, n_sets, per_chunk)
@@ -321,10 +347,17 @@ class SimulatorModel:
                 start = starts[i]
                 size = min(per_chunk, n_sets - start)
                 for o in self.outputs:
-                    value = np.stack([figures[o.strategy][m.id] for m in o.metrics], axis=1)
-                    if o.minus is not None:
-                        value = value - np.stack([figures[o.minus][m.id] for m in o.metrics], axis=1)
-                    out[o.name][start:start + size] = value
+                    for segment in ("", *self._segment_names()):
+                        value = np.stack([figures[o.strategy][segment_key(m.id, segment)] for m in o.metrics],
+                                         axis=1)
+                        if o.minus is not None:
+                            value = value - np.stack([figures[o.minus][segment_key(m.id, segment)]
+                                                      for m in o.metrics], axis=1)
+                        out.setdefault(segment_key(o.name, segment), np.empty((n_sets, len(o.metrics), reps))
+                                       )[start:start + size] = value
+                for segment in self._segment_names():
+                    out.setdefault(share_key(segment), np.empty((n_sets, 1, reps)))[start:start + size, 0] = \
+                        figures[BASE][share_key(segment)]
                 done += size
                 if progress:
                     progress(done, n_sets)
@@ -340,10 +373,19 @@ class SimulatorModel:
         reps, patients = self.replicates, self.patients
         out_float, out_int = run_parameter_sets(self._arrays[strategy], sets, self.seed, reps * patients,
                                                 blocks * (reps * patients))
-        records = record_columns(out_float.reshape(K.N_FLOAT, -1), out_int.reshape(K.N_INT, -1))
-        values, _ = trial_figures(patient_columns(records), len(sets) * reps, patients,
-                                  metrics=tuple(self._metrics[strategy].values()), curves=False)
+        records = patient_columns(record_columns(out_float.reshape(K.N_FLOAT, -1), out_int.reshape(K.N_INT, -1)))
+        trials, metrics = len(sets) * reps, tuple(self._metrics[strategy].values())
+        values, _ = trial_figures(records, trials, patients, metrics=metrics, curves=False)
+        for split in self.segments:
+            for segment, mask in split.masks(records).items():
+                within, _ = trial_figures(records, trials, patients, mask=mask, metrics=metrics, curves=False)
+                values |= {segment_key(k, segment): v for k, v in within.items()}
+                values[share_key(segment)] = mask.reshape(trials, patients).mean(axis=1)
         return {k: v.reshape(len(sets), reps) for k, v in values.items()}
+
+    def _segment_names(self) -> list[str]:
+        """Every segment of every split, in order."""
+        return [name for split in self.segments for name in split.segments]
 
     def attrs(self) -> dict[str, Any]:
         """What the results' attributes record about the model."""

@@ -37,10 +37,12 @@ from simulator.analysis.labels import (
     structure_title,
 )
 from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
+from simulator.analysis.segments import ALL_PATIENTS
+from simulator.analysis.segments import splits as segment_splits
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, mc_summary, netcdf_unit
 from simulator.model.config import Scenario
 from simulator.sensitivity.distributions import load_ensemble, varied_parameters
-from simulator.sensitivity.models import SimulatorModel
+from simulator.sensitivity.models import SimulatorModel, segment_key, share_key
 
 BY_ID = {m.id: m for m in TRIAL_METRICS}
 
@@ -160,7 +162,7 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
                        patients: int = POOLED_ANALYSIS_PATIENTS,
                        fitted_replicates: int = FITTED_REPLICATES, replicates: int = ENSEMBLE_REPLICATES,
                        draws: int | None = None, per_structure: int = PER_STRUCTURE_DRAWS,
-                       progress: Callable[[int, int], Any] | None = None) -> xr.Dataset:
+                       by: Sequence[str] = (), progress: Callable[[int, int], Any] | None = None) -> xr.Dataset:
     """Each strategy minus the reference, with Monte Carlo, parameter and structural uncertainty.
 
     Every strategy simulates the same patients (common random numbers). At the fitted values,
@@ -187,6 +189,12 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
         Draws of the combined ensemble, evenly spaced (default: all).
     per_structure : int
         Draws of each structure's own posterior for the answer under that structure (0: none).
+    by : sequence of str
+        Patient segments: names of :mod:`simulator.analysis.segments` splits (``age_55``,
+        ``salvage_line``, ``transplant_eligible``, ``prior_hsct``, ``ph_positive``,
+        ``bilirubin_high``; each may be a comma list), each a separate one-way split. Every
+        figure is then also computed within each segment of the same simulated patients
+        (a mask on the records), so each segment's difference is paired as well.
     progress : callable, optional
         ``progress(done, total)`` in parameter sets.
 
@@ -205,15 +213,29 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
         ``structure_weight`` (structure); ``draw_difference`` (draw, strategy, metric) and
         ``draw_inputs`` (draw, parameter) for each draw of the combined ensemble, with its
         structure in ``draw_structure``. Differences of rates are fractions (``units: 1``;
-        shown as percentage points). What each interval covers is in ``attrs``.
+        shown as percentage points). What each interval covers is in ``attrs``. With
+        ``by``, every variable but ``structure_weight`` and ``draw_inputs`` has a
+        ``segment`` dimension before ``strategy``: first :data:`ALL_PATIENTS`, then each
+        split's segments, with coordinates ``split`` (the split's name) and ``share``
+        (the share of the reference's patients in the segment at the fitted values).
+
+    Raises
+    ------
+    ValueError
+        An unknown metric.
+    KeyError
+        An unknown segment split (one line naming every valid one).
     """
     unknown = [m for m in metrics if m not in BY_ID]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}")
+    chosen = segment_splits(by)
+    segments = ["", *(name for s in chosen for name in s.segments)]  # "": every patient
     keys = {name: f"s{i}" for i, name in enumerate(strategies)}  # variable names must be identifiers
     specs = [{"metric": m, "strategy": keys[s], "minus": REFERENCE, "name": f"{m}__{keys[s]}"}
              for s in strategies for m in metrics]
-    common = dict(strategies={keys[s]: scenario for s, scenario in strategies.items()}, patients=patients, seed=seed)
+    common = dict(strategies={keys[s]: scenario for s, scenario in strategies.items()}, patients=patients, seed=seed,
+                  segments=chosen)
     # the fitted answer: the reference's own parameter values, no parameter varied
     point = SimulatorModel(reference, specs, replicates=fitted_replicates, **common).evaluate([], np.empty((1, 0)))
     ens = load_ensemble(ensemble)
@@ -226,35 +248,36 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
         [names[j] for j in columns], rows[:, columns], progress, blocks)
     labels_arr = np.array(labels)
     combined = labels_arr == "combined"
-    shape = (len(strategies), len(metrics))
+    shape = (len(segments), len(strategies), len(metrics))
     fields = ("fitted", "fitted_lower", "fitted_upper", "posterior_mean", "posterior_lower", "posterior_upper",
               "prob_better", "posterior_mean_mc_se", "prob_better_mc_se", "mc_share")
     out = {k: np.full(shape, math.nan) for k in fields}
     per_draw = np.full((int(combined.sum()), *shape), math.nan)
     per = {k: np.full((len(structures), *shape), math.nan) for k in ("structure_mean", "structure_lower",
                                                                       "structure_upper", "structure_prob_better")}
-    for i, s in enumerate(strategies):
-        for j, m in enumerate(metrics):
-            key = f"{m}__{keys[s]}"
-            est, lo, hi, _ = mc_summary(point[key][0, 0])
-            out["fitted"][i, j], out["fitted_lower"][i, j], out["fitted_upper"][i, j] = est, lo, hi
-            values = runs[key][:, 0, :]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # NaN where no replicate defines the figure
-                per_draw[:, i, j] = np.nanmean(values[combined], axis=1)
-            a = ensemble_summary(values[combined], _sign(m))
-            for name, field in (("mean", "posterior_mean"), ("lower", "posterior_lower"),
-                                ("upper", "posterior_upper"), ("prob_better", "prob_better"),
-                                ("mean_mc_se", "posterior_mean_mc_se"), ("prob_better_mc_se", "prob_better_mc_se"),
-                                ("mc_share", "mc_share")):
-                out[field][i, j] = a[name]
-            for k, name in enumerate(structures):
-                b = ensemble_summary(values[labels_arr == name], _sign(m))
-                (per["structure_mean"][k, i, j], per["structure_lower"][k, i, j],
-                 per["structure_upper"][k, i, j], per["structure_prob_better"][k, i, j]) = (
-                    b["mean"], b["lower"], b["upper"], b["prob_better"])
+    for g, segment in enumerate(segments):
+        for i, s in enumerate(strategies):
+            for j, m in enumerate(metrics):
+                key = segment_key(f"{m}__{keys[s]}", segment)
+                est, lo, hi, _ = mc_summary(point[key][0, 0])
+                out["fitted"][g, i, j], out["fitted_lower"][g, i, j], out["fitted_upper"][g, i, j] = est, lo, hi
+                values = runs[key][:, 0, :]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # NaN where no replicate defines the figure
+                    per_draw[:, g, i, j] = np.nanmean(values[combined], axis=1)
+                a = ensemble_summary(values[combined], _sign(m))
+                for name, field in (("mean", "posterior_mean"), ("lower", "posterior_lower"),
+                                    ("upper", "posterior_upper"), ("prob_better", "prob_better"),
+                                    ("mean_mc_se", "posterior_mean_mc_se"),
+                                    ("prob_better_mc_se", "prob_better_mc_se"), ("mc_share", "mc_share")):
+                    out[field][g, i, j] = a[name]
+                for k, name in enumerate(structures):
+                    b = ensemble_summary(values[labels_arr == name], _sign(m))
+                    (per["structure_mean"][k, g, i, j], per["structure_lower"][k, g, i, j],
+                     per["structure_upper"][k, g, i, j], per["structure_prob_better"][k, g, i, j]) = (
+                        b["mean"], b["lower"], b["upper"], b["prob_better"])
     units = [netcdf_unit(BY_ID[m]) for m in metrics]
-    dims = ("strategy", "metric")
+    dims = ("segment", "strategy", "metric")
     data = {k: (dims, v) for k, v in out.items()}
     data.update({k: (("structure", *dims), v) for k, v in per.items()})
     data["draw_difference"] = (("draw", *dims), per_draw, {"long_name": "difference under each combined-ensemble draw"})
@@ -262,9 +285,14 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
     weights = (ens["structure_weight"].values if "structure_weight" in ens and structures
                else np.ones(len(structures)) / max(len(structures), 1))
     data["structure_weight"] = ("structure", weights, {"units": "1"})
-    return xr.Dataset(
+    shares = [1.0, *(float(point[share_key(g)].mean()) for g in segments[1:])]
+    ds = xr.Dataset(
         data,
-        coords={"strategy": list(strategies), "metric": list(metrics), "structure": structures,
+        coords={"segment": [ALL_PATIENTS, *segments[1:]],
+                "split": ("segment", ["", *(s.id for s in chosen for _ in s.segments)]),
+                "share": ("segment", shares, {"units": "1", "long_name": "share of the reference's patients in the "
+                                                                        "segment, at the fitted values"}),
+                "strategy": list(strategies), "metric": list(metrics), "structure": structures,
                 "draw": np.arange(int(combined.sum())), "parameter": names,
                 "draw_structure": ("draw", _draw_structures(ens, draws)),
                 "unit": ("metric", units), "better": ("metric", [BY_ID[m].better or "none" for m in metrics])},
@@ -275,6 +303,12 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
                "combined_draws": int(combined.sum()), "per_structure_draws": per_structure,
                "unique_draws": int(len(np.unique(rows[combined], axis=0)))},
     )
+    if not chosen:
+        return ds.isel(segment=0, drop=True)
+    ds.attrs["segments"] = ("each strategy's patients split by the baseline covariates of their own records, "
+                            "one split at a time (" + ", ".join(s.id for s in chosen) + "); the same patients "
+                            "under every strategy, so each segment's difference is paired")
+    return ds
 
 
 def _pp(value: float, unit: str) -> str:
@@ -319,6 +353,32 @@ SIGN_WEIGHT = 0.05  # NRM drivers holding less posterior weight do not decide wh
 SIGN_SES = 2.0  # standard errors before two drivers' answers, or one and 0, count as different
 
 
+def driver_verdict(ds: xr.Dataset, strategy: str, metric: str) -> tuple[str, str]:
+    """Whether the answer's sign depends on what drives post-HSCT NRM, and the answer under each driver.
+
+    Returns
+    -------
+    verdict : str
+        ``"depends"`` where two drivers' answers (of those with posterior weight at least
+        :data:`SIGN_WEIGHT`) lie on both sides of 0 and differ by more than :data:`SIGN_SES`
+        standard errors of their difference; ``"same"`` where every such answer is more than
+        :data:`SIGN_SES` standard errors from 0 (on one side); else ``"unclear"`` (some
+        cannot be told from 0); ``""`` without model structures.
+    by : str
+        ``+1.2 if NRM ~ cumulative dose, ...`` in the metric's display unit.
+    """
+    if not ds.sizes["structure"]:
+        return "", ""
+    unit = str(ds.unit.sel(metric=metric).values)
+    answers = {k: v for k, v in _driver_answers(ds, strategy, metric).items() if v[2] >= SIGN_WEIGHT}
+    by = ", ".join(f"{_pp(m, unit)} if {NRM_DRIVER_TITLES[k]}" for k, (m, _, _) in answers.items())
+    values = list(answers.values())
+    if any(m1 * m2 < 0 and abs(m1 - m2) > SIGN_SES * math.hypot(se1, se2)
+           for i, (m1, se1, _) in enumerate(values) for m2, se2, _ in values[i + 1:]):
+        return "depends", by
+    return ("same" if all(abs(m) > SIGN_SES * se for m, se, _ in values) else "unclear"), by
+
+
 def bottom_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
     """One sentence: the answer over all uncertainty, P(better), and whether its sign depends on the mechanism."""
     r = ds.sel(strategy=strategy, metric=metric)
@@ -331,21 +391,14 @@ def bottom_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
             f"{float(r.prob_better):.2f} (simulation SE {float(r.prob_better_mc_se):.2f}; the finite set of "
             f"{ds.attrs['unique_draws']} distinct posterior draws adds about "
             f"{math.sqrt(float(r.prob_better) * (1 - float(r.prob_better)) / ds.attrs['unique_draws']):.2f})")
-    if ds.sizes["structure"]:
-        answers = {k: v for k, v in _driver_answers(ds, strategy, metric).items() if v[2] >= SIGN_WEIGHT}
-        by = ", ".join(f"{_pp(m, unit)} if {NRM_DRIVER_TITLES[k]}" for k, (m, _, _) in answers.items())
-        # the sign depends on the driver where two drivers' answers lie on both sides of 0 and differ by
-        # more than SIGN_SES standard errors of their difference
-        values = list(answers.values())
-        split = any(m1 * m2 < 0 and abs(m1 - m2) > SIGN_SES * math.hypot(se1, se2)
-                    for i, (m1, se1, _) in enumerate(values) for m2, se2, _ in values[i + 1:])
-        if split:
-            text += ("; its sign depends on what post-HSCT NRM rises with, which the published figures "
-                     f"cannot tell apart ({by})")
-        elif all(abs(m) > SIGN_SES * se for m, se, _ in values):
-            text += f"; the same sign whatever post-HSCT NRM rises with ({by})"
-        else:
-            text += f"; under some NRM drivers it cannot be told from 0 ({by})"
+    verdict, by = driver_verdict(ds, strategy, metric)
+    if verdict == "depends":
+        text += ("; its sign depends on what post-HSCT NRM rises with, which the published figures "
+                 f"cannot tell apart ({by})")
+    elif verdict == "same":
+        text += f"; the same sign whatever post-HSCT NRM rises with ({by})"
+    elif verdict == "unclear":
+        text += f"; under some NRM drivers it cannot be told from 0 ({by})"
     return text + "."
 
 
@@ -409,6 +462,118 @@ def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
                     lines.append(f"    {structure_title(str(ds.structure.values[k])):<55} "
                                  f"w {float(r.structure_weight):.2f} {interval:<20} P {float(r.structure_prob_better):.2f}")
         lines.append("")
+    return "\n".join(lines)
+
+
+SEGMENT_WIDTH = 18  # characters of a segment's title in the tables
+
+
+def segment_signs(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, int]:
+    """Each segment's sign over all uncertainty: +1 better, -1 worse, 0 cannot be told from 0.
+
+    Better or worse where the 95% interval over the combined ensemble (parameters, model
+    structures, and each draw's simulated patients) lies wholly on one side of 0, read in
+    the metric's direction (higher or lower is better; higher where neither is). The whole
+    population (:data:`ALL_PATIENTS`) is left out.
+    """
+    r = ds.sel(strategy=strategy, metric=metric)
+    sign = _sign(metric)
+    out = {}
+    for segment in ds.segment.values[1:]:
+        lo, hi = sorted((sign * float(r.posterior_lower.sel(segment=segment)),
+                         sign * float(r.posterior_upper.sel(segment=segment))))
+        out[str(segment)] = 1 if lo > 0 else (-1 if hi < 0 else 0)
+    return out
+
+
+def segment_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
+    """One sentence: which segments differ in sign, given all uncertainty, and where it cannot be told."""
+    r = ds.sel(strategy=strategy, metric=metric)
+    signs = segment_signs(ds, strategy, metric)
+    directed = str(r.better.values) != "none"
+    words = {1: "better", -1: "worse"} if directed else {1: "higher", -1: "lower"}
+
+    def named(sign: int) -> str:
+        cells = [f"{g} ({float(r.prob_better.sel(segment=g)):.2f})" for g, v in signs.items() if v == sign]
+        return ", ".join(cells)
+
+    chance = "P(better)" if directed else "P(difference > 0)"
+    head = (f"By patient segment, {_title(strategy)} vs {_title(ds.attrs['reference']).lower()}, "
+            f"{metric_label(metric, difference=True).name}")
+    present = {v for v in signs.values()}
+    if {1, -1} <= present:
+        text = f"the sign differs between segments: {words[1]} for {named(1)}; {words[-1]} for {named(-1)}"
+    elif present == {1} or present == {-1}:
+        text = f"{words[present.pop()]} in every segment ({named(1) or named(-1)}); no segment differs in sign"
+    elif present - {0}:
+        sign = (present - {0}).pop()
+        text = f"no segment differs in sign: {words[sign]} for {named(sign)}"
+    else:
+        text = "no segment differs in sign: in none can the difference be told from 0"
+    if 0 in present and present != {0}:
+        text += f"; cannot be told from 0 for {named(0)}"
+    return (f"{head}: {text} ({chance} in brackets; 95% intervals over parameters, model structures and the "
+            "simulated patients).")
+
+
+def format_segment_answers(ds: xr.Dataset, metrics: Sequence[str] | None = None) -> str:
+    """The comparison by patient segment: a sentence per strategy, then per metric a table and the NRM drivers.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A result of :func:`compare_strategies` with ``by`` (a ``segment`` dimension).
+    metrics : sequence of str, optional
+        The metrics shown (default: the first).
+    """
+    metrics = list(metrics or ds.metric.values[:1])
+    lines = [line for s in ds.strategy.values for line in textwrap.wrap(segment_line(ds, str(s), metrics[0]), WIDTH)]
+    fitted_patients = ds.attrs["fitted_replicates"] * ds.attrs["patients"]
+    note = (f"Each segment is a mask on the same simulated patients (common random numbers within the segment); "
+            f"'patients' are those behind the fitted answer ({fitted_patients:,} in all); under the posterior each "
+            f"draw has {ds.attrs['replicates'] * ds.attrs['patients']:,} patients, of which the segment's share. "
+            "Smaller segments carry more Monte Carlo error: 'MC SE' is that of the posterior mean, '+-' that of "
+            "P(better).")
+    lines += [""] + textwrap.wrap(note, WIDTH) + [""]
+    drivers = [k for k in NRM_DRIVER_TITLES if ds.sizes["structure"]
+               and any(str(s).split("-")[0] == k for s in ds.structure.values)]
+    titles = {k: NRM_DRIVER_TITLES[k].removeprefix("NRM ~ ").removesuffix(" only") for k in drivers}
+    for s in ds.strategy.values:
+        for m in metrics:
+            label = metric_label(str(m), difference=True)
+            lines += [f"{_title(str(s))} minus {_title(ds.attrs['reference'])}, {label.name} ({label.unit}):",
+                      f"  {'segment':<{SEGMENT_WIDTH}} {'share':>5} {'patients':>9}  {'fitted (MC 95% CI)':<20} "
+                      f"{'posterior (95% int.)':<21} {'MC SE':>5}  P(better)"]
+            for g in ds.segment.values:
+                r = ds.sel(strategy=s, metric=m, segment=g)
+                unit = str(r.unit.values)
+                k = 100.0 if unit == FRACTION_UNIT else 1.0
+                fit = f"{_pp(r.fitted, unit)} ({_pp(r.fitted_lower, unit)}, {_pp(r.fitted_upper, unit)})"
+                post = (f"{_pp(r.posterior_mean, unit)} ({_pp(r.posterior_lower, unit)}, "
+                        f"{_pp(r.posterior_upper, unit)})")
+                chance = (f"{float(r.prob_better):.2f} +-{float(r.prob_better_mc_se):.2f}"
+                          if str(r.better.values) != "none" else "-")
+                lines.append(f"  {str(g)[:SEGMENT_WIDTH]:<{SEGMENT_WIDTH}} {float(r.share):>5.0%} "
+                             f"{round(float(r.share) * fitted_patients):>9,}  {fit:<20} {post:<21} "
+                             f"{k * float(r.posterior_mean_mc_se):>5.2f}  {chance}")
+            if drivers:
+                widths = {d: max(len(titles[d]), 11) + 2 for d in drivers}
+                lines.append(f"  {'NRM rises with:':<{SEGMENT_WIDTH}} "
+                             + "".join(f"{titles[d]:>{widths[d]}}" for d in drivers) + "  sign")
+                for g in ds.segment.values:
+                    one = ds.sel(segment=g)
+                    answers = _driver_answers(one, str(s), str(m))
+                    unit = str(one.unit.sel(metric=m).values)
+                    cells = "".join(f"{_pp(answers[d][0], unit) if d in answers else '-':>{widths[d]}}"
+                                    for d in drivers)
+                    lines.append(f"  {str(g)[:SEGMENT_WIDTH]:<{SEGMENT_WIDTH}} {cells}  "
+                                 f"{driver_verdict(one, str(s), str(m))[0]}")
+            lines.append("")
+    if drivers:
+        lines += textwrap.wrap("'sign': whether the segment's sign depends on what post-HSCT NRM rises with "
+                               "(depends), is the same under every driver (same), or under some cannot be "
+                               "told from 0 (unclear); the drivers' answers are their structures' posterior "
+                               "means.", WIDTH) + [""]
     return "\n".join(lines)
 
 
