@@ -198,33 +198,46 @@ MAX_UNCERTAIN_POINTS = 8  # grid points of a sweep answered over the ensemble at
 def _strategy_answers(reference: Scenario, strategies: dict[str, Scenario], args: argparse.Namespace,
                       metrics: tuple[str, ...] | None, seed: int, patients: int) -> None:
     """Each strategy against the reference with Monte Carlo, parameter and structural uncertainty."""
+    from simulator.analysis.segments import ALL_PATIENTS
     from simulator.sensitivity.strategies import (
         ENSEMBLE_REPLICATES,
         HEADLINE,
         PRECISE_REPLICATES,
         compare_strategies,
+        format_segment_answers,
         format_strategy_answers,
         format_value_of_information,
         value_of_information,
     )
 
+    shown = metrics
     metrics = metrics or HEADLINE
     with progress_bar("parameter sets", "set") as progress:
         answers = compare_strategies(reference, strategies, metrics, ensemble=args.ensemble, seed=seed,
-                                     patients=patients, progress=progress,
+                                     patients=patients, progress=progress, by=args.by or (),
                                      replicates=PRECISE_REPLICATES if args.precise else ENSEMBLE_REPLICATES)
-    print(format_strategy_answers(answers))
+    whole = answers.sel(segment=ALL_PATIENTS, drop=True) if args.by else answers
+    if args.by:
+        print(format_segment_answers(answers, shown))
+    print(format_strategy_answers(whole))
     for name in map(str, answers.strategy.values):
-        voi = value_of_information(answers, name, metrics[0])
+        voi = value_of_information(whole, name, metrics[0])
         print(format_value_of_information(voi) + "\n")
         if args.plot_dir:
-            from simulator.plots.decision import answer_plot, decision_title, value_of_information_plot
+            from simulator.plots.decision import answer_plot, decision_title, segment_plot, value_of_information_plot
 
-            for path in (answer_plot(answers, name, args.plot_dir),
-                         value_of_information_plot(voi, args.plot_dir, decision_title(answers, name),
-                                                   stem=f"value_of_information_{name}")):
+            paths = [answer_plot(whole, name, args.plot_dir),
+                     value_of_information_plot(voi, args.plot_dir, decision_title(whole, name),
+                                               stem=f"value_of_information_{name}")]
+            if args.by:
+                paths.append(segment_plot(answers, name, args.plot_dir))
+            for path in paths:
                 print(f"Figure written to {path}")
             print()
+    if args.out:
+        from simulator.runtime.storage import write_netcdf
+
+        print(f"Answers written to {write_netcdf(answers, args.out)}")
 
 
 def _grid_points(exp, at: dict[str, int]) -> list[tuple[int, ...]]:
@@ -260,6 +273,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         metrics = check_metric_ids(args.metric) if args.metric else None
     except KeyError as exc:
         raise ConfigError(f"{source}: --metric: {exc.args[0]}") from None
+    if args.by:
+        from simulator.analysis.segments import splits
+
+        try:
+            splits(args.by)
+        except KeyError as exc:
+            raise ConfigError(f"{source}: --by: {exc.args[0]}") from None
+    for flag, value in (("--by", args.by), ("--out", args.out)):
+        if value and (args.format != "table" or (results and not args.uncertainty)):
+            raise ConfigError(f"{source}: {flag}: applies to the answers over the ensemble (scenario files, or a "
+                              "results file with --uncertainty), shown as a table")
     if results:
         ds = load_results(source)
         exp = experiment_from_json(ds.attrs["experiment"], source)
@@ -540,6 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="results file with --at: also each selected grid point against the reference "
                               "over the combined ensemble of parameters and model structures (scenario files: "
                               "always)")
+    compare.add_argument("--by", action="append", metavar="SPLIT,...",
+                         help="also the answers by patient segment, each split one way: age_<years> (e.g. age_55), "
+                              "salvage_line, transplant_eligible, prior_hsct, ph_positive, bilirubin_high "
+                              "(repeatable or a comma list); --plot-dir adds segments_<strategy>.png")
+    compare.add_argument("--out", help="write the answers over the ensemble (with --by, a segment dimension) to "
+                                       "this netCDF file (atomically)")
     compare.add_argument("--contrast", action="store_true",
                          help="scenario files: also the observational vs causal dose contrast of the reference "
                               "at --cutoff")
