@@ -135,3 +135,48 @@ def test_trial_on_a_scenario_file_names_the_command_that_runs_it(tmp_path, capsy
     assert err.startswith(f"inosim: {path}: a scenario file, not a trial design") and err.count("\n") == 1
     assert err.endswith(f"run a scenario with `inosim run {path}`\n")
     assert not (tmp_path / "t.nc").exists()
+
+
+def test_compare_by_segment_prints_writes_and_draws(tmp_path, capsys):
+    """``inosim compare A.yaml B.yaml --by``: the segment sentence first, the table with each segment's size,
+    the whole-population answer after it; the answers with a segment dimension in --out; the segment figure."""
+    from conftest import CONFIGS
+
+    from simulator.runtime.storage import write_netcdf
+    from simulator.sensitivity.distributions import load_ensemble
+
+    ens = write_netcdf(load_ensemble(None).isel(draw=slice(0, 400, 50))[["parameters"]], tmp_path / "ens.nc")
+    files = [str(CONFIGS / f) for f in ("label_dosing.yaml", "two_cycles_then_stop.yaml")]
+    out = tmp_path / "answers.nc"
+    assert main(["compare", *files, "--patients", "30", "--metric", "os_24_months", "--ensemble", str(ens),
+                 "--by", "age_55,salvage_line", "--by", "ph_positive", "--out", str(out),
+                 "--plot-dir", str(tmp_path / "fig")]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[0].startswith("By patient segment, Two cycles, then stop vs label dosing, Overall survival at "
+                               "24 months (KM): ")
+    assert max(len(line) for line in lines if " written to " not in line) <= 100  # paths are as long as they are
+    table = lines.index("Two cycles, then stop minus Label dosing, Overall survival at 24 months (KM) (pp):")
+    assert lines[table + 1].split()[:3] == ["segment", "share", "patients"]
+    rows = [line.split("  ")[1].strip() for line in lines[table + 2:table + 9]]
+    assert rows == ["all patients", "age < 55", "age >= 55", "first salvage", "second salvage", "Ph-negative",
+                    "Ph-positive"]
+    assert text.index("By patient segment") < text.index("Two cycles, then stop vs label dosing, Overall survival")
+    ds = read_netcdf(out)
+    assert list(ds.segment.values)[0] == "all patients" and ds.sizes["segment"] == 7
+    assert ds.fitted.dims == ("segment", "strategy", "metric") and float(ds.share.sel(segment="all patients")) == 1
+    assert (tmp_path / "fig" / "segments_two_cycles_then_stop.png").exists()
+
+
+@pytest.mark.parametrize(("flags", "needle"), [
+    (["--by", "age_55,eligible"], "--by: no segment split 'eligible' (valid: age_<years> (e.g. age_55), "
+                                  "salvage_line, transplant_eligible"),
+    (["--by", "age_55", "--format", "csv"], "--by: applies to the answers over the ensemble"),
+])
+def test_compare_by_unknown_segment_is_one_line(flags, needle, capsys):
+    from conftest import CONFIGS
+
+    files = [str(CONFIGS / f) for f in ("label_dosing.yaml", "two_cycles_then_stop.yaml")]
+    assert main(["compare", *files, *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err

@@ -2,7 +2,8 @@
 
 Each writer the command line and the scripts in ``experiments/`` call is run on a small
 simulation of its kind, and every figure it saves is measured; the decision figures of
-``inosim compare A.yaml B.yaml --plot-dir`` are measured in test_decision.py.
+``inosim compare A.yaml B.yaml --plot-dir`` are measured in test_decision.py, but for the segment figure
+of ``--by``, measured here.
 """
 
 from __future__ import annotations
@@ -109,3 +110,18 @@ def test_calibration_check_figure_fits(tmp_path, saved):
                tmp_path / "check.png")
     assert_fit(saved, 1)
 
+
+
+def test_segment_figure_fits(label, tmp_path, saved):
+    """``inosim compare A.yaml B.yaml --by ... --plot-dir``: every split, the headline metrics, a long title."""
+    from simulator import load_scenario
+    from simulator.plots.decision import segment_plot
+    from simulator.sensitivity.strategies import HEADLINE, compare_strategies
+
+    others = {"low_start_1p2": load_scenario(CONFIGS / "low_start_1p2.yaml")}
+    by = ["age_55,salvage_line,transplant_eligible,prior_hsct,ph_positive,bilirubin_high"]
+    answers = compare_strategies(label, others, HEADLINE, by=by, draws=12, per_structure=1, patients=60,
+                                 fitted_replicates=4, replicates=2, seed=5)
+    segment_plot(answers, "low_start_1p2", tmp_path)
+    segment_plot(answers.isel(metric=[0]), "low_start_1p2", tmp_path / "one")
+    assert_fit(saved, 2)
