@@ -373,6 +373,8 @@ def driver_verdict(ds: xr.Dataset, strategy: str, metric: str) -> tuple[str, str
     answers = {k: v for k, v in _driver_answers(ds, strategy, metric).items() if v[2] >= SIGN_WEIGHT}
     by = ", ".join(f"{_pp(m, unit)} if {NRM_DRIVER_TITLES[k]}" for k, (m, _, _) in answers.items())
     values = list(answers.values())
+    if not values:
+        return "", ""
     if any(m1 * m2 < 0 and abs(m1 - m2) > SIGN_SES * math.hypot(se1, se2)
            for i, (m1, se1, _) in enumerate(values) for m2, se2, _ in values[i + 1:]):
         return "depends", by
@@ -474,7 +476,8 @@ def segment_signs(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, int]:
     Better or worse where the 95% interval over the combined ensemble (parameters, model
     structures, and each draw's simulated patients) lies wholly on one side of 0, read in
     the metric's direction (higher or lower is better; higher where neither is). The whole
-    population (:data:`ALL_PATIENTS`) is left out.
+    population (:data:`ALL_PATIENTS`) and segments where the figure is undefined (no
+    patient in its denominator) are left out.
     """
     r = ds.sel(strategy=strategy, metric=metric)
     sign = _sign(metric)
@@ -482,7 +485,8 @@ def segment_signs(ds: xr.Dataset, strategy: str, metric: str) -> dict[str, int]:
     for segment in ds.segment.values[1:]:
         lo, hi = sorted((sign * float(r.posterior_lower.sel(segment=segment)),
                          sign * float(r.posterior_upper.sel(segment=segment))))
-        out[str(segment)] = 1 if lo > 0 else (-1 if hi < 0 else 0)
+        if np.isfinite(lo) and np.isfinite(hi):
+            out[str(segment)] = 1 if lo > 0 else (-1 if hi < 0 else 0)
     return out
 
 
@@ -512,8 +516,11 @@ def segment_line(ds: xr.Dataset, strategy: str, metric: str) -> str:
         text = "no segment differs in sign: in none can the difference be told from 0"
     if 0 in present and present != {0}:
         text += f"; cannot be told from 0 for {named(0)}"
-    return (f"{head}: {text} ({chance} in brackets; 95% intervals over parameters, model structures and the "
-            "simulated patients).")
+    undefined = [str(g) for g in ds.segment.values[1:] if str(g) not in signs]
+    if undefined:
+        text += f"; undefined for {', '.join(undefined)} (no patient in its denominator)"
+    brackets = f"{chance} in brackets; " if present - {0} else ""  # segments are named
+    return f"{head}: {text} ({brackets}95% intervals over parameters, model structures and the simulated patients)."
 
 
 def format_segment_answers(ds: xr.Dataset, metrics: Sequence[str] | None = None) -> str:
@@ -548,14 +555,17 @@ def format_segment_answers(ds: xr.Dataset, metrics: Sequence[str] | None = None)
                 r = ds.sel(strategy=s, metric=m, segment=g)
                 unit = str(r.unit.values)
                 k = 100.0 if unit == FRACTION_UNIT else 1.0
+                size = f"  {str(g)[:SEGMENT_WIDTH]:<{SEGMENT_WIDTH}} {float(r.share):>5.0%} " \
+                       f"{round(float(r.share) * fitted_patients):>9,}  "
+                if not np.isfinite(r.fitted) and not np.isfinite(r.posterior_mean):
+                    lines.append(size + "undefined: no patient of the segment in the figure's denominator")
+                    continue
                 fit = f"{_pp(r.fitted, unit)} ({_pp(r.fitted_lower, unit)}, {_pp(r.fitted_upper, unit)})"
                 post = (f"{_pp(r.posterior_mean, unit)} ({_pp(r.posterior_lower, unit)}, "
                         f"{_pp(r.posterior_upper, unit)})")
                 chance = (f"{float(r.prob_better):.2f} +-{float(r.prob_better_mc_se):.2f}"
                           if str(r.better.values) != "none" else "-")
-                lines.append(f"  {str(g)[:SEGMENT_WIDTH]:<{SEGMENT_WIDTH}} {float(r.share):>5.0%} "
-                             f"{round(float(r.share) * fitted_patients):>9,}  {fit:<20} {post:<21} "
-                             f"{k * float(r.posterior_mean_mc_se):>5.2f}  {chance}")
+                lines.append(f"{size}{fit:<20} {post:<21} {k * float(r.posterior_mean_mc_se):>5.2f}  {chance}")
             if drivers:
                 widths = {d: max(len(titles[d]), 11) + 2 for d in drivers}
                 lines.append(f"  {'NRM rises with:':<{SEGMENT_WIDTH}} "

@@ -19,6 +19,11 @@ def _two():
     return load_scenario(CONFIGS / "two_cycles_then_stop.yaml")
 
 
+@pytest.fixture(scope="module")
+def by_age(label):
+    return compare_strategies(label, {"two_cycles_then_stop": _two()}, ("os_24_months",), by=["age_55"], **SMALL)
+
+
 def test_unknown_or_repeated_split_is_one_line_naming_the_valid_ones():
     with pytest.raises(KeyError) as exc:
         splits(["age_55,eligible"])
@@ -110,3 +115,21 @@ def test_segments_with_a_known_answer(label):
     model = SimulatorModel(label, ["hsct"], patients=400, replicates=5, seed=2, segments=splits(["age_55"]))
     out = model.evaluate([], np.empty((1, 0)))
     assert np.mean(out[segment_key("hsct", "age >= 55")]) < np.mean(out[segment_key("hsct", "age < 55")]) - 0.1
+
+
+@pytest.mark.parametrize(("lower", "upper", "says"), [
+    ([0.01, -0.05], [0.05, -0.01], "the sign differs between segments: better for age < 55 (P); worse for "
+                                   "age >= 55 (P)"),
+    ([0.01, 0.02], [0.05, 0.05], "better in every segment (age < 55 (P), age >= 55 (P)); no segment differs in sign"),
+    ([-0.05, -0.05], [-0.01, 0.01], "no segment differs in sign: worse for age < 55 (P); cannot be told from 0 "
+                                    "for age >= 55 (P)"),
+    ([-0.05, np.nan], [0.01, np.nan], "in none can the difference be told from 0; undefined for age >= 55"),
+])
+def test_the_lead_sentence_says_which_segments_differ_in_sign(by_age, lower, upper, says):
+    ds = by_age.copy(deep=True)
+    for name, values in (("posterior_lower", lower), ("posterior_upper", upper)):
+        ds[name].loc[{"segment": ["age < 55", "age >= 55"]}] = np.array(values)[:, None, None]
+    ds["prob_better"][:] = 0.5
+    line = format_segment_answers(ds).split("\n\n")[0].replace("\n", " ")
+    assert says.replace("(P)", "(0.50)") in line
+    assert line.startswith("By patient segment, Two cycles, then stop vs label dosing, Overall survival at 24 months")
