@@ -204,7 +204,8 @@ def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: s
     column = 0.04 * width + text_width(P_BETTER, LEGEND_SIZE) + 0.1
     fig_width = left + ncols * (width + column + gap) - gap
     title = wrap(f"For whom is {name[:1].lower() + name[1:]} better than {reference[:1].lower() + reference[1:]}?\n"
-                 f"{name} minus {reference} by patient segment (share of patients), on the same virtual patients",
+                 f"{name} minus {reference[:1].lower() + reference[1:]} by patient segment (share of patients), on "
+                 "the same virtual patients",
                  fig_width - MARGIN, TITLE_SIZE)
     note = wrap(f"Blue: posterior mean and 95% interval over {answers.attrs['combined_draws']} draws of the combined "
                 "ensemble of parameters and model structures, each draw with its own "
@@ -212,7 +213,8 @@ def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: s
                 f"Carlo 95% CI at the fitted values ({answers.attrs['fitted_replicates']} trials), the segment's "
                 "simulated patients only; smaller segments have wider ones. Grey ticks: the posterior mean under "
                 "each driver of post-HSCT NRM. P(better): the share of draws in which "
-                f"{name[:1].lower() + name[1:]} is better for the segment's patients.", fig_width - MARGIN, NOTE_SIZE)
+                f"{name[:1].lower() + name[1:]} is better for the segment's patients ('-': no patient of the segment "
+                "in the figure's denominator).", fig_width - MARGIN, NOTE_SIZE)
     fig, axs = panel_grid(nrows, ncols, width, 0.32 * len(labels) + 0.2, left=left, right=column,
                           top=0.55 + LINE * (title.count("\n") + 1), bottom=0.6 + LINE * (note.count("\n") + 1),
                           wspace=column + gap, hspace=1.1, sharey=True)
@@ -231,7 +233,8 @@ def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: s
             ax.plot(k * c.posterior_mean, row, "o", color=POSTERIOR_COLOR, ms=6, mec="white")
             drivers = list(driver_means(answers.sel(segment=g), strategy, metric).values())
             ax.plot(k * np.array(drivers), np.full(len(drivers), row), "|", color=DRIVER_COLOR, ms=9, mew=1.2)
-            ax.text(1.04, row, f"{float(c.prob_better):.2f}", transform=beside, va="center", fontsize=TICK_SIZE)
+            chance = f"{float(c.prob_better):.2f}" if np.isfinite(c.prob_better) else "-"  # "-": undefined
+            ax.text(1.04, row, chance, transform=beside, va="center", fontsize=TICK_SIZE)
         for y in breaks:
             ax.axhline(y, color="lightgrey", lw=0.8)
         ax.text(1.04, 1.0, P_BETTER, transform=ax.transAxes, va="bottom", fontsize=LEGEND_SIZE)
