@@ -52,12 +52,13 @@ def block(seed: int) -> list[str]:
         p_z = np.nan_to_num(np.abs(a.prob_better - b.prob_better) / se_p)
     same = all(segment_signs(r, STRATEGY, m) == segment_signs(runs[0], STRATEGY, m) for r in runs for m in METRICS)
     worst = int(np.argmax(mean_z))
+    moved = 100 * abs(float(a.posterior_mean[worst] - b.posterior_mean[worst]))
     lines += [f"A reseed (seed {seed + 1}) moves the segments' 2-year OS answers, posterior mean and P(better), by "
               f"{np.sqrt(np.mean(mean_z ** 2)):.1f} and {np.sqrt(np.mean(p_z ** 2)):.1f} standard errors (root mean "
               f"square over the segments; at most {mean_z.max():.1f} and {p_z.max():.1f}) of the difference of two "
-              f"runs (largest: {a.segment.values[worst]}, {100 * abs(float(a.posterior_mean[worst] - b.posterior_mean[worst])):.2f}"
-              f" pp against an SE of {100 * float(se_mean[worst]):.2f} pp); the lead sentence's signs for both "
-              f"metrics are {'the same' if same else 'not the same'} under both seeds."]
+              f"runs (largest: {a.segment.values[worst]}, {moved:.2f} pp against an SE of "
+              f"{100 * float(se_mean[worst]):.2f} pp); the lead sentence's signs for both metrics are "
+              f"{'the same' if same else 'not the same'} under both seeds."]
     return lines
 
 
