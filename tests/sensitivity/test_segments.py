@@ -112,6 +112,10 @@ def test_segments_with_a_known_answer(label):
     assert float(ds.share.sel(segment="age >= 100")) == 0.0 and float(ds.share.sel(segment="age < 100")) == 1.0
     assert np.isnan(ds.fitted.sel(segment="age >= 100")).all()
     np.testing.assert_array_equal(ds.fitted.sel(segment="age < 100"), ds.fitted.sel(segment=ALL_PATIENTS))
+    text = format_segment_answers(ds)
+    assert "undefined for age >= 100 (no patient in its denominator)" in text.replace("\n", " ")
+    row = next(line for line in text.splitlines() if line.startswith("  age >= 100"))  # the table, then drivers
+    assert row.split()[3:6] == ["0%", "0", "undefined:"]  # share, patients
     model = SimulatorModel(label, ["hsct"], patients=400, replicates=5, seed=2, segments=splits(["age_55"]))
     out = model.evaluate([], np.empty((1, 0)))
     assert np.mean(out[segment_key("hsct", "age >= 55")]) < np.mean(out[segment_key("hsct", "age < 55")]) - 0.1
