@@ -213,8 +213,8 @@ def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: s
                 f"Carlo 95% CI at the fitted values ({answers.attrs['fitted_replicates']} trials), the segment's "
                 "simulated patients only; smaller segments have wider ones. Grey ticks: the posterior mean under "
                 "each driver of post-HSCT NRM. P(better): the share of draws in which "
-                f"{name[:1].lower() + name[1:]} is better for the segment's patients ('-': no patient of the segment "
-                "in the figure's denominator).", fig_width - MARGIN, NOTE_SIZE)
+                f"{name[:1].lower() + name[1:]} is better for the segment's patients ('-': no better direction, or "
+                "no patient of the segment in the figure's denominator).", fig_width - MARGIN, NOTE_SIZE)
     fig, axs = panel_grid(nrows, ncols, width, 0.32 * len(labels) + 0.2, left=left, right=column,
                           top=0.55 + LINE * (title.count("\n") + 1), bottom=0.6 + LINE * (note.count("\n") + 1),
                           wspace=column + gap, hspace=1.1, sharey=True)
@@ -233,14 +233,17 @@ def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: s
             ax.plot(k * c.posterior_mean, row, "o", color=POSTERIOR_COLOR, ms=6, mec="white")
             drivers = list(driver_means(answers.sel(segment=g), strategy, metric).values())
             ax.plot(k * np.array(drivers), np.full(len(drivers), row), "|", color=DRIVER_COLOR, ms=9, mew=1.2)
-            chance = f"{float(c.prob_better):.2f}" if np.isfinite(c.prob_better) else "-"  # "-": undefined
+            directed = np.isfinite(c.prob_better) and str(r.better.values) != "none"
+            chance = f"{float(c.prob_better):.2f}" if directed else "-"
             ax.text(1.04, row, chance, transform=beside, va="center", fontsize=TICK_SIZE)
         for y in breaks:
             ax.axhline(y, color="lightgrey", lw=0.8)
         ax.text(1.04, 1.0, P_BETTER, transform=ax.transAxes, va="bottom", fontsize=LEGEND_SIZE)
         ax.axvline(0.0, **ZERO_LINE)
         label = metric_label(metric, difference=True)
-        ax.set_title(f"{label.name}\n({r.better.values} is better)", fontsize=TITLE_SIZE)
+        better = str(r.better.values)
+        ax.set_title(f"{label.name}\n({better + ' is better' if better != 'none' else 'no better direction'})",
+                     fontsize=TITLE_SIZE)
         ax.set_xlabel(f"difference ({label.unit})")
         ax.set_ylim(rows[-1] - 0.6, rows[0] + 0.6)
         ax.grid(axis="x", alpha=0.3)

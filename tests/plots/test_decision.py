@@ -60,3 +60,23 @@ def test_the_answer_shows_monte_carlo_posterior_and_nrm_drivers_with_p_better(an
     (note,) = [t.get_text().replace("\n", " ") for t in fig.texts if t.get_text().startswith("Monte Carlo:")]
     assert "Too few draws to show" in note and "P(better)" in note
     plt.close(fig)
+
+
+def test_the_segment_figure_shows_each_segment_with_its_share_and_p_better(label, tmp_path, saved):
+    from simulator.plots.decision import segment_plot
+
+    two = {"two_cycles_then_stop": load_scenario(CONFIGS / "two_cycles_then_stop.yaml")}
+    answers = compare_strategies(label, two, ("os_24_months", "hsct"), by=["age_55,transplant_eligible"], draws=8,
+                                 per_structure=1, patients=60, fitted_replicates=4, replicates=2, seed=3)
+    path = segment_plot(answers, "two_cycles_then_stop", tmp_path)
+    assert path.name == "segments_two_cycles_then_stop.png"
+    fig = saved[f"{tmp_path.name}/{path.name}"]
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]  # top to bottom
+    assert rows == [f"{g} ({float(s):.0%})" for g, s in zip(answers.segment.values, answers.share.values)]
+    assert rows[0] == "all patients (100%)" and rows[1].startswith("age < 55 (")
+    os_column = [t.get_text() for t in fig.axes[0].texts]
+    p = answers.prob_better.sel(strategy="two_cycles_then_stop", metric="os_24_months").values
+    assert os_column == [f"{v:.2f}" for v in p] + ["P(better)"]
+    assert [t.get_text() for t in fig.axes[1].texts][:-1] == ["-"] * len(rows)  # HSCT: no better direction
+    assert "For whom is two cycles, then stop better than label dosing?" in fig._suptitle.get_text()
+    plt.close(fig)
