@@ -90,7 +90,8 @@ class DesignConstants(NamedTuple):
     spend_code: int  # spending function (boundaries.KIND_CODES), for observed information
     spend_param: float  # its parameter
     alpha_cmp: float  # one-sided alpha per comparison
-    planned_final: float  # planned final information (events, or patients for a binary primary test)
+    planned_final: float  # planned final information of the first comparison's two arms (events, or
+    # patients for a binary primary test): the final target times their share of the allocation
     binding: bool  # futility binding
     grid_r: int  # grid density of the observed-information bounds (boundaries.GRID_R)
     sel_look: int  # look of the dose selection (-1: none)
@@ -631,12 +632,13 @@ def _analyse_trial(dc, s, alive0, out, t):
                 frac = n_pat[t, k, primary * n_cmp] / dc.planned_final
             else:
                 frac = prim_events / dc.planned_final
-            frac = min(frac, 1.0) if k < n_looks - 1 else 1.0
+            if k < n_looks - 1:
+                frac = min(frac, 1.0)
             if k > 0 and frac <= info[k - 1]:
                 frac = info[k - 1] + 1e-6
             info[k] = frac
             spent[k] = spend_nb(dc.spend_code, frac, dc.alpha_cmp, dc.spend_param)
-            if k == n_looks - 1:
+            if k == n_looks - 1:  # all the rest at the final look's actual information (over- or underrun)
                 spent[k] = dc.alpha_cmp
             ub = efficacy_bounds_nb(info[:k + 1], spent[:k + 1], lower[:k + 1], dc.binding, dc.grid_r)[k]
         else:

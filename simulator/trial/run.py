@@ -174,18 +174,21 @@ def _convert(design: Design, model: tuple[ModelArrays | None, ...]) -> TrialArra
     if design.null:
         drop = [drop[control]] * len(drop)
     pe_rates, pe_ends = _pe_tables(design)
+    comparisons = np.array([i for i in range(len(names)) if i != control], dtype=np.int64)
+    total = float(design.sample_size if primary.endpoint in BINARY_ENDPOINTS
+                  else design.analyses[-1].events or math.nan)  # used with observed information
+    pair = int(ratios[control] + ratios[comparisons[0]])  # the first comparison's share of it
     constants = E.DesignConstants(
         n_strata=1 << len(design.randomization.strata), ratios=ratios, block_mult=block // int(ratios.sum()),
         enroll_rates=np.array(design.enrollment.rates, dtype=float), enroll_ends=_ends(design.enrollment.durations),
         random_entry=design.enrollment.random, drop_rate=np.array(drop, dtype=float), pe_rates=pe_rates,
         pe_ends=pe_ends, looks=looks, tests=tests, control=control,
-        comparisons=np.array([i for i in range(len(names)) if i != control], dtype=np.int64),
+        comparisons=comparisons,
         primary=[t.name for t in design.tests].index(primary.name), upper=upper, lower=lower, sided=design.sided,
         z_ci=float(stats.norm.isf(design.alpha / design.sided)), observed=design.spending.information == "observed",
         spend_code=KIND_CODES[design.spending.function], spend_param=float(design.spending.param),
         alpha_cmp=float(alpha_cmp),
-        planned_final=float(design.sample_size if primary.endpoint in BINARY_ENDPOINTS
-                            else design.analyses[-1].events or math.nan),  # used with observed information
+        planned_final=total * pair / int(ratios.sum()),
         binding=design.spending.binding, grid_r=GRID_R,
         sel_look=-1 if sel is None else sel.look - 1, sel_rule=0 if sel is None or sel.rule == "best" else 1,
         sel_weight=0.0 if sel is None else float(sel.weight),
