@@ -16,7 +16,8 @@ ARMS_085 = [{"name": "control", "piecewise_exponential": {"rates": [LOG2 / 8]}},
 
 
 def _bounds(fractions: np.ndarray, final: bool, alpha: float) -> np.ndarray:
-    """Efficacy bounds at these information fractions: interims spend Pocock's function at their fraction (at most 1), a final look all of alpha at its actual fraction."""
+    """Efficacy bounds at these information fractions: interims spend Pocock's function at
+    their fraction (at most 1), a final look all of alpha at its actual fraction."""
     t = fractions.copy()
     t[:-1] = np.minimum(t[:-1], 1.0)
     for k in range(1, t.size):
