@@ -270,12 +270,12 @@ def verdict(ds: xr.Dataset, figures: list[Figure], planned: list[Figure], null: 
                 "gives this one-sided test power")
     word = "Powered" if first.lower >= 0.8 else ("Underpowered" if first.upper < 0.8 else "Power uncertain")
     type_one = "" if null is None else (
-        f" Type I error {_percent(null[0], 2)} (the same trials with every arm given the control's strategy; "
-        f"nominal {alpha:g}% per side).")
+        f" Type I error {_percent(null[0], 2, f'; nominal {alpha:g}% per side')}, from the same trials with every "
+        "arm given the control's strategy.")
     return f"{word}: the primary test rejects in {rate} of trials{need}.{type_one}"
 
 
-def _percent(f: Figure, decimals: int) -> str:
+def _percent(f: Figure, decimals: int, note: str = "") -> str:
     """A rate and its Monte Carlo CI in percent."""
     return (f"{100 * f.estimate:.{decimals}f}% ({100 * f.lower:.{decimals}f} to {100 * f.upper:.{decimals}f}, "
-            "95% MC CI)")
+            f"95% MC CI{note})")
