@@ -417,7 +417,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
         analytic,
         format_figures,
         load_design,
+        look_cuts,
+        null_arrays,
         operating_characteristics,
+        rejections,
         sample_size_search,
         simulate_trials,
         trial_arrays,
@@ -428,30 +431,38 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
     path = Path(args.design)
     design = load_design(path)
-    if args.null:
-        design = design.model_copy(update={"null": True})
     arrays = trial_arrays(design, path.parent, path)
     n_trials = args.trials or design.n_trials
+    n_null = 0 if design.null else (n_trials if args.null_trials is None else args.null_trials)
     seed = design.seed if args.seed is None else args.seed
     print(f"Trial design '{design.name}' ({path}): {len(design.arms)} arms ({', '.join(design.experimental)} vs "
           f"{design.control}), {design.sample_size} patients, {len(design.analyses)} look(s), "
-          f"{n_trials:,} trials, seed {seed}" + (" [null: every arm gets the control's strategy]" if design.null else ""))
+          f"{n_trials:,} trials, seed {seed}" + (" [null: every arm gets the control's strategy]" if design.null else
+                                                 f"; type I error from {n_null:,} null trials" if n_null else ""))
     t0 = time.perf_counter()
     with progress_bar(design.name, "chunk") as progress:
         ds = simulate_trials(arrays, n_trials=n_trials, seed=seed, dask=args.dask, progress=progress)
     elapsed = time.perf_counter() - t0
-    cut = float(ds.cut_time.isel(look=-1).mean(skipna=True))
-    if not math.isfinite(cut):
-        cut = float(ds.cut_time.max("look").mean())
+    null = None
+    if n_null:  # the same trials' patients with every arm given the control's strategy
+        with progress_bar(f"{design.name} (null)", "chunk") as progress:
+            null = rejections(simulate_trials(null_arrays(arrays), n_trials=n_null, seed=seed, dask=args.dask,
+                                              progress=progress))
+    cuts = look_cuts(ds)
     n_truth = args.truth_patients or TRUTH_PATIENTS
-    truth = true_values(arrays, seed, cut, n=n_truth)
-    print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth from "
-          f"{n_truth:,} counterfactual patients per arm cut at {cut:.1f} months\n")
+    truth = true_values(arrays, seed, cuts, n=n_truth)
+    print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth from {n_truth:,} "
+          f"counterfactual patients per arm cut at each look's mean cut ({', '.join(f'{c:.1f}' for c in cuts)} "
+          "months)\n")
     simulated, planned = operating_characteristics(ds, truth), analytic(ds, truth)
-    print("\n".join(textwrap.wrap(verdict(ds, simulated, planned), 100)) + "\n")
-    print(format_figures(simulated, "Operating characteristics (simulated; 95% Monte Carlo CIs in parentheses):"))
+    print("\n".join(textwrap.wrap(verdict(ds, simulated, planned, null), 100)) + "\n")
+    print(format_figures(simulated + (null or []),
+                         "Operating characteristics (simulated; 95% Monte Carlo CIs in parentheses):"))
     print()
     print(format_figures(planned, "Analytic (planned):"))
+    if null is not None:
+        ds.attrs.update(type_one_error=null[0].estimate, type_one_error_lower=null[0].lower,
+                        type_one_error_upper=null[0].upper, null_trials=n_null)
     out = write_netcdf(ds.merge(truth), args.out)
     print(f"\nResults written to {out}")
     if args.sizes:
@@ -629,14 +640,15 @@ def build_parser() -> argparse.ArgumentParser:
                            "address); the results are bit-identical to a run without it")
     sens.set_defaults(func=cmd_sensitivity)
 
-    trial = sub.add_parser("trial", help="simulate a randomised trial design: power, type I error, duration, "
+    trial = sub.add_parser("trial", help="simulate a randomised trial design: power and type I error, duration, "
                                          "bias, dose selection")
     trial.add_argument("design", help="trial design YAML (see experiments/trial_*.yaml)")
     trial.add_argument("--out", required=True, help="results netCDF file (written atomically)")
     trial.add_argument("--trials", type=positive_int, help="simulated trials (default: from the file)")
     trial.add_argument("--seed", type=seed_int, help="random seed (default: from the file)")
-    trial.add_argument("--null", action="store_true",
-                       help="every arm gets the control's strategy: the rejection rate is the type I error")
+    trial.add_argument("--null-trials", type=argument_type(int, lambda v: v >= 0, "a whole number", ">= 0"),
+                       help="trials of the null run (every arm given the control's strategy) whose rejection rate "
+                            "is the type I error, printed beside the power (default: as many as --trials; 0: none)")
     trial.add_argument("--truth-patients", type=argument_type(int, lambda v: 1 <= v <= 1 << 20, "a whole number",
                                                           "in 1 .. 1,048,576"),
                        help="counterfactual patients per arm (default: simulator.trial.truth.TRUTH_PATIENTS, "

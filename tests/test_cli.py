@@ -93,19 +93,28 @@ def test_calibrate_check_reports_every_structure_and_the_combined_ensemble(tmp_p
 
 
 def test_trial_prints_characteristics_and_writes_results(tmp_path, capsys):
+    """One run prints the power and, from a null run of the same design, the type I error."""
     from designs import SELECTION, write_design
 
     path = write_design(tmp_path, SELECTION)
     out = tmp_path / "t.nc"
-    assert main(["trial", str(path), "--out", str(out), "--trials", "12", "--truth-patients", "3000",
-                 "--null", "--sizes", "60,120"]) == 0
+    assert main(["trial", str(path), "--out", str(out), "--trials", "12", "--null-trials", "30",
+                 "--truth-patients", "3000", "--sizes", "60,120"]) == 0
     text = capsys.readouterr().out
-    assert "type I error: primary test rejects (any arm)" in text and "P(select low)" in text
-    assert "P(correct selection)" not in text  # under the null every arm is as good
-    assert "smallest size with power" in text
+    assert "power: primary test rejects (any arm)" in text and "type I error: primary test rejects (any arm)" in text
+    assert "Type I error" in text.split("Operating characteristics")[0]  # in the verdict, beside the power
+    assert "P(select low)" in text and "P(correct selection)" in text and "smallest size with power" in text
     ds = read_netcdf(out)
-    assert ds.sizes["trial"] == 12 and "true_estimate" in ds
+    assert ds.sizes["trial"] == 12 and "true_estimate" in ds and ds.attrs["null_trials"] == 30
+    assert ds.attrs["type_one_error_lower"] <= ds.attrs["type_one_error"] <= ds.attrs["type_one_error_upper"]
     assert (tmp_path / "t_plots" / "selection.png").is_file()
+    # a design that is itself a null run (null: true) prints its type I error, without a second run
+    null = write_design(tmp_path, SELECTION, name="null.yaml", null=True)
+    assert main(["trial", str(null), "--out", str(tmp_path / "n.nc"), "--trials", "12", "--truth-patients", "3000",
+                 "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert "type I error: primary test rejects (any arm)" in text and "power:" not in text
+    assert "P(correct selection)" not in text  # under the null every arm is as good
 
 
 def test_trial_bad_design_is_one_line_exit_2(tmp_path, capsys):

@@ -91,9 +91,9 @@ def estimates(ds: xr.Dataset, truth: xr.Dataset | None, out_dir: Path) -> Path:
         scale = 1.0 if ratio or unit != "1" else 100.0
         ax.hist(est * scale, bins=min(HISTOGRAM_BINS, np.unique(est).size), color="0.7")
         ax.axvline(np.median(est) * scale, color="0.2", lw=1, label="median estimate")
-        if truth is not None and np.isfinite(truth.true_estimate.sel(test=t).item()):
-            ax.axvline(truth.true_estimate.sel(test=t).item() * scale, color=FUTILITY_COLOUR, lw=1.5,
-                       label="truth (10^6 per arm)")
+        true = np.nan if truth is None else truth.true_estimate.sel(test=t).isel(look=-1).item()
+        if np.isfinite(true):
+            ax.axvline(true * scale, color=FUTILITY_COLOUR, lw=1.5, label="truth at the final look (10^6 per arm)")
         if ratio:
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(LogLocator(subs=HAZARD_RATIO_TICKS))

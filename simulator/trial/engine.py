@@ -13,8 +13,9 @@ months from the first patient's entry (calendar) or from a patient's entry (foll
 
 * ``entry[t, i]``: calendar entry time; ``arm[t, i]``: arm index; ``stratum[t, i]``;
 * ``tte[e, t, i]``: time of time-to-event endpoint ``e`` (``EP_OS``, ``EP_PFS``) from
-  entry, ``inf`` if it never happens; ``binary[b, t, i]``: binary endpoint ``b``
-  (``BIN_CR``, ``BIN_SOS``, ``BIN_G3AE``), 1 = happened;
+  entry, ``inf`` if it never happens; ``binary_time[b, t, i]``: time from entry at which
+  binary endpoint ``b`` (``BIN_CR``, ``BIN_SOS``, ``BIN_G3AE``) is known to have happened,
+  ``inf`` if it never happens (see :func:`simulator.trial.run.model_outcomes` for the dates);
 * ``drop_u[t, i]``: the uniform of the exponential dropout time ``-log(u) / rate[arm]``.
 
 Random numbers for entry, dropout, piecewise-exponential outcomes and the randomisation
@@ -23,7 +24,9 @@ above every stream of the model (``S_ENTRY`` ...), so they never coincide with a
 
 The trial layer alone censors: a patient's observed time at a cut ``c`` is the event time
 if it happens before dropout and ``entry + time <= c`` (compared on the calendar, so the
-look cut at the k-th event includes that event), else ``min(dropout, c - entry)``.
+look cut at the k-th event includes that event), else ``min(dropout, c - entry)``. A binary
+outcome counts, by the same rule (:func:`seen`), only once it has happened by the cut and
+before dropout.
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ class DesignConstants(NamedTuple):
     spend_code: int  # spending function (boundaries.KIND_CODES), for observed information
     spend_param: float  # its parameter
     alpha_cmp: float  # one-sided alpha per comparison
-    planned_final: float  # planned final information (events, or patients for a binary primary test)
+    planned_final: float  # planned final information of the first comparison's two arms (events, or
+    # patients for a binary primary test): the final target times their share of the allocation
     binding: bool  # futility binding
     grid_r: int  # grid density of the observed-information bounds (boundaries.GRID_R)
     sel_look: int  # look of the dose selection (-1: none)
@@ -101,7 +105,7 @@ class DesignConstants(NamedTuple):
 
 
 class Slots(NamedTuple):
-    """A chunk's patient slots, each (trials, slots) but ``tte``/``binary`` (endpoint, trials, slots).
+    """A chunk's patient slots, each (trials, slots) but ``tte``/``binary_time`` (endpoint, trials, slots).
 
     See the module docstring; ``arm`` is the arm each slot is analysed in.
     """
@@ -111,7 +115,7 @@ class Slots(NamedTuple):
     stratum: np.ndarray
     arm: np.ndarray
     tte: np.ndarray
-    binary: np.ndarray
+    binary_time: np.ndarray
 
 
 class Results(NamedTuple):
@@ -329,6 +333,13 @@ def look_cut(look, prev, looks, last_entry, cal, n_events, known):
 
 
 @njit(cache=True)
+def seen(time, dropout, entry, cut):
+    """Whether an outcome ``time`` months after ``entry`` is observed at calendar ``cut``:
+    it happens before dropout (months after entry) and by the cut (``inf`` never is)."""
+    return time <= dropout and entry + time <= cut
+
+
+@njit(cache=True)
 def _dropout_times(drop_u, arm, drop_rate, n):
     out = np.empty(n)
     for i in range(n):
@@ -368,12 +379,13 @@ def select_arms(dc, seed, first_trial, s, selected, utility, sel_cut):
     """Dose selection at look ``dc.sel_look``: utility = P(CR/CRi) - weight x P(post-HSCT SOS).
 
     Among the slots ``s`` (:class:`Slots`, first randomisation) followed ``dc.sel_eval``
-    months by the look's cut. ``dc.sel_rule`` 0: the best experimental arm (ties broken at
-    random, stream ``S_TIE`` of the trial's key); 1: every arm with utility >= ``dc.sel_threshold``.
+    months by the look's cut, counting the responses and SOS seen by the cut (:func:`seen`).
+    ``dc.sel_rule`` 0: the best experimental arm (ties broken at random, stream ``S_TIE`` of
+    the trial's key); 1: every arm with utility >= ``dc.sel_threshold``.
     Writes ``selected[t, a]`` (1 = continues; the control always), ``utility[t, a]`` (NaN for
     the control or an arm without evaluable patients) and ``sel_cut[t]``.
     """
-    entry, arm, binary, looks, control = s.entry, s.arm, s.binary, dc.looks, dc.control
+    entry, arm, binary_time, looks, control = s.entry, s.arm, s.binary_time, dc.looks, dc.control
     n_arms = dc.drop_rate.shape[0]
     n = entry.shape[1]
     for t in prange(entry.shape[0]):
@@ -392,8 +404,8 @@ def select_arms(dc, seed, first_trial, s, selected, utility, sel_cut):
                 break
             a = arm[t, i]
             m[a] += 1.0
-            cr[a] += binary[BIN_CR, t, i]
-            sos[a] += binary[BIN_SOS, t, i]
+            cr[a] += seen(binary_time[BIN_CR, t, i], dropout[i], entry[t, i], c)
+            sos[a] += seen(binary_time[BIN_SOS, t, i], dropout[i], entry[t, i], c)
         best = -math.inf
         for a in range(n_arms):
             selected[t, a] = 1 if a == control else 0
@@ -472,9 +484,12 @@ def time_test(q, time, event, arm, strat, n_strata, ctl, exp, z_ci, res):
     if code == T_LOGRANK:
         z, oe, var = st.logrank(time, event, arm, ctl, exp, strat, ns, q[Q_RHO], q[Q_GAMMA])
         p = _norm_sf(z)
-        b = oe / var if var > 0.0 else nan
-        h = z_ci / math.sqrt(var) if var > 0.0 else nan
-        _put(res, z, p, z, math.exp(b), math.exp(b - h), math.exp(b + h))
+        if q[Q_RHO] == 0.0 and q[Q_GAMMA] == 0.0:  # Peto's hazard ratio; a weighted test estimates none
+            b = oe / var if var > 0.0 else nan
+            h = z_ci / math.sqrt(var) if var > 0.0 else nan
+            _put(res, z, p, z, math.exp(b), math.exp(b - h), math.exp(b + h))
+        else:
+            _put(res, z, p, z, nan, nan, nan)
     elif code == T_MAXCOMBO:
         z, p = st.maxcombo(time, event, arm, ctl, exp, strat, ns, st.MAXCOMBO_RHO, st.MAXCOMBO_GAMMA)
         _put(res, z, p, _z_of_p(p), nan, nan, nan)
@@ -535,7 +550,7 @@ def _gather_sorted(tte_e, dropout, entry, arm, stratum, n_in, cut):
 @njit(cache=True)
 def _analyse_trial(dc, s, alive0, out, t):
     """Trial ``t`` (an int64) of :func:`analyse` (a plain function: no parfor transformations inside)."""
-    entry, arm, stratum, tte, binary = s.entry, s.arm, s.stratum, s.tte, s.binary
+    entry, arm, stratum, tte, binary_time = s.entry, s.arm, s.stratum, s.tte, s.binary_time
     looks, tests, comparisons, control, lower = dc.looks, dc.tests, dc.comparisons, dc.control, dc.lower
     res, events, n_pat, decision, cut = out.res, out.events, out.patients, out.decision, out.cut
     sided, n_strata, z_ci, primary = dc.sided, dc.n_strata, dc.z_ci, dc.primary
@@ -572,6 +587,7 @@ def _analyse_trial(dc, s, alive0, out, t):
         b = 0
         n_ev = 0
         x = np.empty(0, np.int8)
+        happened = np.empty(0, np.int8)
         a_b = arm[t, :0]
         s_b = stratum[t, :0]
         time = np.empty(0)
@@ -585,9 +601,11 @@ def _analyse_trial(dc, s, alive0, out, t):
                 b = int(q[Q_ENDPOINT])
                 n_ev = np.searchsorted(entry[t], c - q[Q_EVAL], side="right")
                 x = np.empty(n_ev, np.int8)
+                happened = np.empty(n_ev, np.int8)
                 flip = q[Q_LOWER_BETTER] > 0
                 for i in range(n_ev):
-                    x[i] = 1 - binary[b, t, i] if flip else binary[b, t, i]
+                    happened[i] = seen(binary_time[b, t, i], dropout[i], entry[t, i], c)
+                    x[i] = 1 - happened[i] if flip else happened[i]
                 a_b = arm[t, :n_ev]
                 s_b = stratum[t, :n_ev]
             else:
@@ -608,7 +626,7 @@ def _analyse_trial(dc, s, alive0, out, t):
                     for i in range(n_ev):
                         if a_b[i] == ex or a_b[i] == control:
                             pts += 1
-                            ev += binary[b, t, i]
+                            ev += happened[i]
                 else:
                     time_test(q, time, event, a_s, s_s, n_strata, control, ex, z_ci, r)
                     ev = 0
@@ -631,12 +649,13 @@ def _analyse_trial(dc, s, alive0, out, t):
                 frac = n_pat[t, k, primary * n_cmp] / dc.planned_final
             else:
                 frac = prim_events / dc.planned_final
-            frac = min(frac, 1.0) if k < n_looks - 1 else 1.0
+            if k < n_looks - 1:
+                frac = min(frac, 1.0)
             if k > 0 and frac <= info[k - 1]:
                 frac = info[k - 1] + 1e-6
             info[k] = frac
             spent[k] = spend_nb(dc.spend_code, frac, dc.alpha_cmp, dc.spend_param)
-            if k == n_looks - 1:
+            if k == n_looks - 1:  # all the rest at the final look's actual information (over- or underrun)
                 spent[k] = dc.alpha_cmp
             ub = efficacy_bounds_nb(info[:k + 1], spent[:k + 1], lower[:k + 1], dc.binding, dc.grid_r)[k]
         else:

@@ -32,6 +32,7 @@ from simulator.trial.design import (
     TIME_TESTS,
     Design,
     Dropout,
+    Test,
     arm_scenarios,
     load_design,
     lower_is_better,
@@ -43,6 +44,7 @@ AGE_STRATUM_YEARS = 55.0  # the age_55 stratification factor: age >= 55 years
 TEST_CODES = {name: i for i, name in enumerate(TIME_TESTS + BINARY_TESTS)}  # engine.T_* order
 ESTIMANDS = {
     "logrank": ("hazard ratio, experimental vs control (Peto, exp((O-E)/V))", "1"),
+    "weighted logrank": ("none (a Fleming-Harrington weighted log-rank test has no hazard-ratio estimand)", "1"),
     "maxcombo": ("none (MaxCombo has no single estimand)", "1"),
     "cox": ("hazard ratio, experimental vs control (Cox)", "1"),
     "rmst": ("difference in restricted mean survival time, experimental - control", "month"),
@@ -51,6 +53,14 @@ ESTIMANDS = {
     "fisher": ("difference in proportions, experimental - control", "1"),
     "cmh": ("Mantel-Haenszel risk difference, experimental - control", "1"),
 }
+
+
+def estimand(test: Test) -> tuple[str, str]:
+    """What a test's ``estimate`` estimates, and its unit (:data:`ESTIMANDS`)."""
+    weighted = test.type == "logrank" and (test.rho > 0.0 or test.gamma > 0.0)
+    return ESTIMANDS["weighted logrank" if weighted else test.type]
+
+
 RESULT_FIELDS = ("statistic", "p_value", "z", "estimate", "ci_lower", "ci_upper")  # engine res columns
 DECISIONS = "1 efficacy (reject H0 favouring experimental), 2 harm (two-sided), -1 futility, 0 continue, -9 not done"
 
@@ -174,24 +184,35 @@ def _convert(design: Design, model: tuple[ModelArrays | None, ...]) -> TrialArra
     if design.null:
         drop = [drop[control]] * len(drop)
     pe_rates, pe_ends = _pe_tables(design)
+    comparisons = np.array([i for i in range(len(names)) if i != control], dtype=np.int64)
+    total = float(design.sample_size if primary.endpoint in BINARY_ENDPOINTS
+                  else design.analyses[-1].events or math.nan)  # used with observed information
+    pair = int(ratios[control] + ratios[comparisons[0]])  # the first comparison's share of it
     constants = E.DesignConstants(
         n_strata=1 << len(design.randomization.strata), ratios=ratios, block_mult=block // int(ratios.sum()),
         enroll_rates=np.array(design.enrollment.rates, dtype=float), enroll_ends=_ends(design.enrollment.durations),
         random_entry=design.enrollment.random, drop_rate=np.array(drop, dtype=float), pe_rates=pe_rates,
         pe_ends=pe_ends, looks=looks, tests=tests, control=control,
-        comparisons=np.array([i for i in range(len(names)) if i != control], dtype=np.int64),
+        comparisons=comparisons,
         primary=[t.name for t in design.tests].index(primary.name), upper=upper, lower=lower, sided=design.sided,
         z_ci=float(stats.norm.isf(design.alpha / design.sided)), observed=design.spending.information == "observed",
         spend_code=KIND_CODES[design.spending.function], spend_param=float(design.spending.param),
         alpha_cmp=float(alpha_cmp),
-        planned_final=float(design.sample_size if primary.endpoint in BINARY_ENDPOINTS
-                            else design.analyses[-1].events or math.nan),  # used with observed information
+        planned_final=total * pair / int(ratios.sum()),
         binding=design.spending.binding, grid_r=GRID_R,
         sel_look=-1 if sel is None else sel.look - 1, sel_rule=0 if sel is None or sel.rule == "best" else 1,
         sel_weight=0.0 if sel is None else float(sel.weight),
         sel_threshold=0.0 if sel is None or sel.threshold is None else float(sel.threshold),
         sel_eval=0.0 if sel is None else float(sel.evaluation_months))
     return TrialArrays(design=design, constants=constants, model=model, info_fraction=info)
+
+
+def null_arrays(ta: TrialArrays) -> TrialArrays:
+    """The same design under the null: every arm given the control's strategy (model, hazards,
+    dropout), the arms' models reused (no scenario is loaded again). Its rejection rate is the
+    design's type I error."""
+    control = ta.constants.control
+    return _convert(ta.design.model_copy(update={"null": True}), tuple(ta.model[control] for _ in ta.model))
 
 
 def trial_arrays(design: Design, folder: str | Path = ".", source: str | Path = "design") -> TrialArrays:
@@ -218,23 +239,43 @@ def trial_arrays(design: Design, folder: str | Path = ".", source: str | Path = 
 
 
 def model_outcomes(arrays: ModelArrays, seed: int, ids: np.ndarray):
-    """Endpoints (months; 1/0) and stratification covariates of the patients ``ids`` under one arm."""
+    """Endpoints and stratification covariates of the patients ``ids`` under one arm.
+
+    Returns
+    -------
+    tte : numpy.ndarray
+        (time endpoint, patient): months from entry to death and to progression or death
+        (inf: never).
+    binary_time : numpy.ndarray
+        (binary endpoint, patient): months from entry at which the outcome is known to have
+        happened (inf: it never does). CR/CRi on its response day; post-HSCT SOS on the
+        transplant day and a grade >= 3 adverse event on the day of the last dose, as the
+        model's records hold neither an SOS onset day (a median 15 days after the
+        transplant) nor an adverse event's day.
+    covariates : dict of str to numpy.ndarray
+        The stratification factors (bool per patient).
+    """
     r = record_columns(*run_kernel_ids(arrays, seed, ids))
-    death = np.nan_to_num(r["death_day"], nan=np.inf) / K.MONTH
-    progression = np.nan_to_num(r["progression_day"], nan=np.inf) / K.MONTH
-    tte = np.stack([death, np.minimum(progression, death)])
-    binary = np.stack([r["best_response"], r["sos_post_hsct"], r["grade3_ae"]]).astype(np.int8)
+
+    def months(day: np.ndarray, happened: np.ndarray | bool = True) -> np.ndarray:
+        return np.where(happened, np.nan_to_num(day, nan=np.inf), np.inf) / K.MONTH
+
+    death = months(r["death_day"])
+    tte = np.stack([death, np.minimum(months(r["progression_day"]), death)])
+    binary_time = np.stack([months(r["response_day"], r["best_response"] == 1),
+                            months(r["hsct_day"], r["sos_post_hsct"] == 1),
+                            months(r["last_dose_day"], r["grade3_ae"] == 1)])
     covariates = {"salvage_line": r["salvage"] == 2, "age_55": r["age"] >= AGE_STRATUM_YEARS,
                   "prior_hsct": r["prior_hsct"] == 1}
-    return tte, binary, covariates
+    return tte, binary_time, covariates
 
 
 def _fill_outcomes(ta: TrialArrays, seed: int, first_trial: int, arm: np.ndarray, mask: np.ndarray,
-                   tte: np.ndarray, binary: np.ndarray) -> None:
-    """Simulate the strategy-arm slots where ``mask`` holds, each under its arm, into ``tte`` and ``binary``."""
+                   tte: np.ndarray, binary_time: np.ndarray) -> None:
+    """Simulate the strategy-arm slots where ``mask`` holds, each under its arm, into ``tte`` and ``binary_time``."""
     n = arm.shape[1]
     flat_tte = tte.reshape(tte.shape[0], -1)
-    flat_binary = binary.reshape(binary.shape[0], -1)
+    flat_binary = binary_time.reshape(binary_time.shape[0], -1)
     for a, model in enumerate(ta.model):
         idx = np.flatnonzero(mask & (arm == a))
         if idx.size == 0:
@@ -243,7 +284,7 @@ def _fill_outcomes(ta: TrialArrays, seed: int, first_trial: int, arm: np.ndarray
         flat_tte[:, idx], flat_binary[:, idx], _ = model_outcomes(model, seed, ids)
 
 
-def _strata(ta: TrialArrays, seed: int, first_trial: int, n_trials: int, tte, binary) -> np.ndarray:
+def _strata(ta: TrialArrays, seed: int, first_trial: int, n_trials: int, tte, binary_time) -> np.ndarray:
     """Stratum codes; the covariates come from simulating every slot under the control arm
     (whose outcomes are kept for the slots randomised to it)."""
     n = ta.design.sample_size
@@ -256,7 +297,7 @@ def _strata(ta: TrialArrays, seed: int, first_trial: int, n_trials: int, tte, bi
     for bit, factor in enumerate(ta.design.randomization.strata):
         stratum |= cov[factor].reshape(n_trials, n).astype(np.int64) << bit
     tte[:] = t_c.reshape(tte.shape)
-    binary[:] = b_c.reshape(binary.shape)
+    binary_time[:] = b_c.reshape(binary_time.shape)
     return stratum
 
 
@@ -289,8 +330,8 @@ def trial_patients(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) 
     pe_u = np.empty((n_trials, n) if piecewise else (0, 0))
     E.slot_draws(seed, first_trial, dc.enroll_rates, dc.enroll_ends, dc.random_entry, entry, drop_u, pe_u)
     tte = np.full((len(TIME_ENDPOINTS), n_trials, n), np.inf)
-    binary = np.zeros((len(BINARY_ENDPOINTS), n_trials, n), dtype=np.int8)
-    stratum = _strata(ta, seed, first_trial, n_trials, tte, binary)
+    binary_time = np.full((len(BINARY_ENDPOINTS), n_trials, n), np.inf)
+    stratum = _strata(ta, seed, first_trial, n_trials, tte, binary_time)
     arm = np.empty((n_trials, n), dtype=np.int64)
     alive = np.ones((n_trials, n_arms), dtype=np.int8)
     never = np.full(n_trials, np.inf)
@@ -299,8 +340,8 @@ def trial_patients(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) 
         E.piecewise_fill(arm, pe_u, dc.pe_rates, dc.pe_ends, tte)
     else:  # with strata, the control arm's slots were simulated already
         _fill_outcomes(ta, seed, first_trial, arm, (arm != dc.control) | (not ta.design.randomization.strata),
-                       tte, binary)
-    first = E.Slots(entry, drop_u, stratum, arm, tte, binary)
+                       tte, binary_time)
+    first = E.Slots(entry, drop_u, stratum, arm, tte, binary_time)
     if dc.sel_look < 0:
         return TrialPatients(first, alive, None, None)
     selected = np.empty((n_trials, n_arms), dtype=np.int8)
@@ -309,7 +350,7 @@ def trial_patients(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) 
     E.select_arms(dc, seed, first_trial, first, selected, utility, sel_cut)
     second = np.empty_like(arm)
     E.randomise(dc, seed, first_trial, entry, stratum, sel_cut, selected, second)
-    _fill_outcomes(ta, seed, first_trial, second, second != arm, tte, binary)
+    _fill_outcomes(ta, seed, first_trial, second, second != arm, tte, binary_time)
     return TrialPatients(first._replace(arm=second), selected, selected, utility)
 
 
@@ -412,8 +453,8 @@ def to_dataset(ta: TrialArrays, parts: list[dict[str, np.ndarray]], seed: int) -
             "test_type": ("test", [t.type for t in tests]),
             "endpoint": ("test", [t.endpoint for t in tests]),
             "experimental": ("test", [a for _ in design.tests for a in exp]),
-            "estimand": ("test", [ESTIMANDS[t.type][0] for t in tests]),
-            "estimate_units": ("test", [ESTIMANDS[t.type][1] for t in tests]),
+            "estimand": ("test", [estimand(t)[0] for t in tests]),
+            "estimate_units": ("test", [estimand(t)[1] for t in tests]),
         },
         attrs={
             "title": f"InOSim trial simulation: {design.name}",

@@ -3,11 +3,11 @@
 Everything is read off the Dataset of :func:`simulator.trial.simulate_trials` (and, for
 bias, coverage and correct selection, the truth of :mod:`simulator.trial.truth`):
 
-* rejection (power, or type I error under the ``null`` switch) of every test, and of the
-  primary test by look, with futility stops by look;
+* rejection (power, or type I error of a null run) of every test, and of the primary test by
+  look, with futility stops by look;
 * expected sample size, events and duration at the stop;
-* median observed estimate, bias and CI coverage against the truth (on the log scale for
-  hazard ratios), at the look where each trial stopped;
+* median observed estimate, bias and CI coverage (on the log scale for hazard ratios), at
+  the look where each trial stopped, against the truth at that look;
 * with dose selection: P(select each arm), P(correct selection) (the arm with the best true
   utility) and the winner's-curse bias of the selected arm's interim utility;
 * analytic figures beside the simulated ones: the boundaries, Schoenfeld's events and the
@@ -88,14 +88,8 @@ def operating_characteristics(ds: xr.Dataset, truth: xr.Dataset | None = None) -
     list of Figure
         Rates in ``%`` are fractions (0..1); times in months.
     """
-    null = bool(ds.attrs["null"])
-    what = "type I error" if null else "power"
     prim = primary_tests(ds)
-    rej = rejected(ds)
-    out = [_rate(rej.sel(test=prim).any("test").values, f"{what}: primary test rejects (any arm)",
-                 f"{ds.attrs['primary']}, one-sided alpha {ds.attrs['alpha'] / ds.attrs['sided']:g} per side")]
-    for t in ds.test.values:
-        out.append(_rate(rej.sel(test=t).values, f"{what}: {t}"))
+    out = rejections(ds)
     stop = ds.stop_look.values
     first = ds.decision.sel(test=prim)
     for k in ds.look.values:
@@ -126,20 +120,33 @@ def operating_characteristics(ds: xr.Dataset, truth: xr.Dataset | None = None) -
     return out
 
 
+def rejections(ds: xr.Dataset) -> list[Figure]:
+    """How often the primary test (any arm) and each test reject: the power, or of a null run
+    (``attrs['null']``, e.g. :func:`simulator.trial.run.null_arrays`) the type I error."""
+    what = "type I error" if ds.attrs["null"] else "power"
+    rej = rejected(ds)
+    out = [_rate(rej.sel(test=primary_tests(ds)).any("test").values, f"{what}: primary test rejects (any arm)",
+                 f"{ds.attrs['primary']}, one-sided alpha {ds.attrs['alpha'] / ds.attrs['sided']:g} per side")]
+    return out + [_rate(rej.sel(test=t).values, f"{what}: {t}") for t in ds.test.values]
+
+
 def _bias_coverage(ds: xr.Dataset, truth: xr.Dataset, t: str) -> list[Figure]:
-    true = float(truth.true_estimate.sel(test=t))
-    if not np.isfinite(true):
-        return []
+    """Bias and CI coverage of each trial's estimate at its stopping look, against that look's truth."""
+    by_look = truth.true_estimate.sel(test=t).values
+    true = by_look[(ds.stop_look.values - 1).clip(0)]
     est = at_stop(ds, "estimate").sel(test=t).values
     lo = at_stop(ds, "ci_lower").sel(test=t).values
     hi = at_stop(ds, "ci_upper").sel(test=t).values
-    ok = np.isfinite(est)
+    ok = np.isfinite(est) & np.isfinite(true)
+    if not ok.any():
+        return []
     ratio = ds.test_type.sel(test=t).item() in RATIO_ESTIMANDS
-    err = np.log(est[ok]) - np.log(true) if ratio else est[ok] - true
+    err = np.log(est[ok]) - np.log(true[ok]) if ratio else est[ok] - true[ok]
+    final = by_look[-1]
     out = [_mean(err, f"bias: {t}", "log HR" if ratio else str(ds.estimate_units.sel(test=t).item()),
-                 f"truth {true:.4g}")]
+                 f"truth at each trial's stopping look; at the final look {final:.4g}")]
     if np.isfinite(lo[ok]).any():
-        out.append(_rate((lo[ok] <= true) & (true <= hi[ok]), f"CI coverage: {t}",
+        out.append(_rate((lo[ok] <= true[ok]) & (true[ok] <= hi[ok]), f"CI coverage: {t}",
                          f"nominal {100 * (1 - 2 * ds.attrs['alpha'] / ds.attrs['sided']):g}%"))
     return out
 
@@ -189,7 +196,7 @@ def analytic(ds: xr.Dataset, truth: xr.Dataset | None = None) -> list[Figure]:
                 and ds.experimental.sel(test=t).item() == ds.experimental.sel(test=prim).item()]
     if not hr_tests or any(a["events"] is None for a in looks):
         return out
-    hr = float(truth.true_estimate.sel(test=hr_tests[0]))
+    hr = float(truth.true_estimate.sel(test=hr_tests[0]).isel(look=-1))
     ratios = {a["name"]: a["ratio"] for a in design["arms"]}
     r = ratios[str(ds.experimental.sel(test=prim).item())]
     share = r / (r + ratios[ds.attrs["control"]])
@@ -240,13 +247,15 @@ def format_figures(figures: list[Figure], title: str) -> str:
     return "\n".join(lines)
 
 
-def verdict(ds: xr.Dataset, figures: list[Figure], planned: list[Figure]) -> str:
-    """One sentence: what the primary test does and, for a power run, whether the design is powered.
+def verdict(ds: xr.Dataset, figures: list[Figure], planned: list[Figure], null: list[Figure] | None = None) -> str:
+    """What the primary test does and, for a power run, whether the design is powered; with a
+    null run, its type I error beside the power.
 
-    ``figures``: :func:`operating_characteristics`; ``planned``: :func:`analytic` (with the truth).
+    ``figures``: :func:`operating_characteristics`; ``planned``: :func:`analytic` (with the
+    truth); ``null``: :func:`rejections` of the same design's null run.
     """
     first = figures[0]
-    rate = f"{100 * first.estimate:.1f}% ({100 * first.lower:.1f} to {100 * first.upper:.1f}, 95% MC CI)"
+    rate = _percent(first, 1)
     alpha = 100 * ds.attrs["alpha"] / ds.attrs["sided"]
     if ds.attrs["null"]:
         return (f"Under the null (every arm gets the control's strategy) the primary test rejects in {rate} of "
@@ -260,5 +269,13 @@ def verdict(ds: xr.Dataset, figures: list[Figure], planned: list[Figure]) -> str
                 f"; the true hazard ratio ({hr:.3f}) does not favour the experimental arm, so no number of events "
                 "gives this one-sided test power")
     word = "Powered" if first.lower >= 0.8 else ("Underpowered" if first.upper < 0.8 else "Power uncertain")
-    return (f"{word}: the primary test rejects in {rate} of trials{need}. "
-            "Type I error of this design: the same command with --null.")
+    type_one = "" if null is None else (
+        f" Type I error {_percent(null[0], 2, f'; nominal {alpha:g}% per side')}, from the same trials with every "
+        "arm given the control's strategy.")
+    return f"{word}: the primary test rejects in {rate} of trials{need}.{type_one}"
+
+
+def _percent(f: Figure, decimals: int, note: str = "") -> str:
+    """A rate and its Monte Carlo CI in percent."""
+    return (f"{100 * f.estimate:.{decimals}f}% ({100 * f.lower:.{decimals}f} to {100 * f.upper:.{decimals}f}, "
+            f"95% MC CI{note})")

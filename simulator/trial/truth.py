@@ -2,14 +2,18 @@
 
 The same ``n`` virtual patients are simulated under every arm (ids apart from every trial's,
 so they are new patients), enter as the design enrols, drop out at the design's rates and
-are cut at one calendar time (by default the mean cut of the final look of the simulated
-trials). Each test's estimator applied to the control copy and an experimental copy gives
-its large-sample value (for a hazard ratio under non-proportional hazards this depends on
-the follow-up, hence the design's entry, dropout and cut); the arms' utilities
-P(CR/CRi) - weight x P(post-HSCT SOS) give the true ranking for dose selection.
+are cut at each look's calendar time (by default the look's mean cut over the simulated
+trials that reached it, :func:`look_cuts`). Each test's estimator applied to the control
+copy and an experimental copy gives its large-sample value at that look (for a hazard ratio
+under non-proportional hazards it depends on the follow-up, hence the design's entry,
+dropout and cut; a binary outcome counts once seen by the cut), so an estimate is scored
+against the truth of the look its trial stopped at. The arms' utilities P(CR/CRi) - weight x
+P(post-HSCT SOS) over complete follow-up give the true ranking for dose selection.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -44,47 +48,31 @@ def counterfactual(ta: TrialArrays, seed: int, n: int = TRUTH_PATIENTS) -> dict[
     ids = TRUTH_TRIAL * E.MAX_SLOTS + np.arange(n, dtype=np.int64)
     n_arms = len(ta.model)
     tte = np.full((n_arms, len(TIME_ENDPOINTS), n), np.inf)
-    binary = np.zeros((n_arms, len(BINARY_ENDPOINTS), n), dtype=np.int8)
+    binary_time = np.full((n_arms, len(BINARY_ENDPOINTS), n), np.inf)
     stratum = np.zeros(n, dtype=np.int64)
     for a, model in enumerate(ta.model):
         if model is None:
             arm = np.zeros((1, n), dtype=np.int64)  # rows of the one-arm rate table below
             E.piecewise_fill(arm, pe_u, dc.pe_rates[a:a + 1], dc.pe_ends[a:a + 1], tte[a][:, None, :])
         else:
-            tte[a], binary[a], cov = model_outcomes(model, seed, ids)
+            tte[a], binary_time[a], cov = model_outcomes(model, seed, ids)
             if a == dc.control:
                 for bit, factor in enumerate(ta.design.randomization.strata):
                     stratum |= cov[factor].astype(np.int64) << bit
     u_entry = np.random.default_rng([seed, TRUTH_TRIAL]).random(n)  # where in the enrolment each enters
-    return {"entry": _entries(ta, u_entry), "drop_u": drop_u[0], "tte": tte, "binary": binary,
+    return {"entry": _entries(ta, u_entry), "drop_u": drop_u[0], "tte": tte, "binary_time": binary_time,
             "stratum": stratum}
 
 
-def true_values(ta: TrialArrays, seed: int, cut: float, n: int = TRUTH_PATIENTS,
-                cf: dict[str, np.ndarray] | None = None) -> xr.Dataset:
-    """Large-sample value of every test's estimate, and the arms' true utilities.
+def look_cuts(ds: xr.Dataset) -> np.ndarray:
+    """Each look's mean calendar cut (months) over the simulated trials that reached it (NaN: none did)."""
+    cut = ds.cut_time.values
+    reached = np.isfinite(cut).sum(axis=0)
+    return np.where(reached > 0, np.nansum(cut, axis=0) / np.maximum(reached, 1), np.nan)
 
-    Parameters
-    ----------
-    ta : TrialArrays
-        The converted design (:func:`simulator.trial.run.trial_arrays`).
-    seed : int
-        Seed of the counterfactual patients.
-    cut : float
-        Calendar time (months) of the cut applied to the counterfactual trial.
-    n : int
-        Patients per arm.
-    cf : dict, optional
-        A :func:`counterfactual` run to reuse.
 
-    Returns
-    -------
-    xarray.Dataset
-        ``true_estimate`` over ``test`` (the labels of :func:`simulator.trial.run.test_labels`;
-        NaN for MaxCombo), ``true_utility`` over ``arm`` (NaN without binary outcomes) and
-        ``true_rate`` over (``arm``, ``binary_endpoint``).
-    """
-    cf = cf or counterfactual(ta, seed, n)
+def _estimates_at(ta: TrialArrays, cf: dict[str, np.ndarray], cut: float) -> np.ndarray:
+    """Every test's large-sample estimate (test x comparison) with the counterfactual patients cut at ``cut``."""
     dc = ta.constants
     entry, stratum = cf["entry"], cf["stratum"]
     truth = np.full(dc.tests.shape[0] * dc.comparisons.size, np.nan)
@@ -100,10 +88,13 @@ def true_values(ta: TrialArrays, seed: int, cut: float, n: int = TRUTH_PATIENTS,
         for j, q in enumerate(dc.tests):
             e = int(q[E.Q_ENDPOINT])
             if q[E.Q_TYPE] >= E.T_PROPORTIONS:
-                x = np.concatenate([cf["binary"][a, e] for a in pair]).astype(np.int8)
+                t = np.concatenate([cf["binary_time"][a, e] for a in pair])
+                x = ((t <= drop) & (ent + t <= cut)).astype(np.int8)  # engine.seen: by the cut, before dropout
                 if q[E.Q_LOWER_BETTER] > 0:
                     x = (1 - x).astype(np.int8)
-                E.binary_test(q, x, arm, strat, dc.n_strata, dc.control, ex, 0.0, res)
+                evaluable = ent + q[E.Q_EVAL] <= cut
+                E.binary_test(q, x[evaluable], arm[evaluable], strat[evaluable], dc.n_strata, dc.control, ex,
+                              0.0, res)
             else:
                 if e not in by_time:
                     t = np.concatenate([cf["tte"][a, e] for a in pair])
@@ -113,18 +104,56 @@ def true_values(ta: TrialArrays, seed: int, cut: float, n: int = TRUTH_PATIENTS,
                     by_time[e] = (time[order], observed[order].astype(np.int8), arm[order], strat[order])
                 E.time_test(q, *by_time[e], dc.n_strata, dc.control, ex, 0.0, res)
             truth[j * dc.comparisons.size + ci] = res[3]
-    rates = cf["binary"].mean(axis=2)
+    return truth
+
+
+def true_values(ta: TrialArrays, seed: int, cut: float | Sequence[float], n: int = TRUTH_PATIENTS,
+                cf: dict[str, np.ndarray] | None = None) -> xr.Dataset:
+    """Large-sample value of every test's estimate at each look, and the arms' true utilities.
+
+    Parameters
+    ----------
+    ta : TrialArrays
+        The converted design (:func:`simulator.trial.run.trial_arrays`).
+    seed : int
+        Seed of the counterfactual patients.
+    cut : float or sequence of float
+        Calendar time (months) of the cut applied to the counterfactual trial: one per look
+        (e.g. :func:`look_cuts`; NaN: the look is never reached, its truth NaN), or one for
+        every look.
+    n : int
+        Patients per arm.
+    cf : dict, optional
+        A :func:`counterfactual` run to reuse.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``true_estimate`` over (``look``, ``test``) (the test labels of
+        :func:`simulator.trial.run.test_labels`; NaN for estimates without an estimand),
+        ``true_utility`` over ``arm`` (NaN without binary outcomes) and ``true_rate`` over
+        (``arm``, ``binary_endpoint``), both over complete follow-up; ``cut_months`` over ``look``.
+    """
+    cf = cf or counterfactual(ta, seed, n)
+    dc = ta.constants
+    cuts = np.broadcast_to(np.asarray(cut, dtype=float), (dc.looks.shape[0],))
+    by_cut = {c: _estimates_at(ta, cf, c) for c in np.unique(cuts[np.isfinite(cuts)])}
+    nan = np.full(dc.tests.shape[0] * dc.comparisons.size, np.nan)
+    truth = np.stack([by_cut.get(c, nan) for c in cuts])
+    rates = np.isfinite(cf["binary_time"]).mean(axis=2)
     weight = dc.sel_weight if dc.sel_look >= 0 else 1.0
     utility = rates[:, 0] - weight * rates[:, 1]
     if ta.model[0] is None:
         utility[:] = np.nan
         rates[:] = np.nan
     return xr.Dataset(
-        {"true_estimate": ("test", truth, {"long_name": "large-sample value of the estimate",
-                                           "units": "see estimand"}),
+        {"true_estimate": (("look", "test"), truth, {"long_name": "large-sample value of the estimate at the look",
+                                                     "units": "see estimand"}),
          "true_utility": ("arm", utility, {"long_name": "P(CR/CRi) - weight x P(post-HSCT SOS)", "units": "1"}),
-         "true_rate": (("arm", "binary_endpoint"), rates, {"long_name": "share of patients", "units": "1"})},
-        coords={"test": test_labels(ta.design), "arm": [a.name for a in ta.design.arms],
-                "binary_endpoint": list(BINARY_ENDPOINTS)},
-        attrs={"patients_per_arm": entry.size, "cut_months": cut, "seed": seed,
+         "true_rate": (("arm", "binary_endpoint"), rates, {"long_name": "share of patients", "units": "1"}),
+         "cut_months": ("look", cuts.copy(), {"long_name": "calendar cut of the counterfactual trial",
+                                              "units": "month"})},
+        coords={"look": np.arange(1, cuts.size + 1), "test": test_labels(ta.design),
+                "arm": [a.name for a in ta.design.arms], "binary_endpoint": list(BINARY_ENDPOINTS)},
+        attrs={"patients_per_arm": cf["entry"].size, "seed": seed,
                "uncertainty": "Monte Carlo, negligible beside the trials' (10^6 patients per arm)"})

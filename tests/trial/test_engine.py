@@ -14,9 +14,9 @@ from designs import RPACT, SELECTION, STRATEGIES, write_design
 from scipy import stats
 
 from simulator.model import kernel as K
-from simulator.model.simulation import run_kernel_ids
+from simulator.model.simulation import record_columns, run_kernel_ids
 from simulator.trial import engine as E
-from simulator.trial import load_design, simulate_trials, trial_arrays, true_values
+from simulator.trial import load_design, operating_characteristics, simulate_trials, trial_arrays, true_values
 from simulator.trial.run import MAX_SLOTS, model_outcomes, trial_patients
 
 Z_TOL = 3.0  # Monte Carlo tolerance, in standard errors (two-sided, ~1 in 370 false alarms)
@@ -110,7 +110,7 @@ def test_design_change_never_changes_a_patients_outcome(tmp_path):
     b = trial_patients(trial_arrays(small, tmp_path), 5, 0, 24).slots
     np.testing.assert_array_equal(a.arm[:, :60], b.arm)
     np.testing.assert_array_equal(a.tte[:, :, :60], b.tte)
-    np.testing.assert_array_equal(a.binary[:, :, :60], b.binary)
+    np.testing.assert_array_equal(a.binary_time[:, :, :60], b.binary_time)
     np.testing.assert_array_equal(a.drop_u[:, :60], b.drop_u)
     assert not np.array_equal(a.entry[:, :60], b.entry)
 
@@ -127,9 +127,9 @@ def test_each_patient_in_one_arm_with_that_arms_outcome(tmp_path, trial):
     assert np.unique(ids).size == ids.size
     for a, model in enumerate(ta.model):
         mask = s.arm == a
-        tte, binary, _ = model_outcomes(model, design.seed, ids[mask])
+        tte, binary_time, _ = model_outcomes(model, design.seed, ids[mask])
         np.testing.assert_array_equal(s.tte[:, mask], tte)
-        np.testing.assert_array_equal(s.binary[:, mask], binary)
+        np.testing.assert_array_equal(s.binary_time[:, mask], binary_time)
     if p.selected is not None:
         late = s.arm[s.entry > 6.0]  # after the selection look (calendar 6): control or the selected arm
         assert all(p.selected[t, a] for t, row in enumerate(s.arm) for a in row[s.entry[t] > 6.0])
@@ -191,3 +191,82 @@ def test_kernels_compile_once_for_every_kind_of_design(tmp_path):
     for kernel in (E.slot_draws, E.randomise, E.piecewise_fill, E.select_arms, E.analyse, E.time_test,
                    E.binary_test):
         assert len(kernel.signatures) == 1, (kernel.py_func.__name__, kernel.signatures)
+
+
+def test_weighted_logrank_reports_no_hazard_ratio(tmp_path):
+    """A Fleming-Harrington weighted log-rank test has no hazard-ratio estimand (exp of its
+    weighted (O-E)/V is none): its estimate is NaN and so labelled, in the Dataset and the
+    summary; the plain log-rank keeps Peto's hazard ratio."""
+    tests = RPACT["tests"] + [{"name": "fh", "type": "logrank", "endpoint": "os", "gamma": 0.5}]
+    design, path = _design(tmp_path, RPACT, n_trials=50, tests=tests)
+    ds = simulate_trials(path)
+    assert np.isnan(ds.estimate.sel(test="fh")).all() and np.isnan(ds.ci_lower.sel(test="fh")).all()
+    assert np.isfinite(ds.z.sel(test="fh")).all() and np.isfinite(ds.estimate.sel(test="logrank")).all()
+    assert "hazard ratio" not in ds.estimand.sel(test="fh").item()
+    assert "hazard ratio" in ds.estimand.sel(test="logrank").item()
+    truth = true_values(trial_arrays(design, tmp_path), 1, [28.0], n=2000)
+    assert np.isnan(truth.true_estimate.sel(test="fh")).all()
+    names = [f.name for f in operating_characteristics(ds, truth)]
+    assert "power: fh" in names and not any(n.endswith(": fh") and "power" not in n for n in names)
+
+
+def _records(ta, seed, slots, first_trial):
+    """Each slot's kernel record under its arm (the raw columns, read without the trial layer)."""
+    n_trials, n = slots.arm.shape
+    ids = (first_trial + np.arange(n_trials))[:, None] * MAX_SLOTS + np.arange(n)
+    cols = {}
+    for a, model in enumerate(ta.model):
+        mask = slots.arm == a
+        r = record_columns(*run_kernel_ids(model, seed, ids[mask]))
+        for k in ("response_day", "hsct_day", "last_dose_day", "best_response", "sos_post_hsct", "grade3_ae"):
+            cols.setdefault(k, np.full((n_trials, n), np.nan))[mask] = r[k]
+    return cols
+
+
+def test_binary_outcomes_count_when_seen_by_the_cut_and_before_dropout(tmp_path):
+    """A response counts from its response day, a post-HSCT SOS from the transplant day and a
+    grade >= 3 adverse event from the last dose (the records' dates), and only by the look's
+    cut and before dropout: the selection utilities and the binary tests' event counts
+    recomputed from the kernel's records. In the dose-selection design much happens after the
+    3-month read (here: a 1-month read, 10% monthly dropout)."""
+    design, path = _design(tmp_path, SELECTION, n_trials=40, dropout={"rate": 0.1},
+                           tests=SELECTION["tests"] + [{"name": "sos", "type": "proportions",
+                                                        "endpoint": "sos_post_hsct"},
+                                                       {"name": "ae", "type": "proportions", "endpoint": "grade3_ae"}])
+    ta = trial_arrays(design, tmp_path)
+    ds = simulate_trials(path)
+    s = trial_patients(ta, design.seed, 0, 40).slots
+    rec = _records(ta, design.seed, s, 0)
+    dropout = -np.log(s.drop_u) / ta.constants.drop_rate[s.arm]
+
+    def seen(day, happened, cut):
+        t = np.where(happened == 1, day / K.MONTH, np.inf)
+        return (t <= dropout) & (s.entry + t <= cut)
+
+    cut = ds.cut_time.values  # (trial, look)
+    # binary tests: events (in the two compared arms) seen at each look among patients followed 0 months
+    for test, day, flag in (("cr", "response_day", "best_response"), ("sos", "hsct_day", "sos_post_hsct"),
+                            ("ae", "last_dose_day", "grade3_ae")):
+        for k in range(2):
+            for t in range(40):
+                if not np.isfinite(cut[t, k]):
+                    continue
+                label = f"{test}: low"
+                if ds.decision.sel(test=label).values[t, k] == E.NOT_REACHED:
+                    continue
+                pair = np.isin(s.arm[t], [0, 1]) & (s.entry[t] <= cut[t, k])
+                want = int((seen(rec[day], rec[flag], cut[t, k])[t] & pair).sum())
+                assert ds.events.sel(test=label).values[t, k] == want, (test, k, t)
+    # selection: utility = P(CR/CRi seen) - 2 P(SOS seen) among the patients followed 1 month (all
+    # entered before the selection, so in their first arm)
+    c = cut[:, 0]
+    unseen = 0  # outcomes that happen, but after the selection's cut or dropout
+    for t in range(40):
+        followed = s.entry[t] + 1.0 <= c[t]
+        for a, name in ((1, "low"), (2, "capped")):
+            m = followed & (s.arm[t] == a)
+            cr = seen(rec["response_day"], rec["best_response"], c[t])[t][m].sum()
+            sos = seen(rec["hsct_day"], rec["sos_post_hsct"], c[t])[t][m].sum()
+            unseen += rec["sos_post_hsct"][t][m].sum() - sos + rec["best_response"][t][m].sum() - cr
+            assert ds.utility.sel(arm=name).values[t] == pytest.approx((cr - 2.0 * sos) / m.sum(), abs=1e-12)
+    assert unseen > 0  # what the count by the cut changes

@@ -8,12 +8,13 @@ import math
 
 import numpy as np
 import pytest
-from designs import RPACT, SELECTION, write_design
+from designs import LOG2, RPACT, SELECTION, write_design
 
 from simulator.trial import (
     analytic,
     format_figures,
     load_design,
+    look_cuts,
     operating_characteristics,
     sample_size_search,
     simulate_trials,
@@ -22,6 +23,7 @@ from simulator.trial import (
     verdict,
 )
 from simulator.trial.boundaries import GRID_R, crossing_probabilities_nb
+from simulator.trial.summary import at_stop
 
 Z_TOL = 3.0  # Monte Carlo tolerance in standard errors
 SCHOENFELD_TOL = 0.01  # power: Schoenfeld's normal approximation of the log-rank at 100-300 events
@@ -100,15 +102,27 @@ def test_truth_and_figures(tmp_path):
 
 
 def test_selection_figures(tmp_path):
+    """Double-programmed from the Dataset and the truth: each trial selects its arm of highest
+    interim utility; P(correct selection) is the share selecting the arm of highest true
+    utility; the winner's curse is the selected arm's interim utility minus its truth."""
     path = write_design(tmp_path, SELECTION, n_trials=60)
     design = load_design(path)
     ds = simulate_trials(path)
     truth = true_values(trial_arrays(design, tmp_path), 1, 30.0, n=20_000)
     figures = {f.name: f for f in operating_characteristics(ds, truth)}
-    p_low, p_cap = figures["P(select low)"].estimate, figures["P(select capped)"].estimate
-    assert p_low + p_cap == pytest.approx(1.0)
-    assert figures["P(correct selection)"].estimate in (p_low, p_cap)
-    assert "winner's curse: selected arm's interim utility - truth" in figures
+    arms = ["low", "capped"]
+    utility, chosen = ds.utility.sel(arm=arms).values, ds.selected.sel(arm=arms).values == 1
+    assert (chosen.sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(utility[chosen], utility.max(axis=1))
+    for a, name in enumerate(arms):
+        assert figures[f"P(select {name})"].estimate == chosen[:, a].mean()
+    true = truth.true_utility.sel(arm=arms).values
+    best = int(np.argmax(true))
+    assert true[best] > true[1 - best]
+    correct = figures["P(correct selection)"]
+    assert correct.estimate == chosen[:, best].mean() and arms[best] in correct.note
+    curse = figures["winner's curse: selected arm's interim utility - truth"]
+    assert curse.estimate == pytest.approx(np.mean(utility[chosen] - np.broadcast_to(true, chosen.shape)[chosen]))
 
 
 def test_sample_size_search_is_nested_and_monotone(tmp_path):
@@ -117,4 +131,34 @@ def test_sample_size_search_is_nested_and_monotone(tmp_path):
     search = sample_size_search(trial_arrays(design, tmp_path), [100, 200, 300, 400], target=0.7)
     power = search.power.values
     assert (np.diff(power) > 0).all()
-    assert search.attrs["smallest_size"] == 400 if power[2] < 0.7 else 300
+    smallest = next((s for s, p in zip([100, 200, 300, 400], power) if p >= 0.7), -1)
+    assert smallest in (300, 400) and search.attrs["smallest_size"] == smallest
+
+
+def test_early_stops_scored_against_their_looks_truth(tmp_path):
+    """Delayed effect (hazard ratio 1 for 6 months, then 0.5): the truth moves between looks, and
+    each trial's estimate is scored against the truth at the look it stopped at (each look's
+    mean cut), not at the final look's."""
+    rate = LOG2 / 8
+    arms = [{"name": "control", "piecewise_exponential": {"rates": [rate]}},
+            {"name": "experimental", "piecewise_exponential": {"rates": [rate, 0.5 * rate], "durations": [6.0]}}]
+    path = write_design(tmp_path, RPACT, arms=arms, n_trials=400, analyses=[{"events": 100}, {"events": 300}],
+                        spending={"function": "obf", "futility": {"z": [0.5, -10.0]}})
+    design = load_design(path)
+    ds = simulate_trials(path)
+    cuts = look_cuts(ds)
+    np.testing.assert_allclose(cuts, np.nanmean(ds.cut_time.values, axis=0))
+    truth = true_values(trial_arrays(design, tmp_path), 1, cuts, n=200_000)
+    np.testing.assert_array_equal(truth.cut_months.values, cuts)
+    hr = truth.true_estimate.sel(test="cox").values
+    assert hr[0] > hr[1] + 0.05
+    stop = ds.stop_look.values
+    assert 0.1 < (stop == 1).mean() < 0.9
+    est = at_stop(ds, "estimate").sel(test="cox").values
+    lo, hi = at_stop(ds, "ci_lower").sel(test="cox").values, at_stop(ds, "ci_upper").sel(test="cox").values
+    true = hr[stop - 1]
+    figures = {f.name: f for f in operating_characteristics(ds, truth)}
+    assert figures["bias: cox"].estimate == pytest.approx(np.mean(np.log(est) - np.log(true)))
+    assert figures["CI coverage: cox"].estimate == np.mean((lo <= true) & (true <= hi))
+    # what scoring at the final look's truth gave: off by the early stops' share of the truth's change
+    assert abs(np.mean(np.log(est) - np.log(hr[-1])) - figures["bias: cox"].estimate) > 0.02
