@@ -129,6 +129,69 @@ def trial_seconds(repeats: int) -> dict[str, float]:
 
 
 
+def _warm_up_designs() -> dict[str, dict]:
+    """Trial designs that together reach every kernel of the trial engine: the benchmark's, and
+    one with strata, dose selection and every type of test (a few trials each)."""
+    from simulator.model.config import default_config_dir
+
+    configs = default_config_dir()
+    designs = {key: {**doc, "n_trials": 4} for key, doc in _trial_designs().items()}
+    time_tests = [{"name": "logrank", "type": "logrank", "endpoint": "os", "stratified": True},
+                  {"name": "cox", "type": "cox", "endpoint": "os"},
+                  {"name": "rmst", "type": "rmst", "endpoint": "os", "tau": 12},
+                  {"name": "milestone", "type": "milestone", "endpoint": "os", "time": 12},
+                  {"name": "maxcombo", "type": "maxcombo", "endpoint": "os"}]
+    binary_tests = [{"name": "fisher", "type": "fisher", "endpoint": "cr_cri"},
+                    {"name": "proportions", "type": "proportions", "endpoint": "cr_cri"},
+                    {"name": "cmh", "type": "cmh", "endpoint": "cr_cri", "stratified": True}]
+    designs["selection"] = {
+        "name": "warm_up_selection", "control": "control", "sample_size": 60, "n_trials": 4, "seed": SEED,
+        "arms": [{"name": "control", "scenario": str(configs / "label_dosing.yaml")},
+                 {"name": "low_start", "scenario": str(configs / "low_start_1p2.yaml")},
+                 {"name": "two_cycles", "scenario": str(configs / "two_cycles_then_stop.yaml")}],
+        "randomization": {"block_size": 6, "strata": ["salvage_line", "age_55"]},
+        "enrollment": {"rates": [5]}, "dropout": {"probability": 0.05, "months": 12},
+        "analyses": [{"calendar": 6, "information": 0.3}, {"events": 30, "information": 1.0}],
+        "tests": time_tests + binary_tests, "primary": "logrank", "spending": {"function": "obf"},
+        "selection": {"look": 1, "rule": "best", "weight": 2.0, "evaluation_months": 3, "multiplicity": "dunnett"},
+    }
+    return designs
+
+
+def compile_engines(progress: Callable[[str], None] | None = None) -> None:
+    """Compile, or load from numba's cache, every jitted engine the commands use, on tiny workloads.
+
+    numba keeps the machine code on disk (``NUMBA_CACHE_DIR``, one folder per version of the
+    sources: ``simulator/__init__.py``), so the first ``inosim run``, ``sweep``, ``compare``,
+    ``sensitivity`` or ``trial`` after this loads it instead of compiling for up to a minute.
+    ``inosim compile`` runs this; ``make run`` runs that once after installing.
+    """
+    from simulator.model.config import default_config_dir
+    from simulator.model.files import default_scenario_path, load_scenario
+    from simulator.model.simulation import model_arrays, run_parameter_sets, simulate
+    from simulator.sweep.experiment import run_sweep, strategies_experiment
+    from simulator.trial import analytic, simulate_trials, true_values
+    from simulator.trial.design import design_from_dict
+    from simulator.trial.run import trial_arrays
+
+    say = progress or (lambda stage: None)
+    say("patient kernel")
+    scenario = load_scenario(default_scenario_path())
+    simulate(scenario, n_patients=10, seed=SEED)
+    arrays = model_arrays(scenario)
+    say("parameter sets (PSA, compare over the ensemble)")
+    run_parameter_sets(arrays, arrays.par[None, :], SEED, 10)
+    say("sweep reductions")
+    configs = default_config_dir()
+    run_sweep(strategies_experiment([configs / "label_dosing.yaml", configs / "two_cycles_then_stop.yaml"],
+                                    replicates=2, patients=20, seed=SEED))
+    for key, doc in _warm_up_designs().items():
+        say(f"trial engine ({key})")
+        ta = trial_arrays(design_from_dict({"trial": doc}, f"warm-up design {key}"))
+        ds = simulate_trials(ta)
+        analytic(ds, true_values(ta, SEED, float(ds.cut_time.max()), n=100))
+
+
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     """Median wall-clock time of ``repeats`` calls of ``fn``, seconds."""
     times = []

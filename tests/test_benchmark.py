@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import reference
-from conftest import CONFIGS
+from conftest import CONFIGS, ROOT
 from reference import simulate_reference
 
 from simulator import load_scenario
@@ -41,3 +41,34 @@ def test_goal_verdicts():
     assert status["psa_1000x1000_seconds"] is True
     values["speedup_2t"] = None  # not measured (one CPU)
     assert {s["key"]: s["met"] for s in goal_status(values).values()}["speedup_2t"] is None
+
+
+def _signatures() -> dict[str, int]:
+    """Compiled signatures of every jitted function of the package's engines, by name."""
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+
+    counts = {}
+    for name in ("simulator.model.kernel", "simulator.analysis.reductions", "simulator.trial.engine",
+                 "simulator.trial.statistics", "simulator.trial.boundaries"):
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if isinstance(value, CPUDispatcher):
+                counts[f"{name}.{attr}"] = len(value.signatures)
+    return counts
+
+
+def test_compile_engines_leaves_nothing_for_the_shipped_trials_to_compile():
+    """After the warm-up (`inosim compile`, `make run`), the example designs compile no new kernel."""
+    from simulator.benchmark import compile_engines
+    from simulator.trial import analytic, load_design, simulate_trials, trial_arrays, true_values
+
+    compile_engines()
+    before = _signatures()
+    assert sum(before.values()) >= 15  # the entry points: kernels, trial engine, boundaries
+    for path in sorted((ROOT / "experiments").glob("trial_*.yaml")):
+        ta = trial_arrays(load_design(path), path.parent, path)
+        ds = simulate_trials(ta, n_trials=4)
+        analytic(ds, true_values(ta, 1, float(ds.cut_time.max()), n=100))
+    assert _signatures() == before

@@ -156,8 +156,9 @@ def median_ci(x: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float, f
 def _order_statistics(n: int, level: float) -> tuple[int, int]:
     """Indices into the sorted sample of the distribution-free interval of the median."""
     try:  # the ufuncs scipy.stats.binom.ppf and .isf call, without importing scipy.stats (0.8 s)
-        from scipy.special._ufuncs import _binom_isf as isf, _binom_ppf as ppf
-    except ImportError:  # scipy before 1.15 keeps them elsewhere
+        from scipy.special._ufuncs import _binom_isf as isf
+        from scipy.special._ufuncs import _binom_ppf as ppf
+    except ImportError:  # an older scipy keeps them in scipy.stats._boost
         from scipy.stats import binom
 
         ppf, isf = binom.ppf, binom.isf
