@@ -135,3 +135,15 @@ def test_trial_on_a_scenario_file_names_the_command_that_runs_it(tmp_path, capsy
     assert err.startswith(f"inosim: {path}: a scenario file, not a trial design") and err.count("\n") == 1
     assert err.endswith(f"run a scenario with `inosim run {path}`\n")
     assert not (tmp_path / "t.nc").exists()
+
+
+@pytest.mark.parametrize("name", ["cap_3p3.yaml", "README.md"])
+def test_plot_on_a_file_that_is_not_netcdf_is_one_line_naming_it(tmp_path, capsys, name):
+    from conftest import CONFIGS, ROOT
+
+    path = CONFIGS / name if name.endswith(".yaml") else ROOT / name
+    assert main(["plot", str(path), "--out-dir", str(tmp_path / "plots")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"inosim: {path}: not a results file of 'inosim sweep' (a netCDF file, not YAML or text); "
+                   "make one with `inosim sweep EXPERIMENT.yaml --out results.nc`\n")
+    assert not (tmp_path / "plots").exists()
