@@ -192,6 +192,107 @@ def compile_engines(progress: Callable[[str], None] | None = None) -> None:
         analytic(ds, true_values(ta, SEED, float(ds.cut_time.max()), n=100))
 
 
+# ---- whole commands (issue 19): each run is a process; wall-clock and CPU seconds of each
+COMMAND_RUNS = 3  # runs of each whole command (median reported)
+COMMAND_GOALS = {  # (measured key, comparison, limit), as GOALS
+    "first `inosim trial` after install (`make run` compiled the engines) <= 10 s": ("first_trial_seconds", "<=", 10.0),
+    "`inosim trial` on rpact's 3-look design, warm, <= rpact's time (same run)": ("trial_to_rpact", "<=", 1.0),
+    "`inosim compare A.yaml B.yaml` <= 5 s": ("compare_seconds", "<=", 5.0),
+    "`inosim run` warm start, whole command <= 0.6 s": ("run_command_seconds", "<=", 0.6),
+}
+RPACT_SCRIPT = """\
+suppressMessages(library(rpact))
+design <- getDesignGroupSequential(kMax = 3, alpha = 0.025, beta = 0.2, sided = 1, typeOfDesign = "asOF",
+                                   typeBetaSpending = "bsOF", informationRates = c(1, 2, 3) / 3)
+sim <- getSimulationSurvival(design, lambda2 = log(2) / 8, hazardRatio = 0.7, plannedEvents = c(100, 200, 300),
+                             maxNumberOfSubjects = 400, accrualTime = c(0, 24), dropoutRate1 = 0.05,
+                             dropoutRate2 = 0.05, dropoutTime = 12, maxNumberOfIterations = 10000, seed = 1)
+cat(packageDescription("rpact")$Version, sum(sim$overallReject), "\\n")
+"""  # rpact's simulation of the same design as _rpact_design (10,000 trials): version, power
+
+
+def _rpact_design() -> dict:
+    """rpact's 3-look design (``RPACT_SCRIPT``) as a ``trial:`` mapping: piecewise-exponential arms,
+    median 8 months in control, HR 0.7, 400 patients over 24 months, looks at 100, 200 and 300
+    deaths, O'Brien-Fleming spending and beta-spending futility, 10,000 trials."""
+    designs = _trial_designs()
+    return {**designs["group_sequential"], "name": "bench_rpact", "arms": designs["piecewise"]["arms"]}
+
+
+def command_seconds(args: list[str], runs: int = COMMAND_RUNS, env: dict[str, str] | None = None,
+                    program: list[str] | None = None) -> dict[str, float]:
+    """Median wall-clock and CPU seconds (user + system, the process and its children) of a
+    whole command run ``runs`` times, each a fresh process (``python -m simulator ARGS`` by
+    default, as ``inosim ARGS``; ``program`` to run another)."""
+    import resource
+
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run([*(program or [sys.executable, "-m", "simulator"]), *args], capture_output=True,
+                              text=True, env={**os.environ, **(env or {})})
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmark command {args} failed ({proc.returncode}):\n{proc.stderr}")
+    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "stdout": proc.stdout}
+
+
+def rpact_seconds(folder: Path, runs: int = COMMAND_RUNS) -> dict[str, object] | None:
+    """rpact's time for its 3-look design as a whole ``Rscript`` process, or None without R and rpact."""
+    import shutil
+
+    rscript = shutil.which("Rscript")
+    if rscript is None or subprocess.run([rscript, "-e", "library(rpact)"], capture_output=True).returncode != 0:
+        return None
+    script = folder / "rpact.R"
+    script.write_text(RPACT_SCRIPT)
+    out = command_seconds([str(script)], runs, program=[rscript])
+    version, rejections = out["stdout"].split()[:2]
+    return {"wall": out["wall"], "cpu": out["cpu"], "version": version, "power": float(rejections)}
+
+
+def command_rows(scenario_path: str | Path, say: Callable[[str], None]) -> dict[str, object]:
+    """The whole-command rows of issue 19: ``inosim run`` warm start, ``compare A B``, ``trial``
+    on rpact's design (and rpact itself when ``Rscript`` and rpact are installed), and the
+    first ``trial`` in a fresh numba cache filled by ``inosim compile`` only, as after ``make run``."""
+    import yaml
+
+    from simulator.model.config import default_config_dir
+
+    configs = default_config_dir()
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        say("whole command: inosim run (warm start)")
+        row = command_seconds(["run", str(scenario_path), "--patients", str(START_PATIENTS)])
+        out["run_command_seconds"], out["run_command_cpu_seconds"] = row["wall"], row["cpu"]
+        say("whole command: inosim compare A.yaml B.yaml")
+        row = command_seconds(["compare", str(configs / "label_dosing.yaml"), str(configs / "two_cycles_then_stop.yaml")])
+        out["compare_seconds"], out["compare_cpu_seconds"] = row["wall"], row["cpu"]
+        rpact_design = folder / "rpact_design.yaml"
+        rpact_design.write_text(yaml.safe_dump({"trial": _rpact_design()}))
+        trial = ["trial", str(rpact_design), "--out", str(folder / "t.nc"), "--no-plots"]
+        say("whole command: inosim trial, rpact's 3-look design (warm)")
+        row = command_seconds(trial)
+        out["trial_rpact_seconds"], out["trial_rpact_cpu_seconds"] = row["wall"], row["cpu"]
+        say("rpact, the same design (when Rscript and rpact are installed)")
+        rpact = rpact_seconds(folder)
+        out["rpact"] = rpact
+        out["trial_to_rpact"] = None if rpact is None else out["trial_rpact_seconds"] / rpact["wall"]
+        say("first inosim trial after install: inosim compile into a fresh numba cache, then inosim trial")
+        cache = {"NUMBA_CACHE_DIR": str(folder / "numba")}
+        row = command_seconds(["compile"], runs=1, env=cache)
+        out["compile_seconds"], out["compile_cpu_seconds"] = row["wall"], row["cpu"]
+        first = folder / "first_design.yaml"
+        first.write_text(yaml.safe_dump({"trial": _trial_designs()["group_sequential"]}))
+        row = command_seconds(["trial", str(first), "--out", str(folder / "first.nc")], runs=1, env=cache)
+        out["first_trial_seconds"], out["first_trial_cpu_seconds"] = row["wall"], row["cpu"]
+    return out
+
+
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     """Median wall-clock time of ``repeats`` calls of ``fn``, seconds."""
     times = []
@@ -557,6 +658,7 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
     memory = peak_memory(scenario_path, n_patients)
     say(f"trial engine, {TRIAL_TRIALS:,} trials x {TRIAL_SAMPLE_SIZE} patients")
     trials = trial_seconds(repeats)
+    commands = command_rows(scenario_path, say)
     per_million = MILLION / n_patients / MEBIBYTE
     results: dict[str, object] = {
         "scenario": str(scenario_path),
@@ -580,6 +682,7 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
         "output_mib_per_million": memory["output_bytes"] * per_million,
         "memory_to_output": memory["peak_bytes"] / memory["output_bytes"],
         **trials,
+        **commands,
         "load_average_1min": os.getloadavg()[0],
     }
     results["goals"] = goal_status(results)
@@ -589,11 +692,31 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
 def goal_status(results: dict[str, object]) -> dict[str, dict[str, object]]:
     """Each goal of :data:`GOALS` with its measured value and whether it is met."""
     status = {}
-    for goal, (key, op, limit) in GOALS.items():
-        value = results[key]
+    for goal, (key, op, limit) in {**GOALS, **COMMAND_GOALS}.items():
+        value = results.get(key)
         met = None if value is None else (value <= limit if op == "<=" else value >= limit)
         status[goal] = {"key": key, "limit": limit, "value": value, "met": met}
     return status
+
+
+def format_command_rows(r: dict[str, object]) -> list[str]:
+    """The report's lines of :func:`command_rows`: wall-clock and CPU seconds of whole commands."""
+    def row(title: str, key: str) -> str:
+        return f"{title:<33}{r[key]:.2f} s ({r[key.replace('_seconds', '_cpu_seconds')]:.2f} s of CPU)"
+
+    rpact = r["rpact"]
+    vs = ("  rpact: not measured (no Rscript with rpact on this machine)" if rpact is None else
+          f"  rpact {rpact['version']}: {rpact['wall']:.2f} s ({rpact['cpu']:.2f} s of CPU), "
+          f"ratio {r['trial_to_rpact']:.2f}")
+    return [
+        f"whole commands, each a process (median of {COMMAND_RUNS}; wall-clock, then CPU: the machine may be shared):",
+        row("  inosim run (1,000 patients)", "run_command_seconds"),
+        row("  inosim compare A.yaml B.yaml", "compare_seconds"),
+        row("  inosim trial, rpact's design", "trial_rpact_seconds") + ", 10,000 x 400, 3 looks, no plots",
+        vs,
+        row("  inosim compile, fresh cache", "compile_seconds") + " (once, by `make run`)",
+        row("  first inosim trial after it", "first_trial_seconds") + ", 10,000 x 400, strategy arms, 3 looks",
+    ]
 
 
 def format_report(results: dict[str, object]) -> str:
@@ -632,6 +755,7 @@ def format_report(results: dict[str, object]) -> str:
         f"trials, 3 looks, spending        {r['trial_group_sequential_seconds']:.2f} s, futility by beta spending"
         f"  (rpact, piecewise-exponential: {RPACT_SECONDS['3 looks']:g} s)",
         f"boundaries of one design         {1000 * r['boundaries_seconds']:.1f} ms (3 looks, futility)",
+        *format_command_rows(r),
         f"load average (1 min) at the end  {r['load_average_1min']:.2f} on {m['cpus']} CPUs",
         "",
         "goals:",
