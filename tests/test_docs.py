@@ -135,3 +135,17 @@ def test_sensitivity_numbers_are_what_the_commands_print(monkeypatch):
     assert _same_but_for_rounding(written, report.block()), \
         "docs/sensitivity.md drifted: run .venv/bin/python experiments/sensitivity_report.py"
 
+
+
+def test_performance_figures_are_the_report_of_the_stored_benchmark_run():
+    """docs/performance.md's generated block is `inosim bench`'s report of benchmarks/results.json
+    (timings cannot be measured again here: they are checked against the stored run)."""
+    import json
+
+    spec = importlib.util.spec_from_file_location("benchmark_report", ROOT / "benchmarks" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    text = report.DOC.read_text()
+    written = text[text.index(report.BEGIN):text.index(report.END) + len(report.END)]
+    assert written == report.block(json.loads(report.RESULTS.read_text())), \
+        "docs/performance.md was edited by hand: run .venv/bin/python benchmarks/report.py --results FILE"
