@@ -7,7 +7,7 @@ from conftest import CONFIGS, ROOT
 from reference import simulate_reference
 
 from simulator import load_scenario
-from simulator.benchmark import GOALS, goal_status, kernel_call_counts
+from simulator.benchmark import COMMAND_GOALS, GOALS, goal_status, kernel_call_counts
 from simulator.model.simulation import model_arrays
 
 N_COUNTED = 400
@@ -32,7 +32,7 @@ def test_counted_draws_equal_the_reference_generator_calls(monkeypatch):
 
 
 def test_goal_verdicts():
-    values = {key: limit for key, _, limit in GOALS.values()}  # every goal exactly at its limit
+    values = {key: limit for key, _, limit in [*GOALS.values(), *COMMAND_GOALS.values()]}  # each exactly at its limit
     assert all(s["met"] for s in goal_status(values).values())
     values["kernel_to_rng_floor"] *= 1.01  # a ratio ('<=' goal) just above its limit
     values["speedup_2t"] *= 0.99  # a speed-up ('>=' goal) just below its limit
@@ -41,6 +41,8 @@ def test_goal_verdicts():
     assert status["psa_1000x1000_seconds"] is True
     values["speedup_2t"] = None  # not measured (one CPU)
     assert {s["key"]: s["met"] for s in goal_status(values).values()}["speedup_2t"] is None
+    values["trial_to_rpact"] = None  # rpact not installed: not measured, not failed
+    assert {s["key"]: s["met"] for s in goal_status(values).values()}["trial_to_rpact"] is None
 
 
 def _signatures() -> dict[str, int]:
