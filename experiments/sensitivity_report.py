@@ -58,8 +58,9 @@ def main() -> None:
     """Print or write the block."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--print", action="store_true", help="print the block instead of writing the doc")
+    args = parser.parse_args()
     text = block()
-    if parser.parse_args().print:
+    if args.print:
         print(text)
     else:
         write(DOC, text)
