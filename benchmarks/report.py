@@ -45,7 +45,8 @@ def main() -> None:
     results.setdefault("date", datetime.date.today().isoformat())
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     text = DOC.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
+    start = text.index(BEGIN)
+    end = text.index(END, start) + len(END)
     DOC.write_text(text[:start] + block(results) + text[end:])
     print(f"{RESULTS} and {DOC} rewritten")
 

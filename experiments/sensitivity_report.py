@@ -50,7 +50,8 @@ def block() -> str:
 def write(doc: Path, text: str) -> None:
     """Replace the block between the markers of ``doc`` with ``text``."""
     old = doc.read_text()
-    start, end = old.index(BEGIN), old.index(END) + len(END)
+    start = old.index(BEGIN)
+    end = old.index(END, start) + len(END)
     doc.write_text(old[:start] + text + old[end:])
 
 

@@ -131,7 +131,8 @@ def test_sensitivity_numbers_are_what_the_commands_print(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "experiments"))
     report = importlib.import_module("sensitivity_report")
     text = report.DOC.read_text()
-    written = text[text.index(report.BEGIN):text.index(report.END) + len(report.END)]
+    start = text.index(report.BEGIN)
+    written = text[start:text.index(report.END, start) + len(report.END)]
     assert _same_but_for_rounding(written, report.block()), \
         "docs/sensitivity.md drifted: run .venv/bin/python experiments/sensitivity_report.py"
 
@@ -146,6 +147,7 @@ def test_performance_figures_are_the_report_of_the_stored_benchmark_run():
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
     text = report.DOC.read_text()
-    written = text[text.index(report.BEGIN):text.index(report.END) + len(report.END)]
+    start = text.index(report.BEGIN)
+    written = text[start:text.index(report.END, start) + len(report.END)]
     assert written == report.block(json.loads(report.RESULTS.read_text())), \
         "docs/performance.md was edited by hand: run .venv/bin/python benchmarks/report.py --results FILE"
