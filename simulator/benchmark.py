@@ -129,6 +129,170 @@ def trial_seconds(repeats: int) -> dict[str, float]:
 
 
 
+def _warm_up_designs() -> dict[str, dict]:
+    """Trial designs that together reach every kernel of the trial engine: the benchmark's, and
+    one with strata, dose selection and every type of test (a few trials each)."""
+    from simulator.model.config import default_config_dir
+
+    configs = default_config_dir()
+    designs = {key: {**doc, "n_trials": 4} for key, doc in _trial_designs().items()}
+    time_tests = [{"name": "logrank", "type": "logrank", "endpoint": "os", "stratified": True},
+                  {"name": "cox", "type": "cox", "endpoint": "os"},
+                  {"name": "rmst", "type": "rmst", "endpoint": "os", "tau": 12},
+                  {"name": "milestone", "type": "milestone", "endpoint": "os", "time": 12},
+                  {"name": "maxcombo", "type": "maxcombo", "endpoint": "os"}]
+    binary_tests = [{"name": "fisher", "type": "fisher", "endpoint": "cr_cri"},
+                    {"name": "proportions", "type": "proportions", "endpoint": "cr_cri"},
+                    {"name": "cmh", "type": "cmh", "endpoint": "cr_cri", "stratified": True}]
+    designs["selection"] = {
+        "name": "warm_up_selection", "control": "control", "sample_size": 60, "n_trials": 4, "seed": SEED,
+        "arms": [{"name": "control", "scenario": str(configs / "label_dosing.yaml")},
+                 {"name": "low_start", "scenario": str(configs / "low_start_1p2.yaml")},
+                 {"name": "two_cycles", "scenario": str(configs / "two_cycles_then_stop.yaml")}],
+        "randomization": {"block_size": 6, "strata": ["salvage_line", "age_55"]},
+        "enrollment": {"rates": [5]}, "dropout": {"probability": 0.05, "months": 12},
+        "analyses": [{"calendar": 6, "information": 0.3}, {"events": 30, "information": 1.0}],
+        "tests": time_tests + binary_tests, "primary": "logrank", "spending": {"function": "obf"},
+        "selection": {"look": 1, "rule": "best", "weight": 2.0, "evaluation_months": 3, "multiplicity": "dunnett"},
+    }
+    return designs
+
+
+def compile_engines(progress: Callable[[str], None] | None = None) -> None:
+    """Compile, or load from numba's cache, every jitted engine the commands use, on tiny workloads.
+
+    numba keeps the machine code on disk (``NUMBA_CACHE_DIR``, one folder per version of the
+    sources: ``simulator/__init__.py``), so the first ``inosim run``, ``sweep``, ``compare``,
+    ``sensitivity`` or ``trial`` after this loads it instead of compiling for up to a minute.
+    ``inosim compile`` runs this; ``make run`` runs that once after installing.
+    """
+    from simulator.model.config import default_config_dir
+    from simulator.model.files import default_scenario_path, load_scenario
+    from simulator.model.simulation import model_arrays, run_parameter_sets, simulate
+    from simulator.sweep.experiment import run_sweep, strategies_experiment
+    from simulator.trial import analytic, simulate_trials, true_values
+    from simulator.trial.design import design_from_dict
+    from simulator.trial.run import trial_arrays
+
+    say = progress or (lambda stage: None)
+    say("patient kernel")
+    scenario = load_scenario(default_scenario_path())
+    simulate(scenario, n_patients=10, seed=SEED)
+    arrays = model_arrays(scenario)
+    say("parameter sets (PSA, compare over the ensemble)")
+    run_parameter_sets(arrays, arrays.par[None, :], SEED, 10)
+    say("sweep reductions")
+    configs = default_config_dir()
+    run_sweep(strategies_experiment([configs / "label_dosing.yaml", configs / "two_cycles_then_stop.yaml"],
+                                    replicates=2, patients=20, seed=SEED))
+    for key, doc in _warm_up_designs().items():
+        say(f"trial engine ({key})")
+        ta = trial_arrays(design_from_dict({"trial": doc}, f"warm-up design {key}"))
+        ds = simulate_trials(ta)
+        analytic(ds, true_values(ta, SEED, float(ds.cut_time.max()), n=100))
+
+
+# ---- whole commands (issue 19): each run is a process; wall-clock and CPU seconds of each
+COMMAND_RUNS = 3  # runs of each whole command (median reported)
+COMMAND_GOALS = {  # (measured key, comparison, limit), as GOALS
+    "first `inosim trial` after install (`make run` compiled the engines) <= 10 s": ("first_trial_seconds", "<=", 10.0),
+    "`inosim trial` on rpact's 3-look design, warm, <= rpact's time (same run)": ("trial_to_rpact", "<=", 1.0),
+    "`inosim compare A.yaml B.yaml` <= 5 s": ("compare_seconds", "<=", 5.0),
+    "`inosim run` warm start, whole command <= 0.6 s": ("run_command_seconds", "<=", 0.6),
+}
+RPACT_SCRIPT = """\
+suppressMessages(library(rpact))
+design <- getDesignGroupSequential(kMax = 3, alpha = 0.025, beta = 0.2, sided = 1, typeOfDesign = "asOF",
+                                   typeBetaSpending = "bsOF", informationRates = c(1, 2, 3) / 3)
+sim <- getSimulationSurvival(design, lambda2 = log(2) / 8, hazardRatio = 0.7, plannedEvents = c(100, 200, 300),
+                             maxNumberOfSubjects = 400, accrualTime = c(0, 24), dropoutRate1 = 0.05,
+                             dropoutRate2 = 0.05, dropoutTime = 12, maxNumberOfIterations = 10000, seed = 1)
+cat(packageDescription("rpact")$Version, sum(sim$overallReject), "\\n")
+"""  # rpact's simulation of the same design as _rpact_design (10,000 trials): version, power
+
+
+def _rpact_design() -> dict:
+    """rpact's 3-look design (``RPACT_SCRIPT``) as a ``trial:`` mapping: piecewise-exponential arms,
+    median 8 months in control, HR 0.7, 400 patients over 24 months, looks at 100, 200 and 300
+    deaths, O'Brien-Fleming spending and beta-spending futility, 10,000 trials."""
+    designs = _trial_designs()
+    return {**designs["group_sequential"], "name": "bench_rpact", "arms": designs["piecewise"]["arms"]}
+
+
+def command_seconds(args: list[str], runs: int = COMMAND_RUNS, env: dict[str, str] | None = None,
+                    program: list[str] | None = None) -> dict[str, float]:
+    """Median wall-clock and CPU seconds (user + system, the process and its children) of a
+    whole command run ``runs`` times, each a fresh process (``python -m simulator ARGS`` by
+    default, as ``inosim ARGS``; ``program`` to run another)."""
+    import resource
+
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run([*(program or [sys.executable, "-m", "simulator"]), *args], capture_output=True,
+                              text=True, env={**os.environ, **(env or {})})
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmark command {args} failed ({proc.returncode}):\n{proc.stderr}")
+    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "stdout": proc.stdout}
+
+
+def rpact_seconds(folder: Path, runs: int = COMMAND_RUNS) -> dict[str, object] | None:
+    """rpact's time for its 3-look design as a whole ``Rscript`` process, or None without R and rpact."""
+    import shutil
+
+    rscript = shutil.which("Rscript")
+    if rscript is None or subprocess.run([rscript, "-e", "library(rpact)"], capture_output=True).returncode != 0:
+        return None
+    script = folder / "rpact.R"
+    script.write_text(RPACT_SCRIPT)
+    out = command_seconds([str(script)], runs, program=[rscript])
+    version, rejections = out["stdout"].split()[:2]
+    return {"wall": out["wall"], "cpu": out["cpu"], "version": version, "power": float(rejections)}
+
+
+def command_rows(scenario_path: str | Path, say: Callable[[str], None]) -> dict[str, object]:
+    """The whole-command rows of issue 19: ``inosim run`` warm start, ``compare A B``, ``trial``
+    on rpact's design (and rpact itself when ``Rscript`` and rpact are installed), and the
+    first ``trial`` in a fresh numba cache filled by ``inosim compile`` only, as after ``make run``."""
+    import yaml
+
+    from simulator.model.config import default_config_dir
+
+    configs = default_config_dir()
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        say("whole command: inosim run (warm start)")
+        row = command_seconds(["run", str(scenario_path), "--patients", str(START_PATIENTS)])
+        out["run_command_seconds"], out["run_command_cpu_seconds"] = row["wall"], row["cpu"]
+        say("whole command: inosim compare A.yaml B.yaml")
+        row = command_seconds(["compare", str(configs / "label_dosing.yaml"), str(configs / "two_cycles_then_stop.yaml")])
+        out["compare_seconds"], out["compare_cpu_seconds"] = row["wall"], row["cpu"]
+        rpact_design = folder / "rpact_design.yaml"
+        rpact_design.write_text(yaml.safe_dump({"trial": _rpact_design()}))
+        trial = ["trial", str(rpact_design), "--out", str(folder / "t.nc"), "--no-plots", "--null-trials", "0"]  # rpact simulates the alternative only
+        say("whole command: inosim trial, rpact's 3-look design (warm)")
+        row = command_seconds(trial)
+        out["trial_rpact_seconds"], out["trial_rpact_cpu_seconds"] = row["wall"], row["cpu"]
+        say("rpact, the same design (when Rscript and rpact are installed)")
+        rpact = rpact_seconds(folder)
+        out["rpact"] = rpact
+        out["trial_to_rpact"] = None if rpact is None else out["trial_rpact_seconds"] / rpact["wall"]
+        say("first inosim trial after install: inosim compile into a fresh numba cache, then inosim trial")
+        cache = {"NUMBA_CACHE_DIR": str(folder / "numba")}
+        row = command_seconds(["compile"], runs=1, env=cache)
+        out["compile_seconds"], out["compile_cpu_seconds"] = row["wall"], row["cpu"]
+        first = folder / "first_design.yaml"
+        first.write_text(yaml.safe_dump({"trial": _trial_designs()["group_sequential"]}))
+        row = command_seconds(["trial", str(first), "--out", str(folder / "first.nc")], runs=1, env=cache)
+        out["first_trial_seconds"], out["first_trial_cpu_seconds"] = row["wall"], row["cpu"]
+    return out
+
+
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     """Median wall-clock time of ``repeats`` calls of ``fn``, seconds."""
     times = []
@@ -494,6 +658,7 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
     memory = peak_memory(scenario_path, n_patients)
     say(f"trial engine, {TRIAL_TRIALS:,} trials x {TRIAL_SAMPLE_SIZE} patients")
     trials = trial_seconds(repeats)
+    commands = command_rows(scenario_path, say)
     per_million = MILLION / n_patients / MEBIBYTE
     results: dict[str, object] = {
         "scenario": str(scenario_path),
@@ -517,6 +682,7 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
         "output_mib_per_million": memory["output_bytes"] * per_million,
         "memory_to_output": memory["peak_bytes"] / memory["output_bytes"],
         **trials,
+        **commands,
         "load_average_1min": os.getloadavg()[0],
     }
     results["goals"] = goal_status(results)
@@ -526,11 +692,31 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
 def goal_status(results: dict[str, object]) -> dict[str, dict[str, object]]:
     """Each goal of :data:`GOALS` with its measured value and whether it is met."""
     status = {}
-    for goal, (key, op, limit) in GOALS.items():
-        value = results[key]
+    for goal, (key, op, limit) in {**GOALS, **COMMAND_GOALS}.items():
+        value = results.get(key)
         met = None if value is None else (value <= limit if op == "<=" else value >= limit)
         status[goal] = {"key": key, "limit": limit, "value": value, "met": met}
     return status
+
+
+def format_command_rows(r: dict[str, object]) -> list[str]:
+    """The report's lines of :func:`command_rows`: wall-clock and CPU seconds of whole commands."""
+    def row(title: str, key: str) -> str:
+        return f"{title:<33}{r[key]:.2f} s ({r[key.replace('_seconds', '_cpu_seconds')]:.2f} s of CPU)"
+
+    rpact = r["rpact"]
+    vs = ("  rpact: not measured (no Rscript with rpact on this machine)" if rpact is None else
+          f"  rpact {rpact['version']}: {rpact['wall']:.2f} s ({rpact['cpu']:.2f} s of CPU), "
+          f"ratio {r['trial_to_rpact']:.2f}")
+    return [
+        f"whole commands, each a process (median of {COMMAND_RUNS}; wall-clock, then CPU: the machine may be shared):",
+        row("  inosim run (1,000 patients)", "run_command_seconds"),
+        row("  inosim compare A.yaml B.yaml", "compare_seconds"),
+        row("  inosim trial, rpact's design", "trial_rpact_seconds") + ", 10,000 x 400, 3 looks, no plots",
+        vs,
+        row("  inosim compile, fresh cache", "compile_seconds") + " (once, by `make run`)",
+        row("  first inosim trial after it", "first_trial_seconds") + ", 10,000 x 400, strategy arms, 3 looks",
+    ]
 
 
 def format_report(results: dict[str, object]) -> str:
@@ -569,6 +755,7 @@ def format_report(results: dict[str, object]) -> str:
         f"trials, 3 looks, spending        {r['trial_group_sequential_seconds']:.2f} s, futility by beta spending"
         f"  (rpact, piecewise-exponential: {RPACT_SECONDS['3 looks']:g} s)",
         f"boundaries of one design         {1000 * r['boundaries_seconds']:.1f} ms (3 looks, futility)",
+        *format_command_rows(r),
         f"load average (1 min) at the end  {r['load_average_1min']:.2f} on {m['cpus']} CPUs",
         "",
         "goals:",

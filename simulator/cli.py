@@ -375,6 +375,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile every numba engine ahead of time, so that no later command waits for it."""
+    from simulator.benchmark import compile_engines
+
+    t0 = time.perf_counter()
+    compile_engines(progress=lambda stage: print(f"inosim compile: {stage} ...", file=sys.stderr))
+    print(f"Every engine compiled or loaded from numba's cache in {time.perf_counter() - t0:.1f} s "
+          f"({os.environ.get('NUMBA_CACHE_DIR')})")
+    return 0
+
+
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     """Run a sensitivity file (one-way, PSA, Sobol or Morris), save the results and their figures."""
     import warnings
@@ -622,6 +633,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=positive_int, default=DEFAULT_REPEATS,
                        help=f"timed runs per figure, median reported (default {DEFAULT_REPEATS})")
     bench.set_defaults(func=cmd_bench)
+
+    comp = sub.add_parser("compile", help="compile every numba engine ahead of time (about a minute, once per "
+                                          "version of the sources; `make run` does it), so that no command waits for it")
+    comp.set_defaults(func=cmd_compile)
 
     sens = sub.add_parser("sensitivity", help="one-way (tornado), probabilistic, Sobol or Morris sensitivity "
                                               "analysis from a sensitivity file")

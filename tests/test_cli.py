@@ -189,3 +189,15 @@ def test_compare_by_unknown_segment_is_one_line(flags, needle, capsys):
     assert main(["compare", *files, *flags]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err
+
+
+@pytest.mark.parametrize("name", ["cap_3p3.yaml", "README.md"])
+def test_plot_on_a_file_that_is_not_netcdf_is_one_line_naming_it(tmp_path, capsys, name):
+    from conftest import CONFIGS, ROOT
+
+    path = CONFIGS / name if name.endswith(".yaml") else ROOT / name
+    assert main(["plot", str(path), "--out-dir", str(tmp_path / "plots")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"inosim: {path}: not a results file of 'inosim sweep' (a netCDF file, not YAML or text); "
+                   "make one with `inosim sweep EXPERIMENT.yaml --out results.nc`\n")
+    assert not (tmp_path / "plots").exists()

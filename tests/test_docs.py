@@ -112,3 +112,42 @@ def test_links_between_pages_resolve():
     for page in PAGES:
         for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):
             assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
+
+
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+GENERATED_TOLERANCE = 0.02  # a printed number may move by this much (two units of its last digit) between machines
+
+
+def _same_but_for_rounding(written: str, printed: str) -> bool:
+    """The same text, with every number within GENERATED_TOLERANCE of the printed one."""
+    if NUMBER.split(written) != NUMBER.split(printed):
+        return False
+    pairs = zip(NUMBER.findall(written), NUMBER.findall(printed), strict=True)
+    return all(abs(float(a) - float(b)) <= GENERATED_TOLERANCE for a, b in pairs)
+
+
+def test_sensitivity_numbers_are_what_the_commands_print(monkeypatch):
+    """docs/sensitivity.md's generated block is what the tornado command and the SOS one-way print now."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    report = importlib.import_module("sensitivity_report")
+    text = report.DOC.read_text()
+    start = text.index(report.BEGIN)
+    written = text[start:text.index(report.END, start) + len(report.END)]
+    assert _same_but_for_rounding(written, report.block()), \
+        "docs/sensitivity.md drifted: run .venv/bin/python experiments/sensitivity_report.py"
+
+
+
+def test_performance_figures_are_the_report_of_the_stored_benchmark_run():
+    """docs/performance.md's generated block is `inosim bench`'s report of benchmarks/results.json
+    (timings cannot be measured again here: they are checked against the stored run)."""
+    import json
+
+    spec = importlib.util.spec_from_file_location("benchmark_report", ROOT / "benchmarks" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    text = report.DOC.read_text()
+    start = text.index(report.BEGIN)
+    written = text[start:text.index(report.END, start) + len(report.END)]
+    assert written == report.block(json.loads(report.RESULTS.read_text())), \
+        "docs/performance.md was edited by hand: run .venv/bin/python benchmarks/report.py --results FILE"

@@ -129,15 +129,15 @@ def continuation_rows(result: ContinuationAnalysis, evidence: Evidence) -> list[
     The published hazard ratio comes with a p-value only; its interval is the Wald
     interval that p-value implies (log HR / its SE = the two-sided normal quantile).
     """
-    from scipy import stats  # here, not at import: keeps the command line's start-up short
+    from scipy import special
 
     proceeding = next(f for f in evidence.transplant_paths if f.id == RESPONDERS_TO_HSCT)
     evidence = evidence.continuing_ino_in_remission
     groups = evidence.groups
     n_more, n_fewer = groups.more_than_3_cycles, groups.three_or_fewer_cycles
     hr = evidence.remission_duration_hazard_ratio
-    se = abs(math.log(hr.value)) / stats.norm.isf(hr.p / 2)
-    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+    se = abs(math.log(hr.value)) / -special.ndtri(hr.p / 2)
+    z = special.ndtri(0.5 + CONFIDENCE / 2)
     mrd = evidence.mrd_negative
     sim_hr = result.hazard_ratio
     cp = "Clopper-Pearson at the published n"

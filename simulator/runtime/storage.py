@@ -14,6 +14,7 @@ import xarray as xr
 from simulator.model.config import ConfigError
 
 NETCDF_ENGINE = "h5netcdf"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of a netCDF-4 file
 FIGURE_FORMATS = ("png", "svg", "pdf")  # figures: PNG to look at, SVG or PDF for papers
 DEFAULT_FIGURE_FORMAT = "png"
 GB = 1e9
@@ -46,6 +47,12 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
     return Path(path)
+
+
+def is_netcdf(path: str | Path) -> bool:
+    """Whether the file starts as the netCDF-4 (HDF5) files :func:`write_netcdf` writes do."""
+    with open(path, "rb") as f:
+        return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
 
 
 def read_netcdf(path: str | Path) -> xr.Dataset:

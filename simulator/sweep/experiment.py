@@ -73,7 +73,7 @@ from simulator.model.files import (
 )
 from simulator.model.simulation import model_arrays, record_columns, run_kernel
 from simulator.runtime.scaleout import scheduler
-from simulator.runtime.storage import atomic_path, read_netcdf, write_netcdf
+from simulator.runtime.storage import atomic_path, is_netcdf, read_netcdf, write_netcdf
 
 DEFAULT_REPLICATES = 200
 DEFAULT_SEED = 2025
@@ -645,7 +645,12 @@ def run_sweep(exp: Experiment, out: str | Path | None = None, *, resume: bool = 
 def load_results(path: str | Path) -> xr.Dataset:
     """Read a results file of :func:`run_sweep`; raise :class:`ConfigError` if it is none."""
     try:
+        if not is_netcdf(path):
+            raise ConfigError(f"{path}: not a results file of 'inosim sweep' (a netCDF file, not YAML or text); "
+                              "make one with `inosim sweep EXPERIMENT.yaml --out results.nc`")
         ds = read_netcdf(path)
+    except ConfigError:
+        raise
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read results ({exc})") from None
     if "experiment" not in ds.attrs:

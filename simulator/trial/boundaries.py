@@ -43,7 +43,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from scipy import integrate, optimize, stats
 from scipy.special import ndtr
 
 from simulator.trial.statistics import norm_ppf
@@ -622,6 +621,8 @@ def dunnett_alpha(alpha: float, ratios: Sequence[int], control_ratio: int) -> fl
     float
         ``1 - Phi(c)``.
     """
+    from scipy import integrate, optimize, stats  # here: only multi-arm designs need them (stats: 0.8 s to import)
+
     w = np.array([math.sqrt(r / (r + control_ratio)) for r in ratios])
 
     def excess(c: float) -> float:  # P(max_k Z_k > c) - alpha, one-dimensional quadrature over X

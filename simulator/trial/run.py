@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy import stats
+from scipy import special
 
 from simulator.model import kernel as K
 from simulator.model.simulation import ModelArrays, model_arrays, record_columns, run_kernel_ids
@@ -195,7 +195,7 @@ def _convert(design: Design, model: tuple[ModelArrays | None, ...]) -> TrialArra
         pe_ends=pe_ends, looks=looks, tests=tests, control=control,
         comparisons=comparisons,
         primary=[t.name for t in design.tests].index(primary.name), upper=upper, lower=lower, sided=design.sided,
-        z_ci=float(stats.norm.isf(design.alpha / design.sided)), observed=design.spending.information == "observed",
+        z_ci=float(-special.ndtri(design.alpha / design.sided)), observed=design.spending.information == "observed",
         spend_code=KIND_CODES[design.spending.function], spend_param=float(design.spending.param),
         alpha_cmp=float(alpha_cmp),
         planned_final=total * pair / int(ratios.sum()),
