@@ -274,7 +274,8 @@ def command_rows(scenario_path: str | Path, say: Callable[[str], None]) -> dict[
         out["compare_seconds"], out["compare_cpu_seconds"] = row["wall"], row["cpu"]
         rpact_design = folder / "rpact_design.yaml"
         rpact_design.write_text(yaml.safe_dump({"trial": _rpact_design()}))
-        trial = ["trial", str(rpact_design), "--out", str(folder / "t.nc"), "--no-plots", "--null-trials", "0"]  # rpact simulates the alternative only
+        # no null trials: rpact simulates the alternative only
+        trial = ["trial", str(rpact_design), "--out", str(folder / "t.nc"), "--no-plots", "--null-trials", "0"]
         say("whole command: inosim trial, rpact's 3-look design (warm)")
         row = command_seconds(trial)
         out["trial_rpact_seconds"], out["trial_rpact_cpu_seconds"] = row["wall"], row["cpu"]
