@@ -11,11 +11,18 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simulator.model.kernel import MAX_CYCLES, MAX_DOSES_PER_CYCLE, PARAMETER_NAMES
+from simulator.model.kernel import (
+    COMPARATOR_PARAMETER_NAMES,
+    MAX_CYCLES,
+    MAX_DOSES_PER_CYCLE,
+    PARAMETER_NAMES,
+    TREATMENTS,
+)
 from simulator.model.structure import ModelStructure
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -231,6 +238,29 @@ class Parameters(_Model):
 assert tuple(Parameters.model_fields) == PARAMETER_NAMES, "Parameters must follow the kernel layout"
 
 
+class ComparatorParameters(_Model):
+    """The other treatments' own parameters (rates per month, effects log odds or log hazard
+    ratios). See ``configs/parameters/comparators.yaml`` for the meaning and source of each value
+    and ``docs/comparators.md`` for the mechanism."""
+
+    chemo_course_days: Annotated[float, Field(ge=7.0, le=90.0)]
+    chemo_response_intercept: float
+    chemo_mrd_intercept: float
+    chemo_fatal_toxicity: Prob
+    chemo_progression_log_hr: float
+    chemo_relapse_log_hr: float
+    chemo_hsct_prob: Prob
+
+    def vector(self) -> np.ndarray:
+        """The values in the kernel's ``COMPARATOR_PARAMETER_NAMES`` order."""
+        return np.array([getattr(self, name) for name in COMPARATOR_PARAMETER_NAMES], dtype=float)
+
+
+assert tuple(ComparatorParameters.model_fields) == COMPARATOR_PARAMETER_NAMES, \
+    "ComparatorParameters must follow the kernel layout"
+TreatmentName = Literal[TREATMENTS]
+
+
 # ----------------------------------------------------------------------------- scenario
 class Simulation(_Model):
     """Run size and follow-up."""
@@ -242,14 +272,17 @@ class Simulation(_Model):
 
 
 class Scenario(_Model):
-    """A population, a dosing strategy, the model parameters and the run size."""
+    """A population, a treatment (InO under a dosing strategy, or another), the model
+    parameters and the run size."""
 
     name: str
     description: str = ""
+    treatment: TreatmentName = "inotuzumab"
     population: Population
     regimen: Regimen = Regimen()
     cohorts: list[Cohort] = []
     parameters: Parameters
+    comparators: ComparatorParameters
     model: ModelStructure = ModelStructure()
     simulation: Simulation = Simulation()
 

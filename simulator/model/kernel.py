@@ -19,9 +19,10 @@ in named tuples, which numba keeps in registers:
 
 1. :func:`covariates` -> :class:`Patient`: covariates, linear predictors and the
    natural-history clocks (refractory progression, death from other causes);
-2. the treatment -> :class:`Course`. For InO, :func:`ino_induction` runs one
-   :func:`ino_cycle` after another: doses, adverse events, response and MRD
-   (:func:`response_and_mrd`), the transplant-bound rule (:func:`transplant_bound`);
+2. the treatment -> :class:`Course`, chosen by the cohort's ``REG_TREATMENT`` code. For InO,
+   :func:`ino_induction` runs one :func:`ino_cycle` after another: doses, adverse events,
+   response and MRD (:func:`response_and_mrd`), the transplant-bound rule
+   (:func:`transplant_bound`); standard chemotherapy is :func:`chemo_induction`;
 3. :func:`after_treatment` -> :class:`Outcome`: transplant in remission
    (:func:`transplant_in_remission`), relapse on the relapse clock, progression, and
    further therapy, salvage transplant and death after them (:func:`after_progression`);
@@ -33,13 +34,15 @@ the day it ended, its :class:`Exposure` (InO dose and cycles, which post-transpl
 and NRM depend on), the :class:`Remission` with its relapse clock (threshold and hazard
 accrued), its :class:`Harms`, and any death, progression or transplant it decided. A
 treatment module (standard chemotherapy, blinatumomab, CAR-T) is therefore one more
-phase, not a copy: a jitted function with the signature of :func:`ino_induction` that
-returns a :class:`Course` (zero InO exposure if it gives none; :func:`response_and_mrd`,
-:func:`transplant_bound` and the draw helpers are there to reuse), and a patient
-function that calls it in place of :func:`ino_induction` between the same
-:func:`covariates`, :func:`after_treatment`, :func:`after_transplant` and
-:func:`write_record`. Its patients keep their covariates and natural-history clocks
-(patient-level streams), so treatments compare on common random numbers.
+phase, not a copy: a jitted function that returns a :class:`Course` (zero InO exposure if
+it gives none), called by :func:`simulate_patient` in place of :func:`ino_induction`
+between the same :func:`covariates`, :func:`after_treatment`, :func:`after_transplant` and
+:func:`write_record`; its parameters are the comparator vector ``tpar``
+(``COMPARATOR_PARAMETER_NAMES``) and its own draws come from its own stream block
+(``CHEMO_STREAM_BASE``), so the InO path's draws are untouched. Its patients keep their
+covariates and natural-history clocks (patient-level streams), so treatments compare on
+common random numbers; the events that follow every treatment (relapse threshold,
+transplant wait, the post-transplant course) share their patient-level streams too.
 """
 
 from __future__ import annotations
@@ -156,9 +159,29 @@ N_POP = 9
 # --- regimen row layout (one row per cohort); dose tables are separate arrays
 (
     REG_LEN_C1, REG_LEN_LATER, REG_MAX_CYCLES, REG_CAP, REG_HSCT_CYCLES, REG_HSCT_EXTRA_MRD,
-    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR, REG_C1_EXTENSION,
-) = range(10)
-N_REG = 10
+    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR, REG_C1_EXTENSION, REG_TREATMENT,
+) = range(11)
+N_REG = 11
+# treatment codes (``REG_TREATMENT``), in the order of TREATMENTS (the scenario's ``treatment`` names)
+TREATMENTS = ("inotuzumab", "soc_chemotherapy")
+TREAT_INO, TREAT_CHEMO = range(2)
+
+# --- comparator parameter vector (``tpar``): the treatment modules' own parameters, in this
+# order; see configs/parameters/comparators.yaml for their meaning and source
+COMPARATOR_PARAMETER_NAMES = (
+    # standard chemotherapy (INO-VATE's control arm)
+    "chemo_course_days",
+    "chemo_response_intercept",
+    "chemo_mrd_intercept",
+    "chemo_fatal_toxicity",
+    "chemo_progression_log_hr",
+    "chemo_relapse_log_hr",
+    "chemo_hsct_prob",
+)
+(
+    C_COURSE_DAYS, C_RESP_INT, C_MRD_INT, C_FATAL_TOX, C_PD_LOG_HR, C_REL_LOG_HR, C_HSCT_GO,
+) = range(len(COMPARATOR_PARAMETER_NAMES))
+
 # dose-table kinds (first axis of the dose tables)
 KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
 
@@ -166,16 +189,16 @@ KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
 (
     F_CUM_DOSE, F_STARTING_DOSE, F_RESPONSE_DAY, F_HSCT_DAY, F_PROGRESSION_DAY, F_DEATH_DAY,
     F_PFS_MONTHS, F_OS_MONTHS, F_AGE, F_BLASTS, F_CENSOR_DAY, F_RELAPSE_POST_HSCT_DAY,
-    F_LAST_DOSE_DAY,
-) = range(13)
-N_FLOAT = 13
+    F_LAST_DOSE_DAY, F_TREATMENT_END_DAY,
+) = range(14)
+N_FLOAT = 14
 # Integer fields:
 (
     I_COHORT, I_CYCLES, I_DOSES, I_BEST_RESPONSE, I_RESPONSE_CYCLE, I_MRD_NEG, I_G3AE, I_SAE,
     I_DISC_AE, I_HSCT, I_SOS, I_SOS_GRADE, I_SOS_POST, I_DEATH_CAUSE, I_PFS_EVENT, I_OS_EVENT,
-    I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION, I_SOS_POST_GRADE,
-) = range(23)
-N_INT = 23
+    I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION, I_SOS_POST_GRADE, I_TREATMENT,
+) = range(24)
+N_INT = 24
 
 # death causes (the `death_cause` variable)
 CAUSE_NONE, CAUSE_PROGRESSION, CAUSE_NRM_POST_HSCT, CAUSE_TOXICITY, CAUSE_OTHER = range(5)
@@ -197,6 +220,12 @@ MAX_DOSES_PER_CYCLE = 8  # per-dose omission streams 0..7
     K_DELAY, K_HSCT_GO, K_EXTENSION, K_SOS_DEATH,
 ) = range(MAX_DOSES_PER_CYCLE, MAX_DOSES_PER_CYCLE + 14)
 MAX_CYCLES = 12
+# streams of the other treatments: one block each, above every InO stream (the last InO
+# cycle's block ends below CYCLE_STREAM_BASE + (MAX_CYCLES + 1) * CYCLE_STREAM_STRIDE = 480)
+CHEMO_STREAM_BASE = 512
+(
+    CH_FATAL, CH_FATAL_T, CH_RESPONSE, CH_MRD, CH_HSCT_GO,
+) = range(CHEMO_STREAM_BASE, CHEMO_STREAM_BASE + 5)
 
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -737,6 +766,70 @@ def ino_induction(key, pt, reg, doses, days, n_doses, par):
     return course
 
 
+# ---- phase 2, another treatment: standard chemotherapy (INO-VATE's control arm)
+@njit(cache=True, inline="always")
+def _refractory_end(pt, t_progression):
+    """``(death, cause, progression)`` of a patient alive and refractory when treatment ends:
+    progression on ``t_progression``, unless death from other causes comes first."""
+    if pt.t_other < t_progression:
+        return pt.t_other, CAUSE_OTHER, math.inf
+    return math.inf, CAUSE_NONE, t_progression
+
+
+@njit(cache=True, inline="always")
+def chemo_induction(key, pt, tpar, par):
+    """Standard salvage chemotherapy from day 0: one induction course (FLAG, mitoxantrone with
+    cytarabine, or high-dose cytarabine), as in INO-VATE's control arm.
+
+    With ``L = chemo_course_days`` (the response is assessed at count recovery):
+
+    * refractory disease progresses on ``t_progression exp(-chemo_progression_log_hr)``: the
+      patient's own natural-history clock, at the rate after failed chemotherapy;
+    * fatal toxicity if ``u < chemo_fatal_toxicity``, on day ``L u``;
+    * CR/CRi at the course end if ``u < expit(chemo_response_intercept + response_lp)``: the
+      same chemosensitivity and covariate effects as InO's response;
+    * the first of death from other causes, fatal toxicity and progression before day ``L``
+      ends the course (a response then does not count);
+    * a responder is MRD-negative if ``u < expit(chemo_mrd_intercept)``; its relapse clock
+      starts with threshold ``Exp(1) exp(-chemo_relapse_log_hr)`` (the relapse hazard of an
+      InO remission times ``exp(chemo_relapse_log_hr)``); an eligible responder proceeds to
+      HSCT with probability ``chemo_hsct_prob``, ``hsct_wait_mean_days Exp(1)`` days later;
+    * a non-responder alive at day ``L`` progresses on the progression day above
+      (:func:`_refractory_end`).
+
+    The course gives no InO: zero dose, last dose ``-inf`` (no SOS interval effect), one cycle.
+
+    Returns
+    -------
+    Course
+    """
+    end = tpar[C_COURSE_DAYS]
+    t_progression = pt.t_progression * math.exp(-tpar[C_PD_LOG_HR])
+    fatal = draw(key, CH_FATAL) < tpar[C_FATAL_TOX]
+    t_fatal = end * draw(key, CH_FATAL_T) if fatal else math.inf
+    responds = draw(key, CH_RESPONSE) < _expit(tpar[C_RESP_INT] + pt.response_lp)
+    exposure = Exposure(0.0, 0, -math.inf, 1)
+    harms = Harms(False, fatal, False, 0)
+    remission = Remission(False, False, 0, math.inf, 0.0, 0.0)
+    t_first = min(pt.t_other, t_progression, t_fatal)
+    if t_first < end:
+        if t_first == t_fatal:
+            return Course(t_first, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf, math.inf)
+        if t_first == pt.t_other:
+            return Course(t_first, exposure, remission, harms, pt.t_other, CAUSE_OTHER, math.inf, math.inf)
+        return Course(t_first, exposure, remission, harms, math.inf, CAUSE_NONE, t_progression, math.inf)
+    if not responds:
+        death, cause, progression = _refractory_end(pt, t_progression)
+        return Course(end, exposure, remission, harms, death, cause, progression, math.inf)
+    mrd_neg = draw(key, CH_MRD) < _expit(tpar[C_MRD_INT])
+    threshold = _exp1(draw(key, S_RELAPSE)) * math.exp(-tpar[C_REL_LOG_HR])
+    remission = Remission(True, mrd_neg, 1, end, threshold, 0.0)
+    hsct_day = math.inf
+    if pt.eligible and draw(key, CH_HSCT_GO) < tpar[C_HSCT_GO]:
+        hsct_day = end + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
+    return Course(end, exposure, remission, harms, math.inf, CAUSE_NONE, math.inf, hsct_day)
+
+
 # ---- phase 3: after treatment. Transplant in remission, relapse, progression, death
 @njit(cache=True, inline="always")
 def transplant_in_remission(key, pt, course, t_relapse, par):
@@ -907,7 +1000,7 @@ def after_transplant(key, pt, course, outcome, reg, par):
 
 # ---- phase 5: administrative censoring and the record
 @njit(cache=True, inline="always")
-def write_record(of, oi, pt, course, outcome, doses, n_doses):
+def write_record(of, oi, pt, treatment, course, outcome, doses, n_doses):
     """Write the patient's record: events after the censoring day are NaN (floats) or 0 (ints).
 
     PFS ends at the first of progression, death and censoring, OS at the first of death and
@@ -938,6 +1031,7 @@ def write_record(of, oi, pt, course, outcome, doses, n_doses):
     of[F_CENSOR_DAY] = censor
     of[F_LAST_DOSE_DAY] = exposure.last_dose if exposure.doses > 0 else nan
     of[F_RELAPSE_POST_HSCT_DAY] = outcome.relapse_post_hsct if outcome.relapse_post_hsct <= censor else nan
+    of[F_TREATMENT_END_DAY] = course.end if course.end <= censor else nan
     observed_cr = remission.in_cr and remission.day <= censor
     sos_grade = max(harms.sos_grade, outcome.sos_post_grade)
     oi[I_COHORT] = k
@@ -963,6 +1057,7 @@ def write_record(of, oi, pt, course, outcome, doses, n_doses):
     oi[I_BILI] = pt.bilirubin_high
     oi[I_ELIGIBLE] = pt.eligible
     oi[I_HSCT_IN_REMISSION] = hsct and outcome.hsct_in_cr
+    oi[I_TREATMENT] = treatment
 
 
 # Without the runtime's reference counting (``_nrt=False``; this function allocates nothing):
@@ -970,7 +1065,7 @@ def write_record(of, oi, pt, course, outcome, doses, n_doses):
 # atomic operations, about 20 per cycle, which would make the phases 15-20% slower than
 # one long function; without them the kernel is faster than that function was.
 @njit(cache=True, _nrt=False)
-def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, fu, of, oi):
+def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, tpar, fu, of, oi):
     """Simulate one patient and write its record into ``of`` and ``oi``: the phases in turn.
 
     Parameters
@@ -989,6 +1084,8 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
         Number of planned doses by kind.
     par : ndarray, shape (len(PARAMETER_NAMES),)
         Model parameters (``P_*`` indices).
+    tpar : ndarray, shape (len(COMPARATOR_PARAMETER_NAMES),)
+        The other treatments' parameters (``C_*`` indices).
     fu : ndarray, shape (n_cohorts, 2)
         Minimum follow-up and accrual period by cohort, months.
     of : ndarray, shape (N_FLOAT,)
@@ -998,15 +1095,19 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     """
     key = patient_key(seed, pid)
     pt = covariates(key, pop, age_table, par, fu)
-    course = ino_induction(key, pt, reg, doses, days, n_doses, par)
+    treatment = int(reg[pt.cohort, REG_TREATMENT])
+    if treatment == TREAT_CHEMO:
+        course = chemo_induction(key, pt, tpar, par)
+    else:
+        course = ino_induction(key, pt, reg, doses, days, n_doses, par)
     outcome = after_treatment(key, pt, course, par)
     if outcome.hsct_day < math.inf:
         outcome = after_transplant(key, pt, course, outcome, reg, par)
-    write_record(of, oi, pt, course, outcome, doses, n_doses)
+    write_record(of, oi, pt, treatment, course, outcome, doses, n_doses)
 
 
 @njit(cache=True, parallel=True)
-def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_doses, par, fu,
+def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_doses, par, tpar, fu,
                       out_float, out_int):
     """Simulate patients ``first_patient .. first_patient + n - 1`` in parallel.
 
@@ -1017,7 +1118,7 @@ def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_d
     first_patient : int
         Global id of the first patient; a chunk of a larger run passes its offset,
         which makes results independent of chunking.
-    pop, age_table, reg, doses, days, n_doses, par, fu
+    pop, age_table, reg, doses, days, n_doses, par, tpar, fu
         See :func:`simulate_patient`.
     out_float : ndarray, shape (N_FLOAT, n)
         Float records, written.
@@ -1026,13 +1127,13 @@ def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_d
     """
     for i in prange(out_float.shape[1]):
         simulate_patient(seed, first_patient + i, pop, age_table, reg, doses, days, n_doses,
-                         par, fu, out_float[:, i], out_int[:, i])
+                         par, tpar, fu, out_float[:, i], out_int[:, i])
 
 
 # ---- parameter sets (issue 6)
 @njit(cache=True, parallel=True)
 def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, days, n_doses, par_sets,
-                            fu, out_float, out_int):
+                            tpar, fu, out_float, out_int):
     """Simulate patients under each of several parameter vectors, in one parallel loop.
 
     The workload of probabilistic sensitivity analysis: patients x parameter sets are
@@ -1048,7 +1149,7 @@ def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, da
         Run seed (non-negative).
     first_patients : ndarray of int64, shape (n_sets,)
         Global id of each set's first patient (see :func:`simulate_patients`).
-    pop, age_table, reg, doses, days, n_doses, fu
+    pop, age_table, reg, doses, days, n_doses, tpar, fu
         See :func:`simulate_patient`.
     par_sets : ndarray, shape (n_sets, len(PARAMETER_NAMES))
         One parameter vector per row (``P_*`` columns).
@@ -1062,12 +1163,13 @@ def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, da
         s = j // n
         i = j - s * n
         simulate_patient(seed, first_patients[s] + i, pop, age_table, reg, doses, days, n_doses,
-                         par_sets[s], fu, out_float[:, s, i], out_int[:, s, i])
+                         par_sets[s], tpar, fu, out_float[:, s, i], out_int[:, s, i])
 
 
 # ---- randomised trials (issue 11)
 @njit(cache=True, parallel=True)
-def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, par, fu, out_float, out_int):
+def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, par, tpar, fu, out_float,
+                         out_int):
     """Simulate the patients whose global ids are listed in ``ids``, in parallel.
 
     A trial simulates each patient only under the arm it is randomised to: the ids of one
@@ -1080,7 +1182,7 @@ def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, p
         Run seed (non-negative).
     ids : ndarray of int64, shape (n,)
         Global patient ids (non-negative, below 2**63).
-    pop, age_table, reg, doses, days, n_doses, par, fu
+    pop, age_table, reg, doses, days, n_doses, par, tpar, fu
         See :func:`simulate_patient`.
     out_float : ndarray, shape (N_FLOAT, n)
         Float records of patient ``ids[i]`` at ``[:, i]``, written.
@@ -1088,5 +1190,5 @@ def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, p
         Integer records, same layout, written.
     """
     for i in prange(ids.shape[0]):
-        simulate_patient(seed, ids[i], pop, age_table, reg, doses, days, n_doses, par, fu,
+        simulate_patient(seed, ids[i], pop, age_table, reg, doses, days, n_doses, par, tpar, fu,
                          out_float[:, i], out_int[:, i])

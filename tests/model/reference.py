@@ -42,6 +42,7 @@ class Patient:
     def __init__(self, seed, pid, arrays):
         self.seed, self.pid, self.a = seed, pid, arrays
         self.p = dict(zip(K.PARAMETER_NAMES, arrays.par))
+        self.tp = dict(zip(K.COMPARATOR_PARAMETER_NAMES, arrays.tpar))
 
     def u(self, stream):
         return uniform(self.seed, self.pid, stream)
@@ -134,6 +135,18 @@ class Patient:
                   resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
                   disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
                   prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf)
+        if reg[K.REG_TREATMENT] == K.TREAT_CHEMO:
+            t_end, t_pd = self.chemo(st, resp_lp, t_pd, t_other)
+        else:
+            t_end = self.ino(st, resp_lp, sos_lp, t_pd, t_other)
+        self.after_treatment(st, t_end, t_pd, t_other)
+        self.after_transplant(st, t_other, sos_lp, decades)
+        return self.record(st, t_end)
+
+    def ino(self, st, resp_lp, sos_lp, t_pd, t_other):
+        """InO cycles from day 0; returns the day treatment ended."""
+        p, a, k = self.p, self.a, self.k
+        reg = a.reg[k]
         start = t_end = 0.0
         for c in range(1, int(reg[K.REG_MAX_CYCLES]) + 1):
             if c == 1:
@@ -239,9 +252,34 @@ class Patient:
             if stop or capped or (not st["in_cr"] and c >= reg[K.REG_STOP_AFTER]):
                 break
             start = end
-        self.after_treatment(st, t_end, t_pd, t_other)
-        self.after_transplant(st, t_other, sos_lp, decades)
-        return self.record(st)
+        return t_end
+
+    def chemo(self, st, resp_lp, t_pd, t_other):
+        """One standard-chemotherapy course from day 0; returns the day it ended and the
+        day refractory disease progresses after it."""
+        p, tp = self.p, self.tp
+        end = tp["chemo_course_days"]
+        t_prog = t_pd * math.exp(-tp["chemo_progression_log_hr"])
+        fatal = self.u(K.CH_FATAL) < tp["chemo_fatal_toxicity"]
+        t_fatal = end * self.u(K.CH_FATAL_T) if fatal else math.inf
+        responds = self.u(K.CH_RESPONSE) < expit(tp["chemo_response_intercept"] + resp_lp)
+        st.update(cycles=1, last_dose=-math.inf, sae=fatal)
+        first = min(t_other, t_prog, t_fatal)
+        if first < end:
+            if first == t_fatal:
+                st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
+            elif first == t_other:
+                st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+            else:
+                st["prog"] = t_prog
+            return first, t_prog
+        if responds:
+            st.update(in_cr=True, resp_cycle=1, resp_day=end)
+            st["mrd"] = self.u(K.CH_MRD) < expit(tp["chemo_mrd_intercept"])
+            st["rel_e"] = -math.log(self.u(K.S_RELAPSE)) * math.exp(-tp["chemo_relapse_log_hr"])
+            if self.eligible and self.u(K.CH_HSCT_GO) < tp["chemo_hsct_prob"]:
+                st["hsct"] = end + p["hsct_wait_mean_days"] * -math.log(self.u(K.S_HSCT_WAIT))
+        return end, t_prog
 
     def after_treatment(self, st, t_end, t_pd, t_other):
         p = self.p
@@ -332,7 +370,7 @@ class Patient:
         if grade > 0 and onset <= min(st["death"], self.censor):
             st.update(sos=1, sos_post=1, sos_post_grade=grade, grade=max(st["grade"], grade))
 
-    def record(self, st):
+    def record(self, st, t_end):
         cen, nan, a, k = self.censor, math.nan, self.a, self.k
         seen = lambda t: t if t <= cen else nan  # noqa: E731
         hsct = st["hsct"] <= cen
@@ -351,6 +389,7 @@ class Patient:
             "censor_day": cen,
             "relapse_post_hsct_day": seen(st["relapse_post_hsct"]),
             "last_dose_day": st["last_dose"] if st["n_given"] > 0 else nan,
+            "treatment_end_day": seen(t_end),
             "cohort": k,
             "cycles": st["cycles"],
             "doses_given": st["n_given"],
@@ -374,6 +413,7 @@ class Patient:
             "bilirubin_high": int(self.bili),
             "transplant_eligible": int(self.eligible),
             "hsct_in_remission": int(hsct and st["hsct_in_cr"]),
+            "treatment": int(a.reg[k, K.REG_TREATMENT]),
         }
 
 

@@ -1,0 +1,306 @@
+"""The other treatments against their pivotal trials: each module's figures, check and fit.
+
+Each treatment module of the kernel (:func:`simulator.model.kernel.chemo_induction`, ...) is
+fitted to its own trial's figures (``configs/targets/comparators.yaml``) in that trial's
+population, the shipped scenario its :class:`Trial` names. Only the module's own parameters
+(``configs/parameters/comparators.yaml``) are fitted, each with a normal prior on its free
+scale; the shared model (covariates, natural history, transplant and the post-transplant
+course) keeps the InO fit, so the figures a module does not fit (e.g. the course after a
+transplant in the control arm) check the shared model on other patients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import optimize
+
+from simulator.analysis.outcomes import cumulative_incidence, km_survival_at, patient_columns
+from simulator.calibration.check import CheckRow
+from simulator.calibration.figures import Figure, Sim, _km_median, _post_hsct_competing, _rate
+from simulator.calibration.parameters import FD_STEP, FREE_BOUND, FitParameter
+from simulator.model import kernel as K
+from simulator.model.config import ComparatorParameters, Scenario, default_config_dir
+from simulator.model.files import COMPARATORS_FILE, load_scenario, read_yaml, shipped_comparators
+from simulator.model.simulation import model_arrays, record_columns, run_kernel
+
+TRIAL_PATIENTS = 200_000  # simulated patients of a trial check
+TRIAL_SEED = 20251125
+# what must match a trial's shipped scenario for its figures to describe a run (not the parameters)
+TRIAL_SETTING = ("treatment", "population", "cohorts", "simulation")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A fitted parameter's normal prior: its centre (natural scale), its SD on the free scale
+    (:class:`FitParameter`), and where the centre comes from."""
+
+    parameter: FitParameter
+    centre: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A treatment module's pivotal trial: its figures' section in the targets file, the
+    shipped scenario of its population and the module's fitted parameters with their priors."""
+
+    section: str
+    title: str
+    scenario: str
+    priors: tuple[Prior, ...]
+
+    @property
+    def fitted(self) -> tuple[FitParameter, ...]:
+        return tuple(p.parameter for p in self.priors)
+
+
+TRIALS = (
+    Trial("standard_of_care_inovate", "INO-VATE control arm: standard chemotherapy (S1, S2, S4, S6)",
+          "soc_inovate.yaml", (
+              Prior(FitParameter("chemo_response_intercept", "id", 1.5), -0.8, "weak: about 30% CR/CRi"),
+              Prior(FitParameter("chemo_course_days", "log", 0.3), 35.0,
+                    "assumption: response assessed at count recovery, day 28-42 of an intensive salvage course"),
+              Prior(FitParameter("chemo_fatal_toxicity", "logit", 1.0), 0.05,
+                    "assumption: about 5% induction mortality of salvage chemotherapy"),
+              Prior(FitParameter("chemo_progression_log_hr", "id", 1.0), 0.0,
+                    "none: failed chemotherapy and failed InO alike"),
+              Prior(FitParameter("chemo_relapse_log_hr", "id", 0.5), 0.6,
+                    "S2: remission duration HR 0.55 InO vs standard care (log(1 / 0.55))"),
+              Prior(FitParameter("chemo_hsct_prob", "logit", 1.0), 0.4, "weak"),
+          )),
+)
+
+
+def targets_path() -> Path:
+    """The shipped copy of the comparators' published figures."""
+    return default_config_dir() / "targets" / "comparators.yaml"
+
+
+# ----------------------------------------------------------------------------- figures
+def _share(value: Callable[[dict], np.ndarray], among: Callable[[dict], np.ndarray] | None = None
+           ) -> Callable[[dict], Sim]:
+    def compute(d: dict) -> Sim:
+        n = len(d["hsct"])
+        mask = np.ones(n, dtype=bool) if among is None else among(d)
+        return _rate(int((value(d) & mask).sum()), int(mask.sum()), n)
+    return compute
+
+
+def _km_at(pair: str, months: float) -> Callable[[dict], Sim]:
+    def compute(d: dict) -> Sim:
+        n = len(d["hsct"])
+        s = km_survival_at(*d[pair], months)[0]
+        return Sim(s, math.sqrt(s * (1 - s) / n), n, n)
+    return compute
+
+
+def _post_hsct_at(which: str, months: float) -> Callable[[dict], Sim]:
+    """Among the transplanted: cumulative incidence of relapse or NRM, or OS, at ``months`` after HSCT."""
+    def compute(d: dict) -> Sim:
+        h = d["hsct"]
+        n_h = int(h.sum())
+        if which == "os":
+            t = (np.fmin(np.nan_to_num(d["death_day"][h], nan=np.inf), d["censor_day"][h]) - d["hsct_day"][h]) / K.MONTH
+            est = km_survival_at(t, d["os_event"][h], months)[0]
+        else:
+            t, cause = _post_hsct_competing(d)
+            est = cumulative_incidence(t, cause, months, of=1 if which == "relapse" else 2)
+        return Sim(est, math.sqrt(est * (1 - est) / max(n_h, 1)), n_h, len(h))
+    return compute
+
+
+# per figure id: (label, kind, fitted?, statistic)
+STATISTICS: dict[str, dict[str, tuple[str, str, bool, Callable[[dict], Sim]]]] = {
+    "standard_of_care_inovate": {
+        "cr_cri": ("CR/CRi (ITT326)", "rate", True, _share(lambda d: d["best_response"])),
+        "cr_cri_itt218": ("CR/CRi (ITT218)", "rate", False, _share(lambda d: d["best_response"])),
+        "os_median_months": ("median OS", "median", True, lambda d: _km_median(*d["os"], len(d["hsct"]))),
+        "os_24_months": ("OS at 24 months", "rate", True, _km_at("os", 24.0)),
+        "pfs_median_months": ("median PFS, protocol definition", "median", True,
+                              lambda d: _km_median(*d["pfs_protocol"], len(d["hsct"]))),
+        "hsct_directly_after_cr_cri": ("HSCT directly after CR/CRi", "rate", True,
+                                       _share(lambda d: d["hsct_in_remission"].astype(bool))),
+        "hsct_any": ("any HSCT", "rate", False, _share(lambda d: d["hsct"])),
+        "post_hsct_nrm_24_months": ("after HSCT: NRM at 24 months", "rate", False, _post_hsct_at("nrm", 24.0)),
+        "post_hsct_relapse_24_months": ("after HSCT: relapse at 24 months", "rate", False,
+                                        _post_hsct_at("relapse", 24.0)),
+        "post_hsct_os_24_months": ("after HSCT: OS at 24 months", "rate", False, _post_hsct_at("os", 24.0)),
+        "vod_any": ("SOS/VOD at any time", "rate", False, _share(lambda d: d["sos"])),
+    },
+}
+
+
+def trial_figures(trial: Trial) -> list[Figure]:
+    """The trial's published figures the model computes, in the targets file's order."""
+    doc = read_yaml(targets_path())
+    sources = doc["sources"]
+    arm_n = max(int(e.get("n", 0)) for e in doc[trial.section] if isinstance(e.get("n", 0), int))
+    known = STATISTICS[trial.section]
+    out = []
+    for entry in doc[trial.section]:
+        if entry["id"] not in known:
+            continue
+        label, kind, fitted, compute = known[entry["id"]]
+        out.append(Figure(f"{trial.section}:{entry['id']}", label, trial.section, float(entry["value"]),
+                          entry.get("n"), kind, False, fitted, arm_n, sources[entry["source"]], compute,
+                          ci=tuple(entry["ci"]) if "ci" in entry else None))
+    return out
+
+
+# ----------------------------------------------------------------------------- evaluation
+class TrialEvaluator:
+    """Simulates a trial's scenario for values of the module's fitted parameters (common random numbers)."""
+
+    def __init__(self, trial: Trial, scenario: Scenario, n_patients: int, seed: int):
+        self.trial = trial
+        self.figures = trial_figures(trial)
+        self.arrays = model_arrays(scenario)
+        self.base = scenario.comparators
+        self.n_patients, self.seed = n_patients, seed
+        self.index = [K.COMPARATOR_PARAMETER_NAMES.index(p.name) for p in trial.fitted]
+
+    def tpar_vector(self, free: np.ndarray) -> np.ndarray:
+        tpar = self.arrays.tpar.copy()
+        for idx, p, z in zip(self.index, self.trial.fitted, free):
+            tpar[idx] = p.from_free(float(z))
+        return tpar
+
+    def sims(self, tpar: np.ndarray) -> list[Sim]:
+        a = dataclasses.replace(self.arrays, tpar=tpar)
+        d = patient_columns(record_columns(*run_kernel(a, self.seed, 0, self.n_patients)))
+        return [f.compute(d) for f in self.figures]
+
+    def prior_free(self) -> np.ndarray:
+        """The priors' centres on the free scale."""
+        return np.array([p.parameter.to_free(p.centre) for p in self.trial.priors])
+
+    def residuals(self, free: np.ndarray, centre: np.ndarray) -> np.ndarray:
+        sims = self.sims(self.tpar_vector(free))
+        r = [f.residual(s) for f, s in zip(self.figures, sims) if f.fitted]
+        return np.array(r + [(z - z0) / p.prior_sd for z, z0, p in zip(free, centre, self.trial.fitted)])
+
+
+def trial_scenario(trial: Trial) -> Scenario:
+    """The shipped scenario of the trial's population and treatment."""
+    return load_scenario(default_config_dir() / trial.scenario)
+
+
+def fit_trial(trial: Trial, n_patients: int = 50_000, seed: int = TRIAL_SEED, max_nfev: int = 60,
+              log=print) -> ComparatorParameters:
+    """Fit the module's parameters to the trial's fitted figures: least squares on deviance
+    residuals plus the normal prior rows (:class:`Prior`), from the priors' centres, with a
+    forward-difference Jacobian in absolute steps, as :func:`simulator.calibration.fit.fit`.
+
+    Returns
+    -------
+    ComparatorParameters
+        The trial scenario's values with the fitted ones replaced.
+    """
+    scenario = trial_scenario(trial)
+    ev = TrialEvaluator(trial, scenario, n_patients, seed)
+    z0 = ev.prior_free()
+    prior_sd = np.array([p.prior_sd for p in trial.fitted])
+    steps = FD_STEP * prior_sd
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        return ev.residuals(z, z0)
+
+    def jacobian(z: np.ndarray) -> np.ndarray:
+        r0 = residuals(z)
+        return np.column_stack([(residuals(z + np.eye(len(z))[j] * steps[j]) - r0) / steps[j]
+                                for j in range(len(z))])
+
+    res = optimize.least_squares(residuals, z0, jac=jacobian, method="trf", x_scale=prior_sd,
+                                 bounds=(z0 - FREE_BOUND, z0 + FREE_BOUND), max_nfev=max_nfev, ftol=1e-3)
+    log(f"{trial.section}: -log-likelihood {res.cost:.2f} after {res.nfev} iterations")
+    values = {p.name: p.from_free(float(z)) for p, z in zip(trial.fitted, res.x)}
+    return scenario.comparators.model_copy(update=values)
+
+
+# ----------------------------------------------------------------------------- check
+def trial_check(trial: Trial, scenario: Scenario | None = None, n_patients: int = TRIAL_PATIENTS,
+                seed: int = TRIAL_SEED) -> list[CheckRow]:
+    """The trial's figures beside their simulated values under ``scenario`` (default: the shipped one).
+
+    A figure is *inside* when the simulated value lies in its 95% interval: the published CI
+    where one is reported, else Clopper-Pearson (rates) or the spread of medians at its n.
+    """
+    scenario = scenario or trial_scenario(trial)
+    ev = TrialEvaluator(trial, scenario, n_patients, seed)
+    rows = []
+    for f, s in zip(ev.figures, ev.sims(ev.arrays.tpar)):
+        lo, hi = f.interval(s) if np.isfinite(s.estimate) else (math.nan, math.nan)
+        rows.append(CheckRow(f, s, (lo, hi), bool(lo <= s.estimate <= hi)))
+    return rows
+
+
+def format_trial_check(trial: Trial, rows: list[CheckRow], n_patients: int) -> str:
+    """The check as text: fitted figures first, then validation (not fitted)."""
+    out = [f"{trial.title}: {n_patients:,} simulated patients; 'interval' is the published 95% CI, or the "
+           "figure's 95% interval at its n; simulated +- its Monte Carlo SE."]
+    for fitted, title in ((True, "fitted"), (False, "validation (not fitted)")):
+        chosen = [r for r in rows if r.figure.fitted == fitted]
+        out += [f"{title}: {sum(r.inside for r in chosen)}/{len(chosen)} inside",
+                f"  {'figure':<40} {'unit':<7} {'published':>9} {'95% interval':>15} {'simulated':>17} {'n':>5}  inside"]
+        for r in chosen:
+            rate = r.figure.kind == "rate"
+            unit, k = ("%", 100.0) if rate else ("months", 1.0)
+            dp = 1 if rate else 2
+            lo, hi = r.interval
+            n = r.figure.n_used(r.sim)
+            out.append(f"  {r.figure.label:<40} {unit:<7} {k * r.figure.value:>9.{dp}f} "
+                       f"{f'{k * lo:.{dp}f}-{k * hi:.{dp}f}':>15} "
+                       f"{f'{k * r.sim.estimate:.{dp}f} +- {k * r.sim.se:.{dp}f}':>17} {n:>5.0f}  "
+                       f"{'yes' if r.inside else 'NO'}")
+    return "\n".join(out)
+
+
+def _setting(scenario: Scenario) -> dict:
+    doc = scenario.model_dump()
+    sim = dict(doc["simulation"])
+    sim.pop("patients")
+    sim.pop("seed")
+    return {key: (sim if key == "simulation" else doc[key]) for key in TRIAL_SETTING}
+
+
+def trial_of(scenario: Scenario) -> Trial | None:
+    """The trial whose figures describe ``scenario``: the one whose shipped scenario has the same
+    treatment, population, cohorts and follow-up (whatever the parameters); None if none has."""
+    return next((t for t in TRIALS if t.scenario and _setting(trial_scenario(t)) == _setting(scenario)), None)
+
+
+def write_comparators(comparators: ComparatorParameters, fitted: list[str], path: Path) -> Path:
+    """Write ``comparators`` as the shipped file is laid out (its comments kept), the fitted values
+    replaced and its status line saying so."""
+    text = (default_config_dir() / COMPARATORS_FILE).read_text()
+    lines = text.splitlines()
+    lines[0] = (f"# STATUS: FITTED by `inosim calibrate --comparators` (seed {TRIAL_SEED}): "
+                + ", ".join(t.section for t in TRIALS) + ".")
+    out = []
+    for line in lines:
+        name = line.split(":", 1)[0]
+        if name in fitted:
+            comment = line[line.index("#"):] if "#" in line else ""
+            line = f"{f'{name}: {getattr(comparators, name):.6g}':<34} {comment}".rstrip()
+        out.append(line)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def calibrate_comparators(out: Path, log=print) -> Path:
+    """Fit every treatment module to its trial and write ``out/comparators.yaml``."""
+    comparators = ComparatorParameters.model_validate(shipped_comparators())
+    fitted = []
+    for trial in TRIALS:
+        values = fit_trial(trial, log=log)
+        update = {p.name: getattr(values, p.name) for p in trial.fitted}
+        comparators = comparators.model_copy(update=update)
+        fitted += list(update)
+    return write_comparators(comparators, fitted, out / "comparators.yaml")
