@@ -10,7 +10,8 @@ from simulator.trial import load_design, trial_arrays
 from simulator.trial.run import comparison_alpha, dropout_rate
 
 
-@pytest.mark.parametrize("name", ["trial_two_cycles_vs_label", "trial_low_start", "trial_dose_selection"])
+@pytest.mark.parametrize("name", ["trial_two_cycles_vs_label", "trial_low_start", "trial_dose_selection",
+                                  "trial_inovate"])
 def test_shipped_designs_load(name):
     path = EXPERIMENTS / f"{name}.yaml"
     design = load_design(path)
@@ -73,3 +74,15 @@ def test_comparison_alpha_dunnett_or_bonferroni(tmp_path):
     bonf = load_design(write_design(tmp_path, SELECTION, selection={**SELECTION["selection"],
                                                                    "multiplicity": "bonferroni"}))
     assert comparison_alpha(bonf) == pytest.approx(0.0125)
+
+
+def test_inovate_on_the_virtual_patients_lands_in_the_published_interval():
+    """INO-VATE's overall-survival hazard ratio, InO vs standard care, was 0.75 (97.5% CI 0.57-0.99,
+    S1): the large-sample (true) Cox hazard ratio of the simulated trial lies inside it."""
+    from simulator.trial import true_values
+
+    path = EXPERIMENTS / "trial_inovate.yaml"
+    ta = trial_arrays(load_design(path), path.parent, path)
+    truth = true_values(ta, seed=7, cut=53.0, n=50_000)
+    hr = float(truth["true_estimate"].sel(test=[t for t in truth.test.values if "os_cox" in str(t)][0]))
+    assert 0.57 < hr < 0.99
