@@ -22,14 +22,22 @@ from scipy import optimize
 
 from simulator.analysis.outcomes import cumulative_incidence, km_survival_at, patient_columns
 from simulator.calibration.check import CheckRow
-from simulator.calibration.figures import Figure, Sim, _km_median, _post_hsct_competing, _rate
+from simulator.calibration.figures import (
+    Figure,
+    Sim,
+    _km_median,
+    _median_of_sample,
+    _post_hsct_competing,
+    _rate,
+)
 from simulator.calibration.parameters import FD_STEP, FREE_BOUND, FitParameter
 from simulator.model import kernel as K
 from simulator.model.config import ComparatorParameters, Scenario, default_config_dir
-from simulator.model.files import COMPARATORS_FILE, load_scenario, read_yaml, shipped_comparators
+from simulator.model.files import COMPARATORS_FILE, derive_scenario, load_scenario, read_yaml, shipped_comparators
 from simulator.model.simulation import model_arrays, record_columns, run_kernel
 
 TRIAL_PATIENTS = 200_000  # simulated patients of a trial check
+EFS_RESPONSE_DAYS = 84.0  # TOWER: no CR/CRh/CRi within 12 weeks is an event-free-survival event on day 0
 TRIAL_SEED = 20251125
 # what must match a trial's shipped scenario for its figures to describe a run (not the parameters)
 TRIAL_SETTING = ("treatment", "population", "cohorts", "simulation")
@@ -47,13 +55,18 @@ class Prior:
 
 @dataclass(frozen=True)
 class Trial:
-    """A treatment module's pivotal trial: its figures' section in the targets file, the
-    shipped scenario of its population and the module's fitted parameters with their priors."""
+    """One arm of a pivotal trial: its figures' section in the targets file (and the arm's place
+    where the figures are lists, one per arm), the shipped scenario of its population (with
+    ``overrides``, e.g. another treatment for the control arm) and the fitted parameters with
+    their priors (none: every figure of the arm is validation)."""
 
     section: str
     title: str
     scenario: str
     priors: tuple[Prior, ...]
+    arm: int = 0
+    overrides: tuple[tuple[str, str], ...] = ()
+    not_modelled: tuple[str, ...] = ()  # figures of the arm the treatment module does not simulate
 
     @property
     def fitted(self) -> tuple[FitParameter, ...]:
@@ -74,6 +87,18 @@ TRIALS = (
                     "S2: remission duration HR 0.55 InO vs standard care (log(1 / 0.55))"),
               Prior(FitParameter("chemo_hsct_prob", "logit", 1.0), 0.4, "weak"),
           )),
+    Trial("blinatumomab_tower", "TOWER blinatumomab arm (S27, T17)", "blinatumomab_tower.yaml", (
+        Prior(FitParameter("blina_response_intercept", "id", 1.5), 0.0, "weak: about 40% CR/CRh/CRi"),
+        Prior(FitParameter("blina_fatal_toxicity", "logit", 1.0), 0.02,
+              "assumption: about 2% fatal toxicity per cycle"),
+        Prior(FitParameter("blina_progression_log_hr", "id", 1.0), 0.0,
+              "none: failed blinatumomab and failed InO alike"),
+        Prior(FitParameter("blina_relapse_log_hr", "id", 1.0), 0.0, "none: remissions alike"),
+        Prior(FitParameter("blina_hsct_prob", "logit", 1.0), 0.4, "weak"),
+    )),
+    Trial("blinatumomab_tower", "TOWER chemotherapy arm: the INO-VATE-fitted module in TOWER's population (S27)",
+          "blinatumomab_tower.yaml", (), arm=1, overrides=(("treatment", "soc_chemotherapy"),),
+          not_modelled=("crs_grade3plus", "neurologic_grade3plus")),
 )
 
 
@@ -98,6 +123,24 @@ def _km_at(pair: str, months: float) -> Callable[[dict], Sim]:
         s = km_survival_at(*d[pair], months)[0]
         return Sim(s, math.sqrt(s * (1 - s) / n), n, n)
     return compute
+
+
+def _efs_at(months: float) -> Callable[[dict], Sim]:
+    """TOWER's event-free survival at ``months``: failing to reach CR/CRi within 12 weeks is an
+    event on day 0; otherwise relapse or progression, or death, ends it."""
+    def compute(d: dict) -> Sim:
+        n = len(d["hsct"])
+        responded = d["best_response"] & (np.nan_to_num(d["response_day"], nan=np.inf) <= EFS_RESPONSE_DAYS)
+        end = np.fmin(np.nan_to_num(d["progression_day"], nan=np.inf), np.nan_to_num(d["death_day"], nan=np.inf))
+        observed = end <= d["censor_day"]
+        t = np.where(responded, np.where(observed, end, d["censor_day"]) / K.MONTH, 0.0)
+        s = km_survival_at(t, np.where(responded, observed, True), months)[0]
+        return Sim(s, math.sqrt(s * (1 - s) / n), n, n)
+    return compute
+
+
+def _median_cycles(d: dict) -> Sim:
+    return _median_of_sample(d["cycles"].astype(float), len(d["hsct"]))
 
 
 def _post_hsct_at(which: str, months: float) -> Callable[[dict], Sim]:
@@ -133,22 +176,47 @@ STATISTICS: dict[str, dict[str, tuple[str, str, bool, Callable[[dict], Sim]]]] =
         "post_hsct_os_24_months": ("after HSCT: OS at 24 months", "rate", False, _post_hsct_at("os", 24.0)),
         "vod_any": ("SOS/VOD at any time", "rate", False, _share(lambda d: d["sos"])),
     },
+    "blinatumomab_tower": {
+        "cr_crh_cri": ("CR/CRh/CRi within 12 weeks", "rate", True, _share(
+            lambda d: d["best_response"] & (np.nan_to_num(d["response_day"], nan=np.inf) <= EFS_RESPONSE_DAYS))),
+        "os_median_months": ("median OS", "median", True, lambda d: _km_median(*d["os"], len(d["hsct"]))),
+        "efs_6_months": ("EFS at 6 months", "rate", True, _efs_at(6.0)),
+        "hsct_any": ("any HSCT", "rate", True, _share(lambda d: d["hsct"])),
+        "cycles_median": ("median cycles", "median", False, _median_cycles),
+        "crs_grade3plus": ("CRS grade >= 3 (an input)", "rate", False, _share(lambda d: d["crs_grade"] >= K.GRADE_SEVERE)),
+        "crs_any_cycle1": ("CRS, any grade (an input)", "rate", False, _share(lambda d: d["crs_grade"] > 0)),
+        "neurologic_grade3plus": ("neurologic event grade >= 3 (an input)", "rate", False,
+                                  _share(lambda d: d["neurologic_g3"].astype(bool))),
+    },
 }
 
 
 def trial_figures(trial: Trial) -> list[Figure]:
-    """The trial's published figures the model computes, in the targets file's order."""
+    """The arm's published figures the model computes, in the targets file's order.
+
+    A figure given per arm (a list) is the arm's; its n is the arm's where given, else the
+    arm's randomised patients (or the largest n of the section); a figure of the control arm
+    is never fitted (the control arm's module is fitted to its own trial).
+    """
     doc = read_yaml(targets_path())
     sources = doc["sources"]
-    arm_n = max(int(e.get("n", 0)) for e in doc[trial.section] if isinstance(e.get("n", 0), int))
+    entries = {e["id"]: e for e in doc[trial.section]}
+
+    def arm(x):
+        return x[trial.arm] if isinstance(x, list) else x
+
+    arm_n = (arm(entries["randomised"]["value"]) if "randomised" in entries
+             else max(int(e["n"]) for e in entries.values() if isinstance(e.get("n"), int)))
     known = STATISTICS[trial.section]
     out = []
     for entry in doc[trial.section]:
-        if entry["id"] not in known:
+        if (entry["id"] not in known or entry["id"] in trial.not_modelled
+                or (trial.arm > 0 and not isinstance(entry["value"], list))):
             continue
         label, kind, fitted, compute = known[entry["id"]]
-        out.append(Figure(f"{trial.section}:{entry['id']}", label, trial.section, float(entry["value"]),
-                          entry.get("n"), kind, False, fitted, arm_n, sources[entry["source"]], compute,
+        n = arm(entry["n"]) if "n" in entry else (arm_n if isinstance(entry["value"], list) else None)
+        out.append(Figure(f"{trial.section}:{trial.arm}:{entry['id']}", label, trial.section, float(arm(entry["value"])),
+                          n, kind, False, fitted and bool(trial.priors), arm_n, sources[entry["source"]], compute,
                           ci=tuple(entry["ci"]) if "ci" in entry else None))
     return out
 
@@ -187,8 +255,9 @@ class TrialEvaluator:
 
 
 def trial_scenario(trial: Trial) -> Scenario:
-    """The shipped scenario of the trial's population and treatment."""
-    return load_scenario(default_config_dir() / trial.scenario)
+    """The shipped scenario of the arm's population and treatment."""
+    scenario = load_scenario(default_config_dir() / trial.scenario)
+    return derive_scenario(scenario, dict(trial.overrides), trial.title, warn=False) if trial.overrides else scenario
 
 
 def fit_trial(trial: Trial, n_patients: int = 50_000, seed: int = TRIAL_SEED, max_nfev: int = 60,
@@ -250,7 +319,7 @@ def format_trial_check(trial: Trial, rows: list[CheckRow], n_patients: int) -> s
                 f"  {'figure':<40} {'unit':<7} {'published':>9} {'95% interval':>15} {'simulated':>17} {'n':>5}  inside"]
         for r in chosen:
             rate = r.figure.kind == "rate"
-            unit, k = ("%", 100.0) if rate else ("months", 1.0)
+            unit, k = ("%", 100.0) if rate else (("cycles" if "cycles" in r.figure.key else "months"), 1.0)
             dp = 1 if rate else 2
             lo, hi = r.interval
             n = r.figure.n_used(r.sim)
@@ -272,7 +341,7 @@ def _setting(scenario: Scenario) -> dict:
 def trial_of(scenario: Scenario) -> Trial | None:
     """The trial whose figures describe ``scenario``: the one whose shipped scenario has the same
     treatment, population, cohorts and follow-up (whatever the parameters); None if none has."""
-    return next((t for t in TRIALS if t.scenario and _setting(trial_scenario(t)) == _setting(scenario)), None)
+    return next((t for t in TRIALS if _setting(trial_scenario(t)) == _setting(scenario)), None)
 
 
 def write_comparators(comparators: ComparatorParameters, fitted: list[str], path: Path) -> Path:
@@ -281,7 +350,8 @@ def write_comparators(comparators: ComparatorParameters, fitted: list[str], path
     text = (default_config_dir() / COMPARATORS_FILE).read_text()
     lines = text.splitlines()
     lines[0] = (f"# STATUS: FITTED by `inosim calibrate --comparators` (seed {TRIAL_SEED}): "
-                + ", ".join(t.section for t in TRIALS) + ".")
+                + ", ".join(t.section for t in TRIALS if t.priors) + "; the priors are in "
+                "simulator/calibration/comparators.py (TRIALS).")
     out = []
     for line in lines:
         name = line.split(":", 1)[0]
@@ -298,7 +368,7 @@ def calibrate_comparators(out: Path, log=print) -> Path:
     """Fit every treatment module to its trial and write ``out/comparators.yaml``."""
     comparators = ComparatorParameters.model_validate(shipped_comparators())
     fitted = []
-    for trial in TRIALS:
+    for trial in (t for t in TRIALS if t.priors):
         values = fit_trial(trial, log=log)
         update = {p.name: getattr(values, p.name) for p in trial.fitted}
         comparators = comparators.model_copy(update=update)

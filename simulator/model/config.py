@@ -250,6 +250,16 @@ class ComparatorParameters(_Model):
     chemo_progression_log_hr: float
     chemo_relapse_log_hr: float
     chemo_hsct_prob: Prob
+    blina_response_intercept: float
+    blina_blasts_per_10: float
+    blina_mrd_intercept: float
+    blina_fatal_toxicity: Prob
+    blina_progression_log_hr: float
+    blina_relapse_log_hr: float
+    blina_hsct_prob: Prob
+    blina_crs_prob: Prob
+    blina_crs_severe_share: Prob
+    blina_neurologic_prob: Prob
 
     def vector(self) -> np.ndarray:
         """The values in the kernel's ``COMPARATOR_PARAMETER_NAMES`` order."""

@@ -163,8 +163,8 @@ N_POP = 9
 ) = range(11)
 N_REG = 11
 # treatment codes (``REG_TREATMENT``), in the order of TREATMENTS (the scenario's ``treatment`` names)
-TREATMENTS = ("inotuzumab", "soc_chemotherapy")
-TREAT_INO, TREAT_CHEMO = range(2)
+TREATMENTS = ("inotuzumab", "soc_chemotherapy", "blinatumomab")
+TREAT_INO, TREAT_CHEMO, TREAT_BLINA = range(3)
 
 # --- comparator parameter vector (``tpar``): the treatment modules' own parameters, in this
 # order; see configs/parameters/comparators.yaml for their meaning and source
@@ -177,10 +177,29 @@ COMPARATOR_PARAMETER_NAMES = (
     "chemo_progression_log_hr",
     "chemo_relapse_log_hr",
     "chemo_hsct_prob",
+    # blinatumomab (TOWER)
+    "blina_response_intercept",
+    "blina_blasts_per_10",
+    "blina_mrd_intercept",
+    "blina_fatal_toxicity",
+    "blina_progression_log_hr",
+    "blina_relapse_log_hr",
+    "blina_hsct_prob",
+    "blina_crs_prob",
+    "blina_crs_severe_share",
+    "blina_neurologic_prob",
 )
 (
     C_COURSE_DAYS, C_RESP_INT, C_MRD_INT, C_FATAL_TOX, C_PD_LOG_HR, C_REL_LOG_HR, C_HSCT_GO,
+    B_RESP_INT, B_BLASTS, B_MRD_INT, B_FATAL_TOX, B_PD_LOG_HR, B_REL_LOG_HR, B_HSCT_GO, B_CRS, B_CRS_SEVERE,
+    B_NEURO,
 ) = range(len(COMPARATOR_PARAMETER_NAMES))
+# blinatumomab's schedule (label): 28 days of continuous infusion and 14 off per cycle; two
+# induction cycles, up to three consolidation cycles in remission (maintenance not modelled)
+BLINA_CYCLE_DAYS = 42.0
+BLINA_INFUSION_DAYS = 28.0
+BLINA_INDUCTION_CYCLES = 2
+BLINA_MAX_CYCLES = 5
 
 # dose-table kinds (first axis of the dose tables)
 KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
@@ -197,13 +216,16 @@ N_FLOAT = 14
     I_COHORT, I_CYCLES, I_DOSES, I_BEST_RESPONSE, I_RESPONSE_CYCLE, I_MRD_NEG, I_G3AE, I_SAE,
     I_DISC_AE, I_HSCT, I_SOS, I_SOS_GRADE, I_SOS_POST, I_DEATH_CAUSE, I_PFS_EVENT, I_OS_EVENT,
     I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION, I_SOS_POST_GRADE, I_TREATMENT,
-) = range(24)
-N_INT = 24
+    I_CRS_GRADE, I_NEUROLOGIC,
+) = range(26)
+N_INT = 26
 
 # death causes (the `death_cause` variable)
 CAUSE_NONE, CAUSE_PROGRESSION, CAUSE_NRM_POST_HSCT, CAUSE_TOXICITY, CAUSE_OTHER = range(5)
 # SOS grades stored in `sos_grade`: 0 none, 1 grade 1-2, 3 grade 3-4, 5 fatal
 SOS_MILD, SOS_SEVERE, SOS_FATAL = 1, 3, 5
+# CRS grades stored in `crs_grade`: 0 none, 1 grade 1-2, 3 grade >= 3
+GRADE_MILD, GRADE_SEVERE = 1, 3
 
 # --- random-number streams: patient-level ids, then per-cycle blocks
 (
@@ -226,6 +248,10 @@ CHEMO_STREAM_BASE = 512
 (
     CH_FATAL, CH_FATAL_T, CH_RESPONSE, CH_MRD, CH_HSCT_GO,
 ) = range(CHEMO_STREAM_BASE, CHEMO_STREAM_BASE + 5)
+BLINA_STREAM_BASE = 544  # patient-level ids, then BLINA_MAX_CYCLES blocks of BLINA_CYCLE_STREAMS
+(BL_CRS, BL_CRS_GRADE, BL_NEURO, BL_MRD, BL_HSCT_GO) = range(BLINA_STREAM_BASE, BLINA_STREAM_BASE + 5)
+BLINA_CYCLE_STREAMS = 4
+BL_RESPONSE, BL_FATAL, BL_FATAL_T = range(3)  # within a cycle's block
 
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -420,6 +446,8 @@ Harms = namedtuple("Harms", (
     "sae",  # any serious adverse event
     "discontinued",  # discontinued for an adverse event
     "sos_grade",  # SOS on treatment: 0 none, else SOS_MILD, SOS_SEVERE or SOS_FATAL
+    "crs_grade",  # cytokine release syndrome: 0 none, else GRADE_MILD (1-2) or GRADE_SEVERE (>= 3)
+    "neurologic",  # grade >= 3 neurologic event
 ))
 Harms.__doc__ = "Adverse events of a treatment, as recorded."
 
@@ -716,7 +744,7 @@ def ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par
             death, cause = pt.t_other, CAUSE_OTHER
         else:
             progression = t_disease
-        harms = Harms(any_g3, any_sae, course.harms.discontinued, course.harms.sos_grade)
+        harms = Harms(any_g3, any_sae, course.harms.discontinued, course.harms.sos_grade, 0, False)
         return Course(t_first, exposure, remission, harms, death, cause, progression, course.hsct_day), reduced, False
     remission = response_and_mrd(key, c, remission, responds, rate_on, start, end, rel_dose, par)
     # toxicity at the cycle end: SOS on treatment, discontinuation, dose reduction
@@ -729,7 +757,7 @@ def ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par
         sos_grade = _sos_grade(draw(key, _cycle_stream(c, K_SOS_GRADE)), par)
         if sos_grade == SOS_FATAL:  # SOS found at the cycle end, death after it
             death = end + par[P_SOS_DEATH] * _exp1(draw(key, _cycle_stream(c, K_SOS_DEATH)))
-            harms = Harms(any_g3, any_sae, discontinued, sos_grade)
+            harms = Harms(any_g3, any_sae, discontinued, sos_grade, 0, False)
             return Course(end, exposure, remission, harms, death, CAUSE_TOXICITY, course.progression,
                           course.hsct_day), reduced, False
     if g3:
@@ -741,7 +769,7 @@ def ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par
             reduced = True
     hsct_day = transplant_bound(key, c, end, remission, pt.eligible, k, reg, par)
     more = not (hsct_day < math.inf or stop or capped or (not remission.in_cr and c >= reg[k, REG_STOP_AFTER]))
-    harms = Harms(any_g3, any_sae, discontinued, sos_grade)
+    harms = Harms(any_g3, any_sae, discontinued, sos_grade, 0, False)
     return Course(end, exposure, remission, harms, course.death, course.cause, course.progression,
                   hsct_day), reduced, more
 
@@ -755,7 +783,7 @@ def ino_induction(key, pt, reg, doses, days, n_doses, par):
     Course
     """
     course = Course(0.0, Exposure(0.0, 0, 0.0, 0), Remission(False, False, 0, math.inf, 0.0, 0.0),
-                    Harms(False, False, False, 0), math.inf, CAUSE_NONE, math.inf, math.inf)
+                    Harms(False, False, False, 0, 0, False), math.inf, CAUSE_NONE, math.inf, math.inf)
     start = 0.0
     reduced = False
     for c in range(1, int(reg[pt.cohort, REG_MAX_CYCLES]) + 1):
@@ -809,7 +837,7 @@ def chemo_induction(key, pt, tpar, par):
     t_fatal = end * draw(key, CH_FATAL_T) if fatal else math.inf
     responds = draw(key, CH_RESPONSE) < _expit(tpar[C_RESP_INT] + pt.response_lp)
     exposure = Exposure(0.0, 0, -math.inf, 1)
-    harms = Harms(False, fatal, False, 0)
+    harms = Harms(False, fatal, False, 0, 0, False)
     remission = Remission(False, False, 0, math.inf, 0.0, 0.0)
     t_first = min(pt.t_other, t_progression, t_fatal)
     if t_first < end:
@@ -828,6 +856,88 @@ def chemo_induction(key, pt, tpar, par):
     if pt.eligible and draw(key, CH_HSCT_GO) < tpar[C_HSCT_GO]:
         hsct_day = end + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
     return Course(end, exposure, remission, harms, math.inf, CAUSE_NONE, math.inf, hsct_day)
+
+
+# ---- phase 2, another treatment: blinatumomab (TOWER)
+@njit(cache=True, inline="always")
+def _blina_stream(c, k):
+    return BLINA_STREAM_BASE + 8 + (c - 1) * BLINA_CYCLE_STREAMS + k
+
+
+@njit(cache=True, inline="always")
+def blina_induction(key, pt, tpar, par):
+    """Blinatumomab from day 0, as in TOWER: ``BLINA_CYCLE_DAYS``-day cycles (continuous infusion
+    for ``BLINA_INFUSION_DAYS``), two induction cycles, up to ``BLINA_MAX_CYCLES`` in remission.
+
+    * cytokine release syndrome with probability ``blina_crs_prob`` (in cycle 1), grade >= 3 with
+      probability ``blina_crs_severe_share`` of those; a grade >= 3 neurologic event with
+      probability ``blina_neurologic_prob`` (recorded harms);
+    * refractory disease progresses on ``t_progression exp(-blina_progression_log_hr)``;
+    * in cycle ``c``, fatal toxicity if ``u < blina_fatal_toxicity``, on day ``BLINA_INFUSION_DAYS u``
+      of the cycle;
+    * a patient not in remission after induction cycle ``c`` (1 or 2) responds if
+      ``u < expit(blina_response_intercept + blina_blasts_per_10 (blasts - 50) / 10 + response_lp)``:
+      the response falls with the marrow blast burden, beside the shared covariate effects;
+    * a responder is MRD-negative if ``u < expit(blina_mrd_intercept)``; its relapse clock starts
+      with threshold ``Exp(1) exp(-blina_relapse_log_hr)`` and runs at the off-treatment rate
+      through consolidation; an eligible responder proceeds to HSCT with probability
+      ``blina_hsct_prob``, ``hsct_wait_mean_days Exp(1)`` days after the response, which ends
+      blinatumomab;
+    * the first of death from other causes, the disease event (progression, or relapse on the
+      clock) and fatal toxicity inside a cycle ends treatment; a patient without a response
+      after the two induction cycles stops and progresses on the day above
+      (:func:`_refractory_end`).
+
+    No InO: zero dose, last dose ``-inf``, the cycles given.
+
+    Returns
+    -------
+    Course
+    """
+    t_progression = pt.t_progression * math.exp(-tpar[B_PD_LOG_HR])
+    crs = 0
+    if draw(key, BL_CRS) < tpar[B_CRS]:
+        crs = GRADE_SEVERE if draw(key, BL_CRS_GRADE) < tpar[B_CRS_SEVERE] else GRADE_MILD
+    harms = Harms(False, False, False, 0, crs, draw(key, BL_NEURO) < tpar[B_NEURO])
+    remission = Remission(False, False, 0, math.inf, 0.0, 0.0)
+    p_response = _expit(tpar[B_RESP_INT] + tpar[B_BLASTS] * (pt.blasts - 50.0) / 10.0 + pt.response_lp)
+    rate = 0.0
+    t_relapse = math.inf
+    start = 0.0
+    for c in range(1, BLINA_MAX_CYCLES + 1):
+        end = start + BLINA_CYCLE_DAYS
+        exposure = Exposure(0.0, 0, -math.inf, c)
+        t_fatal = math.inf
+        if draw(key, _blina_stream(c, BL_FATAL)) < tpar[B_FATAL_TOX]:
+            t_fatal = start + BLINA_INFUSION_DAYS * draw(key, _blina_stream(c, BL_FATAL_T))
+            harms = Harms(False, True, False, 0, harms.crs_grade, harms.neurologic)
+        t_disease = t_relapse if remission.in_cr else t_progression
+        t_first = min(pt.t_other, t_disease, t_fatal)
+        if t_first < end:
+            if t_first == t_fatal:
+                return Course(t_first, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf, math.inf)
+            if t_first == pt.t_other:
+                return Course(t_first, exposure, remission, harms, pt.t_other, CAUSE_OTHER, math.inf, math.inf)
+            return Course(t_first, exposure, remission, harms, math.inf, CAUSE_NONE, t_disease, math.inf)
+        if not remission.in_cr:
+            if draw(key, _blina_stream(c, BL_RESPONSE)) < p_response:
+                mrd_neg = draw(key, BL_MRD) < _expit(tpar[B_MRD_INT])
+                threshold = _exp1(draw(key, S_RELAPSE)) * math.exp(-tpar[B_REL_LOG_HR])
+                remission = Remission(True, mrd_neg, c, end, threshold, 0.0)
+                rate = _relapse_rate(par, mrd_neg)
+                t_relapse = end + _relapse_days(threshold, rate, 0.0, par[P_REL_SHAPE])
+                if pt.eligible and draw(key, BL_HSCT_GO) < tpar[B_HSCT_GO]:
+                    hsct_day = end + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
+                    return Course(end, exposure, remission, harms, math.inf, CAUSE_NONE, math.inf, hsct_day)
+            elif c == BLINA_INDUCTION_CYCLES:
+                death, cause, progression = _refractory_end(pt, t_progression)
+                return Course(end, exposure, remission, harms, death, cause, progression, math.inf)
+        start = end
+    # consolidation over: the relapse clock has run since the response at the off-treatment rate
+    remission = Remission(True, remission.mrd_neg, remission.cycle, remission.day, remission.threshold,
+                          _relapse_hazard(rate, remission.day, start, remission.day, par[P_REL_SHAPE]))
+    return Course(start, Exposure(0.0, 0, -math.inf, BLINA_MAX_CYCLES), remission, harms, math.inf, CAUSE_NONE,
+                  math.inf, math.inf)
 
 
 # ---- phase 3: after treatment. Transplant in remission, relapse, progression, death
@@ -1058,6 +1168,8 @@ def write_record(of, oi, pt, treatment, course, outcome, doses, n_doses):
     oi[I_ELIGIBLE] = pt.eligible
     oi[I_HSCT_IN_REMISSION] = hsct and outcome.hsct_in_cr
     oi[I_TREATMENT] = treatment
+    oi[I_CRS_GRADE] = harms.crs_grade
+    oi[I_NEUROLOGIC] = harms.neurologic
 
 
 # Without the runtime's reference counting (``_nrt=False``; this function allocates nothing):
@@ -1098,6 +1210,8 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     treatment = int(reg[pt.cohort, REG_TREATMENT])
     if treatment == TREAT_CHEMO:
         course = chemo_induction(key, pt, tpar, par)
+    elif treatment == TREAT_BLINA:
+        course = blina_induction(key, pt, tpar, par)
     else:
         course = ino_induction(key, pt, reg, doses, days, n_doses, par)
     outcome = after_treatment(key, pt, course, par)

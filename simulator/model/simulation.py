@@ -66,6 +66,8 @@ INT_FIELDS = (
     (K.I_ELIGIBLE, "transplant_eligible", "1", "latent transplant eligibility"),
     (K.I_HSCT_IN_REMISSION, "hsct_in_remission", "1", "HSCT done while in the treatment's CR/CRi"),
     (K.I_TREATMENT, "treatment", "1", "treatment code: index into attrs['treatments']"),
+    (K.I_CRS_GRADE, "crs_grade", "1", "cytokine release syndrome: 0 none, 1 grade 1-2, 3 grade >=3"),
+    (K.I_NEUROLOGIC, "neurologic_g3", "1", "grade >=3 neurologic event"),
 )
 RECORD_BYTES = 8 * len(FLOAT_FIELDS) + 4 * len(INT_FIELDS) + 8  # float64, int32 and the int64 patient id
 

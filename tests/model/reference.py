@@ -134,9 +134,11 @@ class Patient:
         st = dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
                   resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
                   disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
-                  prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf)
+                  prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf, crs=0, neuro=False)
         if reg[K.REG_TREATMENT] == K.TREAT_CHEMO:
             t_end, t_pd = self.chemo(st, resp_lp, t_pd, t_other)
+        elif reg[K.REG_TREATMENT] == K.TREAT_BLINA:
+            t_end, t_pd = self.blina(st, resp_lp, t_pd, t_other)
         else:
             t_end = self.ino(st, resp_lp, sos_lp, t_pd, t_other)
         self.after_treatment(st, t_end, t_pd, t_other)
@@ -281,6 +283,56 @@ class Patient:
                 st["hsct"] = end + p["hsct_wait_mean_days"] * -math.log(self.u(K.S_HSCT_WAIT))
         return end, t_prog
 
+    def blina(self, st, resp_lp, t_pd, t_other):
+        """Blinatumomab cycles from day 0 (TOWER); returns the day treatment ended and the day
+        refractory disease progresses after it."""
+        p, tp = self.p, self.tp
+        k = p["relapse_shape"]
+
+        def uc(c, j):
+            return self.u(K.BLINA_STREAM_BASE + 8 + (c - 1) * K.BLINA_CYCLE_STREAMS + j)
+
+        t_prog = t_pd * math.exp(-tp["blina_progression_log_hr"])
+        if self.u(K.BL_CRS) < tp["blina_crs_prob"]:
+            st["crs"] = K.GRADE_SEVERE if self.u(K.BL_CRS_GRADE) < tp["blina_crs_severe_share"] else K.GRADE_MILD
+        st["neuro"] = self.u(K.BL_NEURO) < tp["blina_neurologic_prob"]
+        st["last_dose"] = -math.inf
+        p_resp = expit(tp["blina_response_intercept"] + tp["blina_blasts_per_10"] * (self.blasts - 50.0) / 10.0
+                       + resp_lp)
+        t_rel, rate, start = math.inf, 0.0, 0.0
+        for c in range(1, K.BLINA_MAX_CYCLES + 1):
+            end = start + K.BLINA_CYCLE_DAYS
+            st["cycles"] = c
+            t_fatal = math.inf
+            if uc(c, K.BL_FATAL) < tp["blina_fatal_toxicity"]:
+                t_fatal = start + K.BLINA_INFUSION_DAYS * uc(c, K.BL_FATAL_T)
+                st["sae"] = True
+            t_disease = t_rel if st["in_cr"] else t_prog
+            first = min(t_other, t_disease, t_fatal)
+            if first < end:
+                if first == t_fatal:
+                    st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
+                elif first == t_other:
+                    st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+                else:
+                    st["prog"] = t_disease
+                return first, t_prog
+            if not st["in_cr"]:
+                if uc(c, K.BL_RESPONSE) < p_resp:
+                    st.update(in_cr=True, resp_cycle=c, resp_day=end)
+                    st["mrd"] = self.u(K.BL_MRD) < expit(tp["blina_mrd_intercept"])
+                    st["rel_e"] = -math.log(self.u(K.S_RELAPSE)) * math.exp(-tp["blina_relapse_log_hr"])
+                    rate = self.relapse_rate(st["mrd"])
+                    t_rel = end + self.relapse_days(st["rel_e"], rate, 0.0)
+                    if self.eligible and self.u(K.BL_HSCT_GO) < tp["blina_hsct_prob"]:
+                        st["hsct"] = end + p["hsct_wait_mean_days"] * -math.log(self.u(K.S_HSCT_WAIT))
+                        return end, t_prog
+                elif c == K.BLINA_INDUCTION_CYCLES:
+                    return end, t_prog
+            start = end
+        st["rel_h"] = rate * (((start - st["resp_day"]) / K.MONTH) ** k - 0.0 ** k)
+        return start, t_prog
+
     def after_treatment(self, st, t_end, t_pd, t_other):
         p = self.p
         st["hsct_in_cr"] = False
@@ -414,6 +466,8 @@ class Patient:
             "transplant_eligible": int(self.eligible),
             "hsct_in_remission": int(hsct and st["hsct_in_cr"]),
             "treatment": int(a.reg[k, K.REG_TREATMENT]),
+            "crs_grade": st["crs"],
+            "neurologic_g3": int(st["neuro"]),
         }
 
 

@@ -127,6 +127,8 @@ def test_parameter_sets_with_their_own_patients(label):
 TREATMENT_CHANGES = {
     "soc_chemotherapy": {"chemo_fatal_toxicity": 0.3, "chemo_hsct_prob": 0.9, "chemo_relapse_log_hr": 1.5,
                          "chemo_progression_log_hr": -0.5},
+    "blinatumomab": {"blina_fatal_toxicity": 0.1, "blina_hsct_prob": 0.5, "blina_relapse_log_hr": 1.0,
+                     "blina_crs_prob": 0.5, "blina_neurologic_prob": 0.3},
 }
 
 

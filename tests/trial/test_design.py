@@ -11,7 +11,7 @@ from simulator.trial.run import comparison_alpha, dropout_rate
 
 
 @pytest.mark.parametrize("name", ["trial_two_cycles_vs_label", "trial_low_start", "trial_dose_selection",
-                                  "trial_inovate"])
+                                  "trial_inovate", "trial_tower"])
 def test_shipped_designs_load(name):
     path = EXPERIMENTS / f"{name}.yaml"
     design = load_design(path)
@@ -76,13 +76,17 @@ def test_comparison_alpha_dunnett_or_bonferroni(tmp_path):
     assert comparison_alpha(bonf) == pytest.approx(0.0125)
 
 
-def test_inovate_on_the_virtual_patients_lands_in_the_published_interval():
-    """INO-VATE's overall-survival hazard ratio, InO vs standard care, was 0.75 (97.5% CI 0.57-0.99,
-    S1): the large-sample (true) Cox hazard ratio of the simulated trial lies inside it."""
+@pytest.mark.parametrize(("name", "cut", "published"), [
+    ("trial_inovate", 53.0, (0.57, 0.99)),  # S1: HR 0.75, 97.5% CI 0.57-0.99
+    ("trial_tower", 19.3, (0.55, 0.93)),  # S27: HR 0.71, 95% CI 0.55-0.93
+])
+def test_pivotal_trials_on_the_virtual_patients_land_in_the_published_interval(name, cut, published):
+    """The large-sample (true) Cox hazard ratio of overall survival, experimental vs control, of the
+    simulated pivotal trial lies inside the published trial's confidence interval."""
     from simulator.trial import true_values
 
-    path = EXPERIMENTS / "trial_inovate.yaml"
+    path = EXPERIMENTS / f"{name}.yaml"
     ta = trial_arrays(load_design(path), path.parent, path)
-    truth = true_values(ta, seed=7, cut=53.0, n=50_000)
+    truth = true_values(ta, seed=7, cut=cut, n=50_000)
     hr = float(truth["true_estimate"].sel(test=[t for t in truth.test.values if "os_cox" in str(t)][0]))
-    assert 0.57 < hr < 0.99
+    assert published[0] < hr < published[1]
