@@ -96,6 +96,15 @@ TRIALS = (
         Prior(FitParameter("blina_relapse_log_hr", "id", 1.0), 0.0, "none: remissions alike"),
         Prior(FitParameter("blina_hsct_prob", "logit", 1.0), 0.4, "weak"),
     )),
+    Trial("brexucabtagene_zuma3", "ZUMA-3 phase 2: brexucabtagene autoleucel (S28, T18, T19, T23)",
+          "brexucabtagene_zuma3.yaml", (
+              Prior(FitParameter("cart_dropout_after_progression", "logit", 1.0), 0.5,
+                    "weak: half of those progressing while waiting are too sick to infuse"),
+              Prior(FitParameter("cart_response_intercept", "id", 1.5), 1.0, "weak: about 70% CR/CRi"),
+              Prior(FitParameter("cart_durable_prob", "logit", 1.0), 0.3,
+                    "assumption: the plateau of CAR-T remission curves in adult ALL (about 30% of responders)"),
+              Prior(FitParameter("cart_relapse_log_hr", "id", 1.0), 0.0, "none: remissions alike"),
+          )),
     Trial("blinatumomab_tower", "TOWER chemotherapy arm: the INO-VATE-fitted module in TOWER's population (S27)",
           "blinatumomab_tower.yaml", (), arm=1, overrides=(("treatment", "soc_chemotherapy"),),
           not_modelled=("crs_grade3plus", "neurologic_grade3plus")),
@@ -158,8 +167,29 @@ def _post_hsct_at(which: str, months: float) -> Callable[[dict], Sim]:
     return compute
 
 
-# per figure id: (label, kind, fitted?, statistic)
-STATISTICS: dict[str, dict[str, tuple[str, str, bool, Callable[[dict], Sim]]]] = {
+def _infused(d: dict) -> np.ndarray:
+    return d["cart_stage"] == K.CART_INFUSED
+
+
+def _among_infused(value: Callable[[dict], np.ndarray]) -> Callable[[dict], Sim]:
+    return _share(value, _infused)
+
+
+def _os_from_infusion_median(d: dict) -> Sim:
+    inf = _infused(d)
+    return _km_median(d["os_months"][inf] - d["vein_to_vein_days"] / K.MONTH, d["os_event"][inf], int(inf.sum()))
+
+
+def _remission_median(d: dict) -> Sim:
+    t, e = d["remission"]
+    r = d["best_response"]
+    return _km_median(t[r], e[r], len(r))
+
+
+# per figure: (label, kind, fitted?, statistic[, reading]). The key is the figure's id in the
+# targets file, or "id@part" for one of several figures read from one entry by ``reading``:
+# entry -> (value, n).
+STATISTICS: dict[str, dict[str, tuple]] = {
     "standard_of_care_inovate": {
         "cr_cri": ("CR/CRi (ITT326)", "rate", True, _share(lambda d: d["best_response"])),
         "cr_cri_itt218": ("CR/CRi (ITT218)", "rate", False, _share(lambda d: d["best_response"])),
@@ -188,6 +218,32 @@ STATISTICS: dict[str, dict[str, tuple[str, str, bool, Callable[[dict], Sim]]]] =
         "neurologic_grade3plus": ("neurologic event grade >= 3 (an input)", "rate", False,
                                   _share(lambda d: d["neurologic_g3"].astype(bool))),
     },
+    "brexucabtagene_zuma3": {
+        "enrolled_manufactured_infused@manufactured": (
+            "manufactured, of enrolled (an input)", "rate", False,
+            _share(lambda d: d["cart_stage"] >= K.CART_MANUFACTURED),
+            lambda e: (e["value"][1] / e["value"][0], e["value"][0])),
+        "enrolled_manufactured_infused@infused": (
+            "infused, of manufactured", "rate", True,
+            _share(_infused, lambda d: d["cart_stage"] >= K.CART_MANUFACTURED),
+            lambda e: (e["value"][2] / e["value"][1], e["value"][1])),
+        "cr_cri_infused": ("CR/CRi, of infused", "rate", True, _among_infused(lambda d: d["best_response"])),
+        "os_median_months_infused_2y_update": ("median OS from infusion, infused", "median", True,
+                                               _os_from_infusion_median),
+        "dor_median_months_2y_update": ("median duration of remission", "median", True, _remission_median),
+        "crs_any": ("CRS, any grade, of infused (an input)", "rate", False,
+                    _among_infused(lambda d: d["crs_grade"] > 0)),
+        "crs_grade3plus": ("CRS grade >= 3, of infused (an input)", "rate", False,
+                           _among_infused(lambda d: d["crs_grade"] >= K.GRADE_SEVERE)),
+        "cr_cri_by_prior_lines@one_line": (
+            "CR/CRi, infused after one prior line", "rate", False,
+            _share(lambda d: d["best_response"], lambda d: _infused(d) & (d["salvage"] == 1)),
+            lambda e: (e["value"]["one_line"], e["n"][0])),
+        "cr_cri_by_prior_lines@two_or_more": (
+            "CR/CRi, infused after two or more lines", "rate", False,
+            _share(lambda d: d["best_response"], lambda d: _infused(d) & (d["salvage"] == 2)),
+            lambda e: (e["value"]["two_or_more"], e["n"][1])),
+    },
 }
 
 
@@ -206,18 +262,24 @@ def trial_figures(trial: Trial) -> list[Figure]:
         return x[trial.arm] if isinstance(x, list) else x
 
     arm_n = (arm(entries["randomised"]["value"]) if "randomised" in entries
+             else entries["enrolled_manufactured_infused"]["value"][0] if "enrolled_manufactured_infused" in entries
              else max(int(e["n"]) for e in entries.values() if isinstance(e.get("n"), int)))
     known = STATISTICS[trial.section]
     out = []
     for entry in doc[trial.section]:
-        if (entry["id"] not in known or entry["id"] in trial.not_modelled
-                or (trial.arm > 0 and not isinstance(entry["value"], list))):
-            continue
-        label, kind, fitted, compute = known[entry["id"]]
-        n = arm(entry["n"]) if "n" in entry else (arm_n if isinstance(entry["value"], list) else None)
-        out.append(Figure(f"{trial.section}:{trial.arm}:{entry['id']}", label, trial.section, float(arm(entry["value"])),
-                          n, kind, False, fitted and bool(trial.priors), arm_n, sources[entry["source"]], compute,
-                          ci=tuple(entry["ci"]) if "ci" in entry else None))
+        for key, statistic in known.items():
+            if (key.split("@")[0] != entry["id"] or entry["id"] in trial.not_modelled
+                    or (trial.arm > 0 and not isinstance(entry["value"], list))):
+                continue
+            label, kind, fitted, compute = statistic[:4]
+            if len(statistic) > 4:
+                value, n = statistic[4](entry)
+            else:
+                value = arm(entry["value"])
+                n = arm(entry["n"]) if "n" in entry else (arm_n if isinstance(entry["value"], list) else None)
+            out.append(Figure(f"{trial.section}:{trial.arm}:{key}", label, trial.section, float(value), n, kind,
+                              False, fitted and bool(trial.priors), arm_n, sources[entry["source"]], compute,
+                              ci=tuple(entry["ci"]) if "ci" in entry else None))
     return out
 
 
@@ -242,6 +304,7 @@ class TrialEvaluator:
     def sims(self, tpar: np.ndarray) -> list[Sim]:
         a = dataclasses.replace(self.arrays, tpar=tpar)
         d = patient_columns(record_columns(*run_kernel(a, self.seed, 0, self.n_patients)))
+        d["vein_to_vein_days"] = tpar[K.T_VEIN_TO_VEIN]
         return [f.compute(d) for f in self.figures]
 
     def prior_free(self) -> np.ndarray:
@@ -315,6 +378,8 @@ def format_trial_check(trial: Trial, rows: list[CheckRow], n_patients: int) -> s
            "figure's 95% interval at its n; simulated +- its Monte Carlo SE."]
     for fitted, title in ((True, "fitted"), (False, "validation (not fitted)")):
         chosen = [r for r in rows if r.figure.fitted == fitted]
+        if not chosen:
+            continue
         out += [f"{title}: {sum(r.inside for r in chosen)}/{len(chosen)} inside",
                 f"  {'figure':<40} {'unit':<7} {'published':>9} {'95% interval':>15} {'simulated':>17} {'n':>5}  inside"]
         for r in chosen:

@@ -260,6 +260,20 @@ class ComparatorParameters(_Model):
     blina_crs_prob: Prob
     blina_crs_severe_share: Prob
     blina_neurologic_prob: Prob
+    cart_manufacturing_failure: Prob
+    cart_vein_to_vein_days: Annotated[float, Field(ge=0.0, le=180.0)]
+    cart_dropout: Prob
+    cart_dropout_after_progression: Prob
+    cart_response_intercept: float
+    cart_response_days: Annotated[float, Field(ge=0.0, le=180.0)]
+    cart_mrd_intercept: float
+    cart_fatal_toxicity: Prob
+    cart_durable_prob: Prob
+    cart_relapse_log_hr: float
+    cart_hsct_prob: Prob
+    cart_crs_prob: Prob
+    cart_crs_severe_share: Prob
+    cart_neurologic_prob: Prob
 
     def vector(self) -> np.ndarray:
         """The values in the kernel's ``COMPARATOR_PARAMETER_NAMES`` order."""

@@ -163,8 +163,8 @@ N_POP = 9
 ) = range(11)
 N_REG = 11
 # treatment codes (``REG_TREATMENT``), in the order of TREATMENTS (the scenario's ``treatment`` names)
-TREATMENTS = ("inotuzumab", "soc_chemotherapy", "blinatumomab")
-TREAT_INO, TREAT_CHEMO, TREAT_BLINA = range(3)
+TREATMENTS = ("inotuzumab", "soc_chemotherapy", "blinatumomab", "brexucabtagene")
+TREAT_INO, TREAT_CHEMO, TREAT_BLINA, TREAT_CART = range(4)
 
 # --- comparator parameter vector (``tpar``): the treatment modules' own parameters, in this
 # order; see configs/parameters/comparators.yaml for their meaning and source
@@ -188,12 +188,30 @@ COMPARATOR_PARAMETER_NAMES = (
     "blina_crs_prob",
     "blina_crs_severe_share",
     "blina_neurologic_prob",
+    # brexucabtagene autoleucel (ZUMA-3)
+    "cart_manufacturing_failure",
+    "cart_vein_to_vein_days",
+    "cart_dropout",
+    "cart_dropout_after_progression",
+    "cart_response_intercept",
+    "cart_response_days",
+    "cart_mrd_intercept",
+    "cart_fatal_toxicity",
+    "cart_durable_prob",
+    "cart_relapse_log_hr",
+    "cart_hsct_prob",
+    "cart_crs_prob",
+    "cart_crs_severe_share",
+    "cart_neurologic_prob",
 )
 (
     C_COURSE_DAYS, C_RESP_INT, C_MRD_INT, C_FATAL_TOX, C_PD_LOG_HR, C_REL_LOG_HR, C_HSCT_GO,
     B_RESP_INT, B_BLASTS, B_MRD_INT, B_FATAL_TOX, B_PD_LOG_HR, B_REL_LOG_HR, B_HSCT_GO, B_CRS, B_CRS_SEVERE,
     B_NEURO,
+    T_MANUF_FAIL, T_VEIN_TO_VEIN, T_DROPOUT, T_DROPOUT_PD, T_RESP_INT, T_RESP_DAYS, T_MRD_INT, T_FATAL_TOX,
+    T_DURABLE, T_REL_LOG_HR, T_HSCT_GO, T_CRS, T_CRS_SEVERE, T_NEURO,
 ) = range(len(COMPARATOR_PARAMETER_NAMES))
+CART_TOXICITY_DAYS = 30.0  # fatal CAR-T toxicity (CRS, neurologic events, infection) within this many days of infusion
 # blinatumomab's schedule (label): 28 days of continuous infusion and 14 off per cycle; two
 # induction cycles, up to three consolidation cycles in remission (maintenance not modelled)
 BLINA_CYCLE_DAYS = 42.0
@@ -216,9 +234,9 @@ N_FLOAT = 14
     I_COHORT, I_CYCLES, I_DOSES, I_BEST_RESPONSE, I_RESPONSE_CYCLE, I_MRD_NEG, I_G3AE, I_SAE,
     I_DISC_AE, I_HSCT, I_SOS, I_SOS_GRADE, I_SOS_POST, I_DEATH_CAUSE, I_PFS_EVENT, I_OS_EVENT,
     I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION, I_SOS_POST_GRADE, I_TREATMENT,
-    I_CRS_GRADE, I_NEUROLOGIC,
-) = range(26)
-N_INT = 26
+    I_CRS_GRADE, I_NEUROLOGIC, I_CART_STAGE,
+) = range(27)
+N_INT = 27
 
 # death causes (the `death_cause` variable)
 CAUSE_NONE, CAUSE_PROGRESSION, CAUSE_NRM_POST_HSCT, CAUSE_TOXICITY, CAUSE_OTHER = range(5)
@@ -252,6 +270,13 @@ BLINA_STREAM_BASE = 544  # patient-level ids, then BLINA_MAX_CYCLES blocks of BL
 (BL_CRS, BL_CRS_GRADE, BL_NEURO, BL_MRD, BL_HSCT_GO) = range(BLINA_STREAM_BASE, BLINA_STREAM_BASE + 5)
 BLINA_CYCLE_STREAMS = 4
 BL_RESPONSE, BL_FATAL, BL_FATAL_T = range(3)  # within a cycle's block
+CART_STREAM_BASE = 608
+(
+    CT_MANUFACTURED, CT_DROPOUT, CT_DROPOUT_PD, CT_CRS, CT_CRS_GRADE, CT_NEURO, CT_FATAL, CT_FATAL_T, CT_RESPONSE,
+    CT_MRD, CT_DURABLE, CT_HSCT_GO,
+) = range(CART_STREAM_BASE, CART_STREAM_BASE + 12)
+# the CAR-T path (`cart_stage`): 0 not CAR-T, else how far the patient got
+CART_APHERESIS, CART_MANUFACTURED, CART_INFUSED = 1, 2, 3
 
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -940,6 +965,80 @@ def blina_induction(key, pt, tpar, par):
                   math.inf, math.inf)
 
 
+# ---- phase 2, another treatment: brexucabtagene autoleucel (ZUMA-3)
+@njit(cache=True, inline="always")
+def cart_course(key, pt, tpar, par):
+    """Brexucabtagene autoleucel from leukapheresis on day 0, as in ZUMA-3.
+
+    With ``V = cart_vein_to_vein_days`` (manufacturing, bridging and conditioning):
+
+    * the product is manufactured unless ``u < cart_manufacturing_failure``;
+    * a manufactured product is infused on day ``V`` unless the patient dies of other causes
+      before, or drops out: for any reason with probability ``cart_dropout``, or, when the
+      disease progresses while waiting (``t_progression < V``), with probability
+      ``cart_dropout_after_progression``; a patient not infused stays refractory
+      (:func:`_refractory_end`), the course ending on day ``V``;
+    * after infusion: cytokine release syndrome with probability ``cart_crs_prob``, grade >= 3
+      with probability ``cart_crs_severe_share`` of those; a grade >= 3 neurologic event with
+      probability ``cart_neurologic_prob``; fatal toxicity if ``u < cart_fatal_toxicity``, on day
+      ``V + CART_TOXICITY_DAYS u``;
+    * CR/CRi, assessed on day ``R = V + cart_response_days``, if
+      ``u < expit(cart_response_intercept + response_lp)``: the shared covariate effects;
+    * death from other causes or fatal toxicity before ``R`` ends the course; a non-responder
+      progresses on ``max(t_progression, R)``;
+    * a responder is MRD-negative if ``u < expit(cart_mrd_intercept)``; its remission is durable
+      (never relapses: the plateau) with probability ``cart_durable_prob``, else its relapse clock
+      starts with threshold ``Exp(1) exp(-cart_relapse_log_hr)``; an eligible responder proceeds
+      to a consolidative HSCT with probability ``cart_hsct_prob``, ``hsct_wait_mean_days Exp(1)``
+      days after the response.
+
+    No InO: zero dose, last dose ``-inf``; one cycle if infused, else none.
+
+    Returns
+    -------
+    course : Course
+    stage : int
+        ``CART_APHERESIS``, ``CART_MANUFACTURED`` or ``CART_INFUSED``.
+    """
+    v = tpar[T_VEIN_TO_VEIN]
+    remission = Remission(False, False, 0, math.inf, 0.0, 0.0)
+    manufactured = draw(key, CT_MANUFACTURED) >= tpar[T_MANUF_FAIL]
+    dropout = draw(key, CT_DROPOUT) < tpar[T_DROPOUT] or (
+        pt.t_progression < v and draw(key, CT_DROPOUT_PD) < tpar[T_DROPOUT_PD])
+    if not manufactured or dropout or pt.t_other < v:
+        stage = CART_MANUFACTURED if manufactured else CART_APHERESIS
+        exposure = Exposure(0.0, 0, -math.inf, 0)
+        harms = Harms(False, False, False, 0, 0, False)
+        death, cause, progression = _refractory_end(pt, pt.t_progression)
+        return Course(v, exposure, remission, harms, death, cause, progression, math.inf), stage
+    exposure = Exposure(0.0, 0, -math.inf, 1)
+    crs = 0
+    if draw(key, CT_CRS) < tpar[T_CRS]:
+        crs = GRADE_SEVERE if draw(key, CT_CRS_GRADE) < tpar[T_CRS_SEVERE] else GRADE_MILD
+    fatal = draw(key, CT_FATAL) < tpar[T_FATAL_TOX]
+    harms = Harms(False, fatal, False, 0, crs, draw(key, CT_NEURO) < tpar[T_NEURO])
+    t_fatal = v + CART_TOXICITY_DAYS * draw(key, CT_FATAL_T) if fatal else math.inf
+    assessed = v + tpar[T_RESP_DAYS]
+    if min(pt.t_other, t_fatal) < assessed:
+        if t_fatal < pt.t_other:
+            return Course(t_fatal, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf,
+                          math.inf), CART_INFUSED
+        return Course(pt.t_other, exposure, remission, harms, pt.t_other, CAUSE_OTHER, math.inf,
+                      math.inf), CART_INFUSED
+    if draw(key, CT_RESPONSE) >= _expit(tpar[T_RESP_INT] + pt.response_lp):
+        death, cause, progression = _refractory_end(pt, max(pt.t_progression, assessed))
+        return Course(assessed, exposure, remission, harms, death, cause, progression, math.inf), CART_INFUSED
+    mrd_neg = draw(key, CT_MRD) < _expit(tpar[T_MRD_INT])
+    threshold = math.inf
+    if draw(key, CT_DURABLE) >= tpar[T_DURABLE]:
+        threshold = _exp1(draw(key, S_RELAPSE)) * math.exp(-tpar[T_REL_LOG_HR])
+    remission = Remission(True, mrd_neg, 1, assessed, threshold, 0.0)
+    hsct_day = math.inf
+    if pt.eligible and draw(key, CT_HSCT_GO) < tpar[T_HSCT_GO]:
+        hsct_day = assessed + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
+    return Course(assessed, exposure, remission, harms, math.inf, CAUSE_NONE, math.inf, hsct_day), CART_INFUSED
+
+
 # ---- phase 3: after treatment. Transplant in remission, relapse, progression, death
 @njit(cache=True, inline="always")
 def transplant_in_remission(key, pt, course, t_relapse, par):
@@ -1110,7 +1209,7 @@ def after_transplant(key, pt, course, outcome, reg, par):
 
 # ---- phase 5: administrative censoring and the record
 @njit(cache=True, inline="always")
-def write_record(of, oi, pt, treatment, course, outcome, doses, n_doses):
+def write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses):
     """Write the patient's record: events after the censoring day are NaN (floats) or 0 (ints).
 
     PFS ends at the first of progression, death and censoring, OS at the first of death and
@@ -1170,6 +1269,7 @@ def write_record(of, oi, pt, treatment, course, outcome, doses, n_doses):
     oi[I_TREATMENT] = treatment
     oi[I_CRS_GRADE] = harms.crs_grade
     oi[I_NEUROLOGIC] = harms.neurologic
+    oi[I_CART_STAGE] = stage
 
 
 # Without the runtime's reference counting (``_nrt=False``; this function allocates nothing):
@@ -1208,16 +1308,19 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     key = patient_key(seed, pid)
     pt = covariates(key, pop, age_table, par, fu)
     treatment = int(reg[pt.cohort, REG_TREATMENT])
+    stage = 0
     if treatment == TREAT_CHEMO:
         course = chemo_induction(key, pt, tpar, par)
     elif treatment == TREAT_BLINA:
         course = blina_induction(key, pt, tpar, par)
+    elif treatment == TREAT_CART:
+        course, stage = cart_course(key, pt, tpar, par)
     else:
         course = ino_induction(key, pt, reg, doses, days, n_doses, par)
     outcome = after_treatment(key, pt, course, par)
     if outcome.hsct_day < math.inf:
         outcome = after_transplant(key, pt, course, outcome, reg, par)
-    write_record(of, oi, pt, treatment, course, outcome, doses, n_doses)
+    write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses)
 
 
 @njit(cache=True, parallel=True)

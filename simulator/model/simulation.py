@@ -68,6 +68,7 @@ INT_FIELDS = (
     (K.I_TREATMENT, "treatment", "1", "treatment code: index into attrs['treatments']"),
     (K.I_CRS_GRADE, "crs_grade", "1", "cytokine release syndrome: 0 none, 1 grade 1-2, 3 grade >=3"),
     (K.I_NEUROLOGIC, "neurologic_g3", "1", "grade >=3 neurologic event"),
+    (K.I_CART_STAGE, "cart_stage", "1", "CAR-T: 1 leukapheresis only, 2 manufactured not infused, 3 infused (0: not CAR-T)"),
 )
 RECORD_BYTES = 8 * len(FLOAT_FIELDS) + 4 * len(INT_FIELDS) + 8  # float64, int32 and the int64 patient id
 

@@ -134,11 +134,14 @@ class Patient:
         st = dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
                   resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
                   disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
-                  prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf, crs=0, neuro=False)
+                  prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf, crs=0, neuro=False,
+                  stage=0)
         if reg[K.REG_TREATMENT] == K.TREAT_CHEMO:
             t_end, t_pd = self.chemo(st, resp_lp, t_pd, t_other)
         elif reg[K.REG_TREATMENT] == K.TREAT_BLINA:
             t_end, t_pd = self.blina(st, resp_lp, t_pd, t_other)
+        elif reg[K.REG_TREATMENT] == K.TREAT_CART:
+            t_end, t_pd = self.cart(st, resp_lp, t_pd, t_other)
         else:
             t_end = self.ino(st, resp_lp, sos_lp, t_pd, t_other)
         self.after_treatment(st, t_end, t_pd, t_other)
@@ -333,6 +336,43 @@ class Patient:
         st["rel_h"] = rate * (((start - st["resp_day"]) / K.MONTH) ** k - 0.0 ** k)
         return start, t_prog
 
+    def cart(self, st, resp_lp, t_pd, t_other):
+        """Brexucabtagene autoleucel from leukapheresis on day 0 (ZUMA-3); returns the day the
+        course ended and the day refractory disease progresses after it."""
+        p, tp = self.p, self.tp
+        v = tp["cart_vein_to_vein_days"]
+        st["last_dose"] = -math.inf
+        manufactured = self.u(K.CT_MANUFACTURED) >= tp["cart_manufacturing_failure"]
+        dropout = self.u(K.CT_DROPOUT) < tp["cart_dropout"] or (
+            t_pd < v and self.u(K.CT_DROPOUT_PD) < tp["cart_dropout_after_progression"])
+        if not manufactured or dropout or t_other < v:
+            st["stage"] = K.CART_MANUFACTURED if manufactured else K.CART_APHERESIS
+            return v, t_pd
+        st.update(stage=K.CART_INFUSED, cycles=1)
+        if self.u(K.CT_CRS) < tp["cart_crs_prob"]:
+            st["crs"] = K.GRADE_SEVERE if self.u(K.CT_CRS_GRADE) < tp["cart_crs_severe_share"] else K.GRADE_MILD
+        fatal = self.u(K.CT_FATAL) < tp["cart_fatal_toxicity"]
+        st["sae"] = fatal
+        st["neuro"] = self.u(K.CT_NEURO) < tp["cart_neurologic_prob"]
+        t_fatal = v + K.CART_TOXICITY_DAYS * self.u(K.CT_FATAL_T) if fatal else math.inf
+        assessed = v + tp["cart_response_days"]
+        if min(t_other, t_fatal) < assessed:
+            if t_fatal < t_other:
+                st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
+            else:
+                st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+            return st["death"], t_pd
+        if self.u(K.CT_RESPONSE) >= expit(tp["cart_response_intercept"] + resp_lp):
+            return assessed, max(t_pd, assessed)
+        st.update(in_cr=True, resp_cycle=1, resp_day=assessed)
+        st["mrd"] = self.u(K.CT_MRD) < expit(tp["cart_mrd_intercept"])
+        st["rel_e"] = math.inf
+        if self.u(K.CT_DURABLE) >= tp["cart_durable_prob"]:
+            st["rel_e"] = -math.log(self.u(K.S_RELAPSE)) * math.exp(-tp["cart_relapse_log_hr"])
+        if self.eligible and self.u(K.CT_HSCT_GO) < tp["cart_hsct_prob"]:
+            st["hsct"] = assessed + p["hsct_wait_mean_days"] * -math.log(self.u(K.S_HSCT_WAIT))
+        return assessed, t_pd
+
     def after_treatment(self, st, t_end, t_pd, t_other):
         p = self.p
         st["hsct_in_cr"] = False
@@ -468,6 +508,7 @@ class Patient:
             "treatment": int(a.reg[k, K.REG_TREATMENT]),
             "crs_grade": st["crs"],
             "neurologic_g3": int(st["neuro"]),
+            "cart_stage": st["stage"],
         }
 
 

@@ -136,7 +136,8 @@ def test_cli_subprocess_bad_file_has_no_traceback(tmp_path, text):
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("treatment: chemo\n", "treatment: input should be 'inotuzumab', 'soc_chemotherapy' or 'blinatumomab', got 'chemo'"),
+    ("treatment: chemo\n", "treatment: input should be 'inotuzumab', 'soc_chemotherapy', 'blinatumomab' or 'brexucabtagene', "
+     "got 'chemo'"),
     ("comparators: {chemo_fatal_toxicity: 1.5}\n", "comparators.chemo_fatal_toxicity: input should be less than"),
     ("comparators: {chemo_typo: 1.0}\n", "comparators.chemo_typo: unknown key"),
     ("comparators: 3\n", "comparators: expected a mapping of parameter values, got 3"),

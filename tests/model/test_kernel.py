@@ -129,6 +129,9 @@ TREATMENT_CHANGES = {
                          "chemo_progression_log_hr": -0.5},
     "blinatumomab": {"blina_fatal_toxicity": 0.1, "blina_hsct_prob": 0.5, "blina_relapse_log_hr": 1.0,
                      "blina_crs_prob": 0.5, "blina_neurologic_prob": 0.3},
+    "brexucabtagene": {"cart_manufacturing_failure": 0.2, "cart_dropout_after_progression": 0.8,
+                       "cart_fatal_toxicity": 0.2, "cart_hsct_prob": 0.6, "cart_neurologic_prob": 0.5,
+                       "cart_durable_prob": 0.5},
 }
 
 
