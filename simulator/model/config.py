@@ -274,6 +274,10 @@ class ComparatorParameters(_Model):
     cart_crs_prob: Prob
     cart_crs_severe_share: Prob
     cart_neurologic_prob: Prob
+    next_response_after_inotuzumab: float
+    next_response_after_soc_chemotherapy: float
+    next_response_after_blinatumomab: float
+    next_response_after_brexucabtagene: float
 
     def vector(self) -> np.ndarray:
         """The values in the kernel's ``COMPARATOR_PARAMETER_NAMES`` order."""
@@ -302,6 +306,7 @@ class Scenario(_Model):
     name: str
     description: str = ""
     treatment: TreatmentName = "inotuzumab"
+    then: TreatmentName | None = Field(None, description="the next treatment at relapse or refractoriness")
     population: Population
     regimen: Regimen = Regimen()
     cohorts: list[Cohort] = []

@@ -29,6 +29,11 @@ in named tuples, which numba keeps in registers:
 4. :func:`after_transplant`: SOS, non-relapse mortality and relapse after HSCT;
 5. :func:`write_record`: administrative censoring and the record.
 
+A sequence (the cohort's ``REG_THEN``) replaces the further therapy after the first
+progression or relapse with :func:`next_line`: the next treatment's course and the phases
+after it, for the same patient on a clock restarted there, with draws from a key derived
+from the patient's.
+
 The :class:`Course` is the whole interface between a treatment and what follows it:
 the day it ended, its :class:`Exposure` (InO dose and cycles, which post-transplant SOS
 and NRM depend on), the :class:`Remission` with its relapse clock (threshold and hazard
@@ -159,9 +164,10 @@ N_POP = 9
 # --- regimen row layout (one row per cohort); dose tables are separate arrays
 (
     REG_LEN_C1, REG_LEN_LATER, REG_MAX_CYCLES, REG_CAP, REG_HSCT_CYCLES, REG_HSCT_EXTRA_MRD,
-    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR, REG_C1_EXTENSION, REG_TREATMENT,
-) = range(11)
-N_REG = 11
+    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR, REG_C1_EXTENSION, REG_TREATMENT, REG_THEN,
+) = range(12)
+N_REG = 12
+NO_TREATMENT = -1  # REG_THEN without a next treatment
 # treatment codes (``REG_TREATMENT``), in the order of TREATMENTS (the scenario's ``treatment`` names)
 TREATMENTS = ("inotuzumab", "soc_chemotherapy", "blinatumomab", "brexucabtagene")
 TREAT_INO, TREAT_CHEMO, TREAT_BLINA, TREAT_CART = range(4)
@@ -203,6 +209,11 @@ COMPARATOR_PARAMETER_NAMES = (
     "cart_crs_prob",
     "cart_crs_severe_share",
     "cart_neurologic_prob",
+    # sequences: the next treatment's response after each prior treatment (log-OR, in TREATMENTS order)
+    "next_response_after_inotuzumab",
+    "next_response_after_soc_chemotherapy",
+    "next_response_after_blinatumomab",
+    "next_response_after_brexucabtagene",
 )
 (
     C_COURSE_DAYS, C_RESP_INT, C_MRD_INT, C_FATAL_TOX, C_PD_LOG_HR, C_REL_LOG_HR, C_HSCT_GO,
@@ -210,7 +221,8 @@ COMPARATOR_PARAMETER_NAMES = (
     B_NEURO,
     T_MANUF_FAIL, T_VEIN_TO_VEIN, T_DROPOUT, T_DROPOUT_PD, T_RESP_INT, T_RESP_DAYS, T_MRD_INT, T_FATAL_TOX,
     T_DURABLE, T_REL_LOG_HR, T_HSCT_GO, T_CRS, T_CRS_SEVERE, T_NEURO,
-) = range(len(COMPARATOR_PARAMETER_NAMES))
+    N_AFTER_FIRST,
+) = range(len(COMPARATOR_PARAMETER_NAMES) - 3)  # N_AFTER_FIRST + treatment code: after that treatment
 CART_TOXICITY_DAYS = 30.0  # fatal CAR-T toxicity (CRS, neurologic events, infection) within this many days of infusion
 # blinatumomab's schedule (label): 28 days of continuous infusion and 14 off per cycle; two
 # induction cycles, up to three consolidation cycles in remission (maintenance not modelled)
@@ -226,22 +238,25 @@ KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
 (
     F_CUM_DOSE, F_STARTING_DOSE, F_RESPONSE_DAY, F_HSCT_DAY, F_PROGRESSION_DAY, F_DEATH_DAY,
     F_PFS_MONTHS, F_OS_MONTHS, F_AGE, F_BLASTS, F_CENSOR_DAY, F_RELAPSE_POST_HSCT_DAY,
-    F_LAST_DOSE_DAY, F_TREATMENT_END_DAY,
-) = range(14)
-N_FLOAT = 14
+    F_LAST_DOSE_DAY, F_TREATMENT_END_DAY, F_THEN_START_DAY,
+) = range(15)
+N_FLOAT = 15
 # Integer fields:
 (
     I_COHORT, I_CYCLES, I_DOSES, I_BEST_RESPONSE, I_RESPONSE_CYCLE, I_MRD_NEG, I_G3AE, I_SAE,
     I_DISC_AE, I_HSCT, I_SOS, I_SOS_GRADE, I_SOS_POST, I_DEATH_CAUSE, I_PFS_EVENT, I_OS_EVENT,
     I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION, I_SOS_POST_GRADE, I_TREATMENT,
-    I_CRS_GRADE, I_NEUROLOGIC, I_CART_STAGE,
-) = range(27)
-N_INT = 27
+    I_CRS_GRADE, I_NEUROLOGIC, I_CART_STAGE, I_THEN_RESPONSE,
+) = range(28)
+N_INT = 28
 
 # death causes (the `death_cause` variable)
 CAUSE_NONE, CAUSE_PROGRESSION, CAUSE_NRM_POST_HSCT, CAUSE_TOXICITY, CAUSE_OTHER = range(5)
 # SOS grades stored in `sos_grade`: 0 none, 1 grade 1-2, 3 grade 3-4, 5 fatal
 SOS_MILD, SOS_SEVERE, SOS_FATAL = 1, 3, 5
+# the key of a patient's next line of treatment: a hash of the patient's key and this constant,
+# so the next line's draws are fresh but the same under every first treatment
+NEXT_LINE_SALT = 0x5EC0D11E5EC0D11E
 # CRS grades stored in `crs_grade`: 0 none, 1 grade 1-2, 3 grade >= 3
 GRADE_MILD, GRADE_SEVERE = 1, 3
 
@@ -445,6 +460,7 @@ Patient = namedtuple("Patient", (
     "sos_lp",  # the patient's part of the SOS logits (on treatment and after HSCT)
     "t_progression",  # day refractory disease progresses
     "t_other",  # day of death from other causes
+    "progression_rate",  # per month, of refractory disease (the clock of t_progression)
 ))
 Patient.__doc__ = "The patient at baseline: covariates, linear predictors and natural-history clocks."
 
@@ -564,11 +580,11 @@ def covariates(key, pop, age_table, par, fu):
                + par[P_RESP_SALV] * salvage2 + par[P_RESP_PH] * ph)
     sos_lp = (par[P_SOS_AGE] * decades + par[P_SOS_PRIOR] * prior
               + par[P_SOS_BILI] * bili + par[P_SOS_SALV] * salvage2)
-    t_pd = _wait(draw(key, S_PD), par[P_PD_RATE] * math.exp(
-        par[P_PD_BLASTS] * high_blasts - par[P_PD_RESIST] * sensitivity))
+    pd_rate = par[P_PD_RATE] * math.exp(par[P_PD_BLASTS] * high_blasts - par[P_PD_RESIST] * sensitivity)
+    t_pd = _wait(draw(key, S_PD), pd_rate)
     t_other = _wait(draw(key, S_OTHER), par[P_DEATH_OTHER])
     return Patient(k, age, salvage2, prior, ph, blasts, bili, eligible, censor, decades, resp_lp, sos_lp,
-                   t_pd, t_other)
+                   t_pd, t_other, pd_rate)
 
 
 # ---- phase 2: the treatment. InO, cycle by cycle and dose by dose
@@ -1207,9 +1223,55 @@ def after_transplant(key, pt, course, outcome, reg, par):
     return Outcome(death, cause, progression, hsct_day, outcome.hsct_in_cr, relapse, seen)
 
 
+# ---- a sequence: the next treatment at relapse or refractoriness
+@njit(cache=True, inline="always")
+def treatment_course(key, pt, treatment, reg, doses, days, n_doses, par, tpar):
+    """``(course, stage)``: the course of ``treatment`` (a ``TREAT_*`` code) from day 0 of ``pt``."""
+    stage = 0
+    if treatment == TREAT_CHEMO:
+        course = chemo_induction(key, pt, tpar, par)
+    elif treatment == TREAT_BLINA:
+        course = blina_induction(key, pt, tpar, par)
+    elif treatment == TREAT_CART:
+        course, stage = cart_course(key, pt, tpar, par)
+    else:
+        course = ino_induction(key, pt, reg, doses, days, n_doses, par)
+    return course, stage
+
+
+@njit(cache=True, inline="always")
+def next_line(key, pt, first, then, progression, reg, doses, days, n_doses, par, tpar):
+    """``(outcome, responded)``: the next treatment ``then`` from the first progression or relapse on
+    day ``progression`` after treatment ``first``, and whether it brought a CR/CRi.
+
+    The patient of the next line is the same patient on a clock restarted at ``progression``:
+    the same covariates and chemosensitivity, now in second (or later) salvage; its response
+    logit adds ``resp_salvage2`` if it was in first salvage and the prior-therapy effect
+    ``next_response_after_<first>``; refractory disease progresses after a fresh wait at the
+    patient's own rate; death from other causes keeps its day. Its draws come from the key
+    ``mix(key ^ NEXT_LINE_SALT)`` (the same next-line draws whatever the first treatment). The
+    next line's course, transplant and post-transplant course are the phases every treatment
+    uses; the outcome's days are from the first treatment's day 0 and its progression stays the
+    first one.
+    """
+    key2 = _mix64(key ^ np.uint64(NEXT_LINE_SALT))
+    response_lp = (pt.response_lp + (0.0 if pt.salvage2 else par[P_RESP_SALV])
+                   + tpar[N_AFTER_FIRST + first])
+    pt2 = Patient(pt.cohort, pt.age, True, pt.prior_hsct, pt.ph_positive, pt.blasts, pt.bilirubin_high,
+                  pt.eligible, pt.censor - progression, pt.decades, response_lp, pt.sos_lp,
+                  _wait(draw(key2, S_PD), pt.progression_rate), pt.t_other - progression, pt.progression_rate)
+    course, stage = treatment_course(key2, pt2, then, reg, doses, days, n_doses, par, tpar)
+    outcome = after_treatment(key2, pt2, course, par)
+    if outcome.hsct_day < math.inf:
+        outcome = after_transplant(key2, pt2, course, outcome, reg, par)
+    responded = course.remission.in_cr and course.remission.day <= pt2.censor
+    return Outcome(progression + outcome.death, outcome.cause, progression, progression + outcome.hsct_day,
+                   outcome.hsct_in_cr, progression + outcome.relapse_post_hsct, outcome.sos_post_grade), responded
+
+
 # ---- phase 5: administrative censoring and the record
 @njit(cache=True, inline="always")
-def write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses):
+def write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses, then_start, then_response):
     """Write the patient's record: events after the censoring day are NaN (floats) or 0 (ints).
 
     PFS ends at the first of progression, death and censoring, OS at the first of death and
@@ -1241,6 +1303,7 @@ def write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses):
     of[F_LAST_DOSE_DAY] = exposure.last_dose if exposure.doses > 0 else nan
     of[F_RELAPSE_POST_HSCT_DAY] = outcome.relapse_post_hsct if outcome.relapse_post_hsct <= censor else nan
     of[F_TREATMENT_END_DAY] = course.end if course.end <= censor else nan
+    of[F_THEN_START_DAY] = then_start if then_start <= censor else nan
     observed_cr = remission.in_cr and remission.day <= censor
     sos_grade = max(harms.sos_grade, outcome.sos_post_grade)
     oi[I_COHORT] = k
@@ -1270,6 +1333,7 @@ def write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses):
     oi[I_CRS_GRADE] = harms.crs_grade
     oi[I_NEUROLOGIC] = harms.neurologic
     oi[I_CART_STAGE] = stage
+    oi[I_THEN_RESPONSE] = then_response
 
 
 # Without the runtime's reference counting (``_nrt=False``; this function allocates nothing):
@@ -1308,19 +1372,19 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     key = patient_key(seed, pid)
     pt = covariates(key, pop, age_table, par, fu)
     treatment = int(reg[pt.cohort, REG_TREATMENT])
-    stage = 0
-    if treatment == TREAT_CHEMO:
-        course = chemo_induction(key, pt, tpar, par)
-    elif treatment == TREAT_BLINA:
-        course = blina_induction(key, pt, tpar, par)
-    elif treatment == TREAT_CART:
-        course, stage = cart_course(key, pt, tpar, par)
-    else:
-        course = ino_induction(key, pt, reg, doses, days, n_doses, par)
+    then = int(reg[pt.cohort, REG_THEN])
+    course, stage = treatment_course(key, pt, treatment, reg, doses, days, n_doses, par, tpar)
     outcome = after_treatment(key, pt, course, par)
-    if outcome.hsct_day < math.inf:
+    then_start = math.inf
+    then_response = False
+    if then != NO_TREATMENT and outcome.progression < math.inf and course.death == math.inf \
+            and not outcome.hsct_in_cr and pt.t_other > outcome.progression:
+        then_start = outcome.progression
+        outcome, then_response = next_line(key, pt, treatment, then, then_start, reg, doses, days, n_doses,
+                                           par, tpar)
+    elif outcome.hsct_day < math.inf:
         outcome = after_transplant(key, pt, course, outcome, reg, par)
-    write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses)
+    write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses, then_start, then_response)
 
 
 @njit(cache=True, parallel=True)

@@ -37,6 +37,7 @@ FLOAT_FIELDS = (
     (K.F_LAST_DOSE_DAY, "last_dose_day", "day", "day of the last inotuzumab dose (NaN: none)"),
     (K.F_RELAPSE_POST_HSCT_DAY, "relapse_post_hsct_day", "day", "day of relapse after HSCT (NaN: none)"),
     (K.F_TREATMENT_END_DAY, "treatment_end_day", "day", "day the treatment ended (NaN: after censoring)"),
+    (K.F_THEN_START_DAY, "then_start_day", "day", "day the next treatment of a sequence started (NaN: none)"),
 )
 INT_FIELDS = (
     (K.I_COHORT, "cohort", "1", "index into attrs['cohorts']"),
@@ -69,6 +70,7 @@ INT_FIELDS = (
     (K.I_CRS_GRADE, "crs_grade", "1", "cytokine release syndrome: 0 none, 1 grade 1-2, 3 grade >=3"),
     (K.I_NEUROLOGIC, "neurologic_g3", "1", "grade >=3 neurologic event"),
     (K.I_CART_STAGE, "cart_stage", "1", "CAR-T: 1 leukapheresis only, 2 manufactured not infused, 3 infused (0: not CAR-T)"),
+    (K.I_THEN_RESPONSE, "then_response", "1", "CR/CRi on the next treatment of a sequence"),
 )
 RECORD_BYTES = 8 * len(FLOAT_FIELDS) + 4 * len(INT_FIELDS) + 8  # float64, int32 and the int64 patient id
 
@@ -120,9 +122,10 @@ def _age_table(p: Population) -> np.ndarray:
     return stats.beta(a.beta_a, a.beta_b, loc=a.min, scale=a.max - a.min).ppf(q)
 
 
-def _regimen_row(r: Regimen, treatment: str) -> np.ndarray:
+def _regimen_row(r: Regimen, treatment: str, then: str | None) -> np.ndarray:
     row = np.empty(K.N_REG)
     row[K.REG_TREATMENT] = K.TREATMENTS.index(treatment)
+    row[K.REG_THEN] = K.NO_TREATMENT if then is None else K.TREATMENTS.index(then)
     row[K.REG_LEN_C1] = r.cycle1_length_days
     row[K.REG_LEN_LATER] = r.later_length_days
     row[K.REG_MAX_CYCLES] = r.max_cycles
@@ -160,7 +163,7 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
     return ModelArrays(
         pop=np.stack([_population_row(c.population, w) for c, w in zip(cohorts, weight_cum)]),
         age_table=np.stack([_age_table(c.population) for c in cohorts]),
-        reg=np.stack([_regimen_row(c.regimen, scenario.treatment) for c in cohorts]),
+        reg=np.stack([_regimen_row(c.regimen, scenario.treatment, scenario.then) for c in cohorts]),
         doses=doses,
         days=days,
         n_doses=n_doses,

@@ -8,6 +8,7 @@ logic. It reads the same :class:`simulator.model.simulation.ModelArrays`.
 
 from __future__ import annotations
 
+import copy
 import math
 
 from simulator.model import kernel as K
@@ -21,12 +22,19 @@ def mix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
+G = 0x9E3779B97F4A7C15
+
+
+def patient_key(seed: int, patient: int) -> int:
+    return mix64(mix64((seed * G + 1) & M64) ^ ((patient * G + 2) & M64))
+
+
+def draw(key: int, stream: int) -> float:
+    return ((mix64(key ^ ((stream * G + 3) & M64)) >> 11) + 0.5) / 2.0**53
+
+
 def uniform(seed: int, patient: int, stream: int) -> float:
-    g = 0x9E3779B97F4A7C15
-    z = mix64((seed * g + 1) & M64)
-    z = mix64(z ^ ((patient * g + 2) & M64))
-    z = mix64(z ^ ((stream * g + 3) & M64))
-    return ((z >> 11) + 0.5) / 2.0**53
+    return draw(patient_key(seed, patient), stream)
 
 
 def expit(x: float) -> float:
@@ -41,11 +49,12 @@ class Patient:
 
     def __init__(self, seed, pid, arrays):
         self.seed, self.pid, self.a = seed, pid, arrays
+        self.key = patient_key(seed, pid)
         self.p = dict(zip(K.PARAMETER_NAMES, arrays.par))
         self.tp = dict(zip(K.COMPARATOR_PARAMETER_NAMES, arrays.tpar))
 
     def u(self, stream):
-        return uniform(self.seed, self.pid, stream)
+        return draw(self.key, stream)
 
     def uc(self, cycle, k):
         return self.u(K.CYCLE_STREAM_BASE + cycle * K.CYCLE_STREAM_STRIDE + k)
@@ -127,26 +136,63 @@ class Patient:
                    + p["resp_salvage2"] * self.salvage2 + p["resp_ph_positive"] * self.ph)
         sos_lp = (p["sos_age_per_decade"] * decades + p["sos_prior_hsct"] * self.prior
                   + p["sos_bilirubin_high"] * self.bili + p["sos_salvage2"] * self.salvage2)
-        t_pd = self.exp_time(K.S_PD, p["progression_rate_refractory"] * math.exp(
-            p["progression_blasts_over_90"] * high_blasts - p["progression_resistance"] * self.z))
+        pd_rate = p["progression_rate_refractory"] * math.exp(
+            p["progression_blasts_over_90"] * high_blasts - p["progression_resistance"] * self.z)
+        t_pd = self.exp_time(K.S_PD, pd_rate)
         t_other = self.exp_time(K.S_OTHER, p["death_rate_other"])
 
-        st = dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
-                  resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
-                  disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
-                  prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf, crs=0, neuro=False,
-                  stage=0)
-        if reg[K.REG_TREATMENT] == K.TREAT_CHEMO:
-            t_end, t_pd = self.chemo(st, resp_lp, t_pd, t_other)
-        elif reg[K.REG_TREATMENT] == K.TREAT_BLINA:
-            t_end, t_pd = self.blina(st, resp_lp, t_pd, t_other)
-        elif reg[K.REG_TREATMENT] == K.TREAT_CART:
-            t_end, t_pd = self.cart(st, resp_lp, t_pd, t_other)
+        first, then = int(reg[K.REG_TREATMENT]), int(reg[K.REG_THEN])
+        st = self.fresh()
+        t_end, t_pd_after = self.treat(st, first, resp_lp, sos_lp, t_pd, t_other)
+        died_on_treatment = st["death"] < math.inf
+        self.after_treatment(st, t_end, t_pd_after, t_other)
+        st["then_start"], st["then_cr"] = math.inf, False
+        prog = st["prog"]
+        if (then != K.NO_TREATMENT and prog < math.inf and not died_on_treatment and not st["hsct_in_cr"]
+                and t_other > prog):
+            self.next_line(st, first, then, prog, resp_lp, sos_lp, decades, pd_rate, t_other)
         else:
-            t_end = self.ino(st, resp_lp, sos_lp, t_pd, t_other)
-        self.after_treatment(st, t_end, t_pd, t_other)
-        self.after_transplant(st, t_other, sos_lp, decades)
+            self.after_transplant(st, t_other, sos_lp, decades)
         return self.record(st, t_end)
+
+    @staticmethod
+    def fresh():
+        return dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
+                    resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
+                    disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
+                    prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf, crs=0, neuro=False,
+                    stage=0)
+
+    def treat(self, st, treatment, resp_lp, sos_lp, t_pd, t_other):
+        """The treatment's course from day 0: ``(day it ended, day refractory disease progresses after it)``."""
+        if treatment == K.TREAT_CHEMO:
+            return self.chemo(st, resp_lp, t_pd, t_other)
+        if treatment == K.TREAT_BLINA:
+            return self.blina(st, resp_lp, t_pd, t_other)
+        if treatment == K.TREAT_CART:
+            return self.cart(st, resp_lp, t_pd, t_other)
+        return self.ino(st, resp_lp, sos_lp, t_pd, t_other), t_pd
+
+    def next_line(self, st, first, then, start, resp_lp, sos_lp, decades, pd_rate, t_other):
+        """The next treatment from the first progression on day ``start``: the same patient on a
+        clock restarted there, in later salvage, with its own draws; merged into ``st``."""
+        line = copy.copy(self)
+        line.key = mix64(self.key ^ K.NEXT_LINE_SALT)
+        line.salvage2 = True
+        line.censor = self.censor - start
+        resp2 = (resp_lp + (0.0 if self.salvage2 else self.p["resp_salvage2"])
+                 + self.tp[f"next_response_after_{K.TREATMENTS[first]}"])
+        t_pd2 = line.exp_time(K.S_PD, pd_rate)
+        t_other2 = t_other - start
+        st2 = self.fresh()
+        t_end2, t_pd2_after = line.treat(st2, then, resp2, sos_lp, t_pd2, t_other2)
+        line.after_treatment(st2, t_end2, t_pd2_after, t_other2)
+        line.after_transplant(st2, t_other2, sos_lp, decades)
+        st.update(death=start + st2["death"], cause=st2["cause"], hsct=start + st2["hsct"],
+                  hsct_in_cr=st2["hsct_in_cr"], relapse_post_hsct=start + st2["relapse_post_hsct"],
+                  sos_post=st2["sos_post"], sos_post_grade=st2["sos_post_grade"],
+                  grade=max(st["grade"], st2["sos_post_grade"]), sos=int(st["sos"] or st2["sos_post"]),
+                  then_start=start, then_cr=st2["in_cr"] and st2["resp_day"] <= line.censor)
 
     def ino(self, st, resp_lp, sos_lp, t_pd, t_other):
         """InO cycles from day 0; returns the day treatment ended."""
@@ -482,6 +528,7 @@ class Patient:
             "relapse_post_hsct_day": seen(st["relapse_post_hsct"]),
             "last_dose_day": st["last_dose"] if st["n_given"] > 0 else nan,
             "treatment_end_day": seen(t_end),
+            "then_start_day": seen(st["then_start"]),
             "cohort": k,
             "cycles": st["cycles"],
             "doses_given": st["n_given"],
@@ -509,6 +556,7 @@ class Patient:
             "crs_grade": st["crs"],
             "neurologic_g3": int(st["neuro"]),
             "cart_stage": st["stage"],
+            "then_response": int(st["then_cr"]),
         }
 
 

@@ -149,6 +149,23 @@ def test_reference_agrees_for_each_treatment(label, treatment):
     assert ds.hsct.values.any() and (ds.death_cause.values == K.CAUSE_TOXICITY).any()
 
 
+@pytest.mark.parametrize(("first", "then"), [("inotuzumab", "brexucabtagene"), ("soc_chemotherapy", "blinatumomab"),
+                                           ("brexucabtagene", "inotuzumab")])
+def test_reference_agrees_for_sequences(label, first, then):
+    """A next treatment at the first relapse or progression: kernel == reference."""
+    changes = {**TREATMENT_CHANGES.get(first, {}), **TREATMENT_CHANGES[then if then != "inotuzumab" else first],
+               "next_response_after_inotuzumab": -0.5, "next_response_after_soc_chemotherapy": 0.3,
+               "next_response_after_brexucabtagene": 0.7}
+    scenario = with_changes(label, treatment=first, then=then, comparators=changes,
+                            parameters={"death_rate_other": 0.02},
+                            population={"transplant_eligibility": {"at_age_40": 1.0, "odds_ratio_per_decade": 1.0}})
+    ds = simulate(scenario, n_patients=600, seed=6, first_patient=77)
+    ref = simulate_reference(model_arrays(scenario), seed=6, n=600, first_patient=77)
+    for field in ref[0]:
+        np.testing.assert_array_equal(ds[field].values, [r[field] for r in ref], err_msg=field)
+    assert np.isfinite(ds.then_start_day.values).sum() > 50 and ds.then_response.values.sum() > 10
+
+
 def test_same_patients_under_every_treatment(label):
     """Common random numbers across treatments: covariates and baseline draws do not depend on the treatment."""
     runs = {t: simulate(with_changes(label, treatment=t, parameters={"death_rate_other": 0.05}),
