@@ -40,7 +40,7 @@ TRIAL_PATIENTS = 200_000  # simulated patients of a trial check
 EFS_RESPONSE_DAYS = 84.0  # TOWER: no CR/CRh/CRi within 12 weeks is an event-free-survival event on day 0
 TRIAL_SEED = 20251125
 # what must match a trial's shipped scenario for its figures to describe a run (not the parameters)
-TRIAL_SETTING = ("treatment", "population", "cohorts", "simulation")
+TRIAL_SETTING = ("treatment", "then", "population", "cohorts", "simulation")
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,6 @@ class TrialEvaluator:
         self.trial = trial
         self.figures = trial_figures(trial)
         self.arrays = model_arrays(scenario)
-        self.base = scenario.comparators
         self.n_patients, self.seed = n_patients, seed
         self.index = [K.COMPARATOR_PARAMETER_NAMES.index(p.name) for p in trial.fitted]
 
@@ -405,7 +404,8 @@ def _setting(scenario: Scenario) -> dict:
 
 def trial_of(scenario: Scenario) -> Trial | None:
     """The trial whose figures describe ``scenario``: the one whose shipped scenario has the same
-    treatment, population, cohorts and follow-up (whatever the parameters); None if none has."""
+    treatment (and no next one), population, cohorts and follow-up (whatever the parameters); None
+    if none has."""
     return next((t for t in TRIALS if _setting(trial_scenario(t)) == _setting(scenario)), None)
 
 

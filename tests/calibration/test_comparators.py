@@ -41,6 +41,7 @@ def test_trial_of_finds_the_trial_whatever_the_parameters(label):
     changed = soc.model_copy(update={"comparators": soc.comparators.model_copy(update={"chemo_hsct_prob": 0.9})})
     assert trial_of(changed) is TRIALS[0]
     assert trial_of(label) is None  # the same population under InO
+    assert trial_of(soc.model_copy(update={"then": "brexucabtagene"})) is None  # a sequence is not the trial's arm
     assert trial_of(soc.model_copy(update={"simulation": soc.simulation.model_copy(
         update={"follow_up_months": 6.0})})) is None
 
