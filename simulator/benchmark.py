@@ -560,7 +560,7 @@ def format_report(results: dict[str, object]) -> str:
         f"kernel, 1 thread                 {rate(r['patients_per_second_1t'])}",
         f"kernel, 2 threads                {rate(r['patients_per_second_2t'])}"
         + ("" if r["speedup_2t"] is None else f"  ({r['speedup_2t']:.2f}x)"),
-        *(f"kernel, 1 thread, {t:<15}  {rate(v)}" for t, v in r["patients_per_second_1t_by_treatment"].items()),
+        *(f"  1 thread, {t:<20} {rate(v)}" for t, v in r["patients_per_second_1t_by_treatment"].items()),
         f"draws per patient (counted)      {r['draws_per_patient']:.2f}",
         f"random-number floor (PCG64)      {rate(r['rng_floor_patients_per_second'])}"
         f"  (kernel takes {r['kernel_to_rng_floor']:.2f}x its time)",

@@ -845,7 +845,7 @@ def _refractory_end(pt, t_progression):
     return math.inf, CAUSE_NONE, t_progression
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def chemo_induction(key, pt, tpar, par):
     """Standard salvage chemotherapy from day 0: one induction course (FLAG, mitoxantrone with
     cytarabine, or high-dose cytarabine), as in INO-VATE's control arm.
@@ -905,7 +905,7 @@ def _blina_stream(c, k):
     return BLINA_STREAM_BASE + 8 + (c - 1) * BLINA_CYCLE_STREAMS + k
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def blina_induction(key, pt, tpar, par):
     """Blinatumomab from day 0, as in TOWER: ``BLINA_CYCLE_DAYS``-day cycles (continuous infusion
     for ``BLINA_INFUSION_DAYS``), two induction cycles, up to ``BLINA_MAX_CYCLES`` in remission.
@@ -982,7 +982,7 @@ def blina_induction(key, pt, tpar, par):
 
 
 # ---- phase 2, another treatment: brexucabtagene autoleucel (ZUMA-3)
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def cart_course(key, pt, tpar, par):
     """Brexucabtagene autoleucel from leukapheresis on day 0, as in ZUMA-3.
 
@@ -1239,7 +1239,7 @@ def treatment_course(key, pt, treatment, reg, doses, days, n_doses, par, tpar):
     return course, stage
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def next_line(key, pt, first, then, progression, reg, doses, days, n_doses, par, tpar):
     """``(outcome, responded)``: the next treatment ``then`` from the first progression or relapse on
     day ``progression`` after treatment ``first``, and whether it brought a CR/CRi.
