@@ -634,12 +634,20 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
     import numba
 
     from simulator import load_scenario
+    from simulator.model.files import derive_scenario
+    from simulator.model.kernel import TREATMENTS
     from simulator.model.simulation import model_arrays
 
     say = progress or (lambda stage: None)
-    arrays = model_arrays(load_scenario(scenario_path))
+    scenario = load_scenario(scenario_path)
+    arrays = model_arrays(scenario)
     say("kernel throughput, 1 thread")
     pps_1t = kernel_patients_per_second(arrays, n_patients, 1, repeats)
+    by_treatment = {}
+    for treatment in TREATMENTS:
+        say(f"kernel throughput, 1 thread, {treatment} (the scenario's patients)")
+        changed = derive_scenario(scenario, {"treatment": treatment}, "benchmark", warn=False)
+        by_treatment[treatment] = kernel_patients_per_second(model_arrays(changed), n_patients, 1, repeats)
     pps_2t = None
     if numba.config.NUMBA_NUM_THREADS >= 2:
         say("kernel throughput, 2 threads")
@@ -668,6 +676,7 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
         "repeats": repeats,
         "patients_per_second_1t": pps_1t,
         "patients_per_second_2t": pps_2t,
+        "patients_per_second_1t_by_treatment": by_treatment,
         "speedup_2t": None if pps_2t is None else pps_2t / pps_1t,
         "draws_per_patient": calls["draws"],
         "libm_calls_per_patient": calls["exp"] + calls["log"],
@@ -738,6 +747,7 @@ def format_report(results: dict[str, object]) -> str:
         f"kernel, 1 thread                 {rate(r['patients_per_second_1t'])}",
         f"kernel, 2 threads                {rate(r['patients_per_second_2t'])}"
         + ("" if r["speedup_2t"] is None else f"  ({r['speedup_2t']:.2f}x)"),
+        *(f"  1 thread, {t:<20} {rate(v)}" for t, v in r["patients_per_second_1t_by_treatment"].items()),
         f"draws per patient (counted)      {r['draws_per_patient']:.2f}",
         f"random-number floor (PCG64)      {rate(r['rng_floor_patients_per_second'])}"
         f"  (kernel takes {r['kernel_to_rng_floor']:.2f}x its time)",

@@ -71,12 +71,14 @@ def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Simulate a scenario and print the pooled-analysis table (memory bounded whatever the size)."""
+    """Simulate a scenario and print the pooled-analysis table (memory bounded whatever the size),
+    and the figures of the pivotal trial it reproduces, if any."""
     from simulator.analysis.targets import (
         comparison_table,
         load_pooled_targets,
         published_not_comparable,
     )
+    from simulator.calibration.comparators import TRIAL_PATIENTS, format_trial_check, trial_check, trial_of
     from simulator.sweep.records import run_records
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
@@ -97,14 +99,20 @@ def cmd_run(args: argparse.Namespace) -> int:
           "order statistics for other medians), not parameter or structural uncertainty. "
           + (absent or "'pub.' = pooled dose analysis (338 adults).") + "\n")
     print(comparison_table(summary, targets))
+    trial = trial_of(scenario)
+    if trial is not None:
+        n_trial = min(n, TRIAL_PATIENTS)
+        rows = trial_check(trial, scenario, n_trial, summary.attrs["seed"])
+        print("\n" + format_trial_check(trial, rows, n_trial))
     if args.out:
         print(f"\nPatient records written to {args.out}")
     return 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Fit the parameters (default), fit every model structure, or check the shipped fit."""
+    """Fit the parameters (default), fit every model structure or the other treatments, or check the shipped fit."""
     from simulator import calibration
+    from simulator.calibration import comparators
     from simulator.model.config import default_config_dir
     from simulator.model.files import load_parameters
     from simulator.plots import plot_check
@@ -112,6 +120,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     shipped = default_config_dir() / "parameters"
+    if args.comparators:
+        path = comparators.calibrate_comparators(out)
+        print(f"Treatment modules fitted; their parameters written to {path}")
+        return 0
     if args.structures:
         result = calibration.calibrate_structures(out, dask=args.dask)
         print(f"Structures fitted; combined ensemble written to {result['posterior']}")
@@ -150,6 +162,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                     print(f"  outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated mean "
                           f"{r.sim.estimate:.3g}, SD over draws {r.sim.se:.3g})")
             primary_ok = primary_ok and inside == len(primary)
+    if not args.parameters:
+        for trial in comparators.TRIALS:
+            trial_rows = comparators.trial_check(trial, n_patients=args.patients)
+            print("\n" + comparators.format_trial_check(trial, trial_rows, args.patients))
+            primary_ok = primary_ok and all(r.inside for r in trial_rows if r.figure.fitted)
     return 0 if primary_ok else 1
 
 
@@ -523,12 +540,16 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--out", default="calibration",
                      help="folder for default.yaml, posterior.nc, check.txt and check.png (default: ./calibration)")
     cal.add_argument("--check", action="store_true",
-                     help="only compare the shipped (or --parameters) values with every figure; exit 0 "
-                          "when every primary target is inside its 95%% interval")
+                     help="only compare the shipped (or --parameters) values with every figure, and each "
+                          "other treatment with its trial; exit 0 when every primary target and every fitted "
+                          "trial figure is inside its 95%% interval")
     cal.add_argument("--structures", action="store_true",
                      help="fit every model structure with 4 patient seeds, weight them by evidence (with the "
                           "range over seeds) and write the combined ensemble to OUT (see docs/calibration.md "
                           "for the time it takes)")
+    cal.add_argument("--comparators", action="store_true",
+                     help="fit each other treatment's own parameters to its pivotal trial and write "
+                          "OUT/comparators.yaml (docs/comparators.md)")
     cal.add_argument("--dask", help="with --structures: run the structures as tasks on a dask cluster "
                                     "('local:N' or a scheduler address)")
     cal.add_argument("--parameters", help="parameter file to check (default: the shipped default.yaml and, "

@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
-SCENARIOS = ("pooled_analysis", "label_dosing", "two_cycles_then_stop", "cap_3p3", "low_start_1p2")
+SCENARIOS = ("pooled_analysis", "label_dosing", "two_cycles_then_stop", "cap_3p3", "low_start_1p2", "soc_inovate",
+             "blinatumomab_tower", "brexucabtagene_zuma3", "ino_then_car_t")
 
 sys.path.insert(0, str(Path(__file__).parent))  # conftest itself, for its helpers
 sys.path.insert(0, str(Path(__file__).parent / "model"))  # tests/model/reference.py

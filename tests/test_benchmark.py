@@ -18,14 +18,14 @@ def test_counted_draws_equal_the_reference_generator_calls(monkeypatch):
     path = CONFIGS / "pooled_analysis.yaml"
     counts = kernel_call_counts(path, n_patients=N_COUNTED, seed=3)
     calls = 0
-    uniform = reference.uniform
+    draw = reference.draw
 
     def counted(*args):
         nonlocal calls
         calls += 1
-        return uniform(*args)
+        return draw(*args)
 
-    monkeypatch.setattr(reference, "uniform", counted)
+    monkeypatch.setattr(reference, "draw", counted)
     simulate_reference(model_arrays(load_scenario(path)), seed=3, n=N_COUNTED)
     assert round(counts["draws"] * N_COUNTED) == calls
     assert counts["exp"] > 0 and counts["log"] > 0

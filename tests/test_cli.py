@@ -36,6 +36,29 @@ def test_run_shows_the_published_column_only_where_comparable(args, why, capsys)
     assert "pub." not in out  # no published column (its values could coincide with simulated ones)
 
 
+@pytest.mark.parametrize(("config", "title"), [
+    ("soc_inovate.yaml", "INO-VATE control arm: standard chemotherapy"),
+    ("blinatumomab_tower.yaml", "TOWER blinatumomab arm"),
+    ("brexucabtagene_zuma3.yaml", "ZUMA-3 phase 2: brexucabtagene autoleucel"),
+])
+def test_run_prints_the_pivotal_trials_figures_beside_the_published_ones(config, title, capsys):
+    from conftest import CONFIGS
+
+    assert main(["run", str(CONFIGS / config), "--patients", "3000"]) == 0
+    out = capsys.readouterr().out
+    assert "in treatment" in out  # the pooled analysis' InO figures do not describe another treatment
+    table = out[out.index(title):]
+    assert "3,000 simulated patients" in table and "published" in table and "fitted: " in table
+    assert "median OS" in table
+
+
+def test_run_of_an_ino_scenario_prints_no_trial_table(capsys):
+    from conftest import CONFIGS
+
+    assert main(["run", str(CONFIGS / "label_dosing.yaml"), "--patients", "300"]) == 0
+    assert "fitted: " not in capsys.readouterr().out
+
+
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     from simulator.sweep import records
 

@@ -25,6 +25,7 @@ from simulator.model.kernel import (
     DOSE_EPS,
     MONTH,
     SOS_SEVERE,
+    TREAT_INO,
 )
 
 CONFIDENCE = 0.95
@@ -482,12 +483,15 @@ def protocol_pfs(d) -> tuple[np.ndarray, np.ndarray]:
     From the first dose to progression or relapse, death, or the start of new induction
     therapy without CR/CRi, whichever comes first; the last is
     :data:`NEW_INDUCTION_GAP_DAYS` after the last InO dose of a patient who never reached
-    CR/CRi. The ``pfs_months`` record waits for progression instead. (Post-HSCT therapy
+    CR/CRi, or the day another treatment ended without CR/CRi (its response assessment).
+    The ``pfs_months`` record waits for progression instead. (Post-HSCT therapy
     without CR/CRi, the protocol's other event, comes only after a progression in the model.)
     """
     never = np.asarray(d["best_response"]) == 0
     last = np.nan_to_num(np.asarray(d["last_dose_day"], dtype=float), nan=0.0)
-    new_induction = np.where(never, last + NEW_INDUCTION_GAP_DAYS, np.inf)
+    ended = np.nan_to_num(np.asarray(d["treatment_end_day"], dtype=float), nan=np.inf)
+    new_induction = np.where(never, np.where(np.asarray(d["treatment"]) == TREAT_INO,
+                                             last + NEW_INDUCTION_GAP_DAYS, ended), np.inf)
     return _time_to_first(d, np.zeros(len(never)), d["progression_day"], d["death_day"], new_induction)
 
 

@@ -19,7 +19,7 @@ GROUP_KEYS = {"le33": "le", "gt33": "gt", "all": "all"}
 PUBLISHED_CUTOFF = DEFAULT_CUTOFF  # mg/m2: the pooled analysis grouped its patients here
 # What must match the pooled analysis' scenario for its figures to be comparable (not the
 # parameters: comparing other parameter values with the figures is what calibration does).
-PUBLISHED_SETTING = ("population", "regimen", "cohorts", "simulation.follow_up_months",
+PUBLISHED_SETTING = ("treatment", "then", "population", "regimen", "cohorts", "simulation.follow_up_months",
                      "simulation.accrual_months")
 
 

@@ -11,11 +11,18 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simulator.model.kernel import MAX_CYCLES, MAX_DOSES_PER_CYCLE, PARAMETER_NAMES
+from simulator.model.kernel import (
+    COMPARATOR_PARAMETER_NAMES,
+    MAX_CYCLES,
+    MAX_DOSES_PER_CYCLE,
+    PARAMETER_NAMES,
+    TREATMENTS,
+)
 from simulator.model.structure import ModelStructure
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -231,6 +238,57 @@ class Parameters(_Model):
 assert tuple(Parameters.model_fields) == PARAMETER_NAMES, "Parameters must follow the kernel layout"
 
 
+class ComparatorParameters(_Model):
+    """The other treatments' own parameters (rates per month, effects log odds or log hazard
+    ratios). See ``configs/parameters/comparators.yaml`` for the meaning and source of each value
+    and ``docs/comparators.md`` for the mechanism."""
+
+    chemo_course_days: Annotated[float, Field(ge=7.0, le=90.0)]
+    chemo_response_intercept: float
+    chemo_mrd_intercept: float
+    chemo_fatal_toxicity: Prob
+    chemo_progression_log_hr: float
+    chemo_relapse_log_hr: float
+    chemo_hsct_prob: Prob
+    blina_response_intercept: float
+    blina_blasts_per_10: float
+    blina_mrd_intercept: float
+    blina_fatal_toxicity: Prob
+    blina_progression_log_hr: float
+    blina_relapse_log_hr: float
+    blina_hsct_prob: Prob
+    blina_crs_prob: Prob
+    blina_crs_severe_share: Prob
+    blina_neurologic_prob: Prob
+    cart_manufacturing_failure: Prob
+    cart_vein_to_vein_days: Annotated[float, Field(ge=0.0, le=180.0)]
+    cart_dropout: Prob
+    cart_dropout_after_progression: Prob
+    cart_response_intercept: float
+    cart_response_days: Annotated[float, Field(ge=0.0, le=180.0)]
+    cart_mrd_intercept: float
+    cart_fatal_toxicity: Prob
+    cart_durable_prob: Prob
+    cart_relapse_log_hr: float
+    cart_hsct_prob: Prob
+    cart_crs_prob: Prob
+    cart_crs_severe_share: Prob
+    cart_neurologic_prob: Prob
+    next_response_after_inotuzumab: float
+    next_response_after_soc_chemotherapy: float
+    next_response_after_blinatumomab: float
+    next_response_after_brexucabtagene: float
+
+    def vector(self) -> np.ndarray:
+        """The values in the kernel's ``COMPARATOR_PARAMETER_NAMES`` order."""
+        return np.array([getattr(self, name) for name in COMPARATOR_PARAMETER_NAMES], dtype=float)
+
+
+assert tuple(ComparatorParameters.model_fields) == COMPARATOR_PARAMETER_NAMES, \
+    "ComparatorParameters must follow the kernel layout"
+TreatmentName = Literal[TREATMENTS]
+
+
 # ----------------------------------------------------------------------------- scenario
 class Simulation(_Model):
     """Run size and follow-up."""
@@ -242,14 +300,18 @@ class Simulation(_Model):
 
 
 class Scenario(_Model):
-    """A population, a dosing strategy, the model parameters and the run size."""
+    """A population, a treatment (InO under a dosing strategy, or another), the model
+    parameters and the run size."""
 
     name: str
     description: str = ""
+    treatment: TreatmentName = "inotuzumab"
+    then: TreatmentName | None = Field(None, description="the next treatment at relapse or refractoriness")
     population: Population
     regimen: Regimen = Regimen()
     cohorts: list[Cohort] = []
     parameters: Parameters
+    comparators: ComparatorParameters
     model: ModelStructure = ModelStructure()
     simulation: Simulation = Simulation()
 

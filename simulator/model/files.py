@@ -138,6 +138,14 @@ def structure_parameter_file(structure: ModelStructure) -> Path:
 
 PARAMETER_SPEC_KEYS = ("file", "overrides")
 DEFAULT_PARAMETERS_FILE = "parameters/default.yaml"
+COMPARATORS_FILE = "parameters/comparators.yaml"
+
+
+def shipped_comparators() -> dict:
+    """The shipped comparator parameters (``configs/parameters/comparators.yaml``) as a mapping."""
+    doc = read_yaml(default_config_dir() / COMPARATORS_FILE)
+    doc.pop("description", None)
+    return doc
 
 
 def is_parameter_spec(section: Any) -> bool:
@@ -215,7 +223,9 @@ def scenario_from_dict(doc: dict, source: str | Path, base_dir: Path | None = No
     scenario and merges this one's onto it. The ``parameters`` section is either a
     full mapping of values, or
     ``{file: PATH, overrides: {name: value}}`` (see :func:`resolve_parameters`); it
-    defaults to the shipped ``parameters/default.yaml``. Doses and parameters far
+    defaults to the shipped ``parameters/default.yaml``. The ``comparators`` section (the
+    other treatments' parameters) holds the values that differ from the shipped
+    ``parameters/comparators.yaml``. Doses and parameters far
     outside what the model was calibrated on are warned about
     (:mod:`simulator.model.extrapolation`).
     """
@@ -233,6 +243,10 @@ def scenario_from_dict(doc: dict, source: str | Path, base_dir: Path | None = No
                               "structure's fit)")
         if asked is None and fitted_under is not None:
             doc["model"] = fitted_under.model_dump()
+    comparators = doc.get("comparators", {})
+    if not isinstance(comparators, dict):
+        raise ConfigError(f"{source}: comparators: expected a mapping of parameter values, got {comparators!r}")
+    doc["comparators"] = {**shipped_comparators(), **comparators}
     scenario = validate(Scenario, doc, source)
     warn_outside_calibration(scenario, source)
     return scenario

@@ -19,27 +19,35 @@ in named tuples, which numba keeps in registers:
 
 1. :func:`covariates` -> :class:`Patient`: covariates, linear predictors and the
    natural-history clocks (refractory progression, death from other causes);
-2. the treatment -> :class:`Course`. For InO, :func:`ino_induction` runs one
-   :func:`ino_cycle` after another: doses, adverse events, response and MRD
-   (:func:`response_and_mrd`), the transplant-bound rule (:func:`transplant_bound`);
+2. the treatment -> :class:`Course`, chosen by the cohort's ``REG_TREATMENT`` code. For InO,
+   :func:`ino_induction` runs one :func:`ino_cycle` after another: doses, adverse events,
+   response and MRD (:func:`response_and_mrd`), the transplant-bound rule
+   (:func:`transplant_bound`); standard chemotherapy is :func:`chemo_induction`;
 3. :func:`after_treatment` -> :class:`Outcome`: transplant in remission
    (:func:`transplant_in_remission`), relapse on the relapse clock, progression, and
    further therapy, salvage transplant and death after them (:func:`after_progression`);
 4. :func:`after_transplant`: SOS, non-relapse mortality and relapse after HSCT;
 5. :func:`write_record`: administrative censoring and the record.
 
+A sequence (the cohort's ``REG_THEN``) replaces the further therapy after the first
+progression or relapse with :func:`next_line`: the next treatment's course and the phases
+after it, for the same patient on a clock restarted there, with draws from a key derived
+from the patient's.
+
 The :class:`Course` is the whole interface between a treatment and what follows it:
 the day it ended, its :class:`Exposure` (InO dose and cycles, which post-transplant SOS
 and NRM depend on), the :class:`Remission` with its relapse clock (threshold and hazard
 accrued), its :class:`Harms`, and any death, progression or transplant it decided. A
 treatment module (standard chemotherapy, blinatumomab, CAR-T) is therefore one more
-phase, not a copy: a jitted function with the signature of :func:`ino_induction` that
-returns a :class:`Course` (zero InO exposure if it gives none; :func:`response_and_mrd`,
-:func:`transplant_bound` and the draw helpers are there to reuse), and a patient
-function that calls it in place of :func:`ino_induction` between the same
-:func:`covariates`, :func:`after_treatment`, :func:`after_transplant` and
-:func:`write_record`. Its patients keep their covariates and natural-history clocks
-(patient-level streams), so treatments compare on common random numbers.
+phase, not a copy: a jitted function that returns a :class:`Course` (zero InO exposure if
+it gives none), called by :func:`simulate_patient` in place of :func:`ino_induction`
+between the same :func:`covariates`, :func:`after_treatment`, :func:`after_transplant` and
+:func:`write_record`; its parameters are the comparator vector ``tpar``
+(``COMPARATOR_PARAMETER_NAMES``) and its own draws come from its own stream block
+(``CHEMO_STREAM_BASE``), so the InO path's draws are untouched. Its patients keep their
+covariates and natural-history clocks (patient-level streams), so treatments compare on
+common random numbers; the events that follow every treatment (relapse threshold,
+transplant wait, the post-transplant course) share their patient-level streams too.
 """
 
 from __future__ import annotations
@@ -156,9 +164,73 @@ N_POP = 9
 # --- regimen row layout (one row per cohort); dose tables are separate arrays
 (
     REG_LEN_C1, REG_LEN_LATER, REG_MAX_CYCLES, REG_CAP, REG_HSCT_CYCLES, REG_HSCT_EXTRA_MRD,
-    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR, REG_C1_EXTENSION,
-) = range(10)
-N_REG = 10
+    REG_STOP_AFTER, REG_REDUCTION, REG_DUAL_ALKYLATOR, REG_C1_EXTENSION, REG_TREATMENT, REG_THEN,
+) = range(12)
+N_REG = 12
+NO_TREATMENT = -1  # REG_THEN without a next treatment
+# treatment codes (``REG_TREATMENT``), in the order of TREATMENTS (the scenario's ``treatment`` names)
+TREATMENTS = ("inotuzumab", "soc_chemotherapy", "blinatumomab", "brexucabtagene")
+TREAT_INO, TREAT_CHEMO, TREAT_BLINA, TREAT_CART = range(4)
+
+# --- comparator parameter vector (``tpar``): the treatment modules' own parameters, in this
+# order; see configs/parameters/comparators.yaml for their meaning and source
+COMPARATOR_PARAMETER_NAMES = (
+    # standard chemotherapy (INO-VATE's control arm)
+    "chemo_course_days",
+    "chemo_response_intercept",
+    "chemo_mrd_intercept",
+    "chemo_fatal_toxicity",
+    "chemo_progression_log_hr",
+    "chemo_relapse_log_hr",
+    "chemo_hsct_prob",
+    # blinatumomab (TOWER)
+    "blina_response_intercept",
+    "blina_blasts_per_10",
+    "blina_mrd_intercept",
+    "blina_fatal_toxicity",
+    "blina_progression_log_hr",
+    "blina_relapse_log_hr",
+    "blina_hsct_prob",
+    "blina_crs_prob",
+    "blina_crs_severe_share",
+    "blina_neurologic_prob",
+    # brexucabtagene autoleucel (ZUMA-3)
+    "cart_manufacturing_failure",
+    "cart_vein_to_vein_days",
+    "cart_dropout",
+    "cart_dropout_after_progression",
+    "cart_response_intercept",
+    "cart_response_days",
+    "cart_mrd_intercept",
+    "cart_fatal_toxicity",
+    "cart_durable_prob",
+    "cart_relapse_log_hr",
+    "cart_hsct_prob",
+    "cart_crs_prob",
+    "cart_crs_severe_share",
+    "cart_neurologic_prob",
+    # sequences: the next treatment's response after each prior treatment (log-OR, in TREATMENTS order)
+    "next_response_after_inotuzumab",
+    "next_response_after_soc_chemotherapy",
+    "next_response_after_blinatumomab",
+    "next_response_after_brexucabtagene",
+)
+(
+    C_COURSE_DAYS, C_RESP_INT, C_MRD_INT, C_FATAL_TOX, C_PD_LOG_HR, C_REL_LOG_HR, C_HSCT_GO,
+    B_RESP_INT, B_BLASTS, B_MRD_INT, B_FATAL_TOX, B_PD_LOG_HR, B_REL_LOG_HR, B_HSCT_GO, B_CRS, B_CRS_SEVERE,
+    B_NEURO,
+    T_MANUF_FAIL, T_VEIN_TO_VEIN, T_DROPOUT, T_DROPOUT_PD, T_RESP_INT, T_RESP_DAYS, T_MRD_INT, T_FATAL_TOX,
+    T_DURABLE, T_REL_LOG_HR, T_HSCT_GO, T_CRS, T_CRS_SEVERE, T_NEURO,
+    N_AFTER_FIRST,
+) = range(len(COMPARATOR_PARAMETER_NAMES) - 3)  # N_AFTER_FIRST + treatment code: after that treatment
+CART_TOXICITY_DAYS = 30.0  # fatal CAR-T toxicity (CRS, neurologic events, infection) within this many days of infusion
+# blinatumomab's schedule (label): 28 days of continuous infusion and 14 off per cycle; two
+# induction cycles, up to three consolidation cycles in remission (maintenance not modelled)
+BLINA_CYCLE_DAYS = 42.0
+BLINA_INFUSION_DAYS = 28.0
+BLINA_INDUCTION_CYCLES = 2
+BLINA_MAX_CYCLES = 5
+
 # dose-table kinds (first axis of the dose tables)
 KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
 
@@ -166,21 +238,27 @@ KIND_CYCLE1, KIND_IN_CR, KIND_NOT_IN_CR = 0, 1, 2
 (
     F_CUM_DOSE, F_STARTING_DOSE, F_RESPONSE_DAY, F_HSCT_DAY, F_PROGRESSION_DAY, F_DEATH_DAY,
     F_PFS_MONTHS, F_OS_MONTHS, F_AGE, F_BLASTS, F_CENSOR_DAY, F_RELAPSE_POST_HSCT_DAY,
-    F_LAST_DOSE_DAY,
-) = range(13)
-N_FLOAT = 13
+    F_LAST_DOSE_DAY, F_TREATMENT_END_DAY, F_THEN_START_DAY,
+) = range(15)
+N_FLOAT = 15
 # Integer fields:
 (
     I_COHORT, I_CYCLES, I_DOSES, I_BEST_RESPONSE, I_RESPONSE_CYCLE, I_MRD_NEG, I_G3AE, I_SAE,
     I_DISC_AE, I_HSCT, I_SOS, I_SOS_GRADE, I_SOS_POST, I_DEATH_CAUSE, I_PFS_EVENT, I_OS_EVENT,
-    I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION, I_SOS_POST_GRADE,
-) = range(23)
-N_INT = 23
+    I_SALVAGE, I_PRIOR_HSCT, I_PH, I_BILI, I_ELIGIBLE, I_HSCT_IN_REMISSION, I_SOS_POST_GRADE, I_TREATMENT,
+    I_CRS_GRADE, I_NEUROLOGIC, I_CART_STAGE, I_THEN_RESPONSE,
+) = range(28)
+N_INT = 28
 
 # death causes (the `death_cause` variable)
 CAUSE_NONE, CAUSE_PROGRESSION, CAUSE_NRM_POST_HSCT, CAUSE_TOXICITY, CAUSE_OTHER = range(5)
 # SOS grades stored in `sos_grade`: 0 none, 1 grade 1-2, 3 grade 3-4, 5 fatal
 SOS_MILD, SOS_SEVERE, SOS_FATAL = 1, 3, 5
+# the key of a patient's next line of treatment: a hash of the patient's key and this constant,
+# so the next line's draws are fresh but the same under every first treatment
+NEXT_LINE_SALT = 0x5EC0D11E5EC0D11E
+# CRS grades stored in `crs_grade`: 0 none, 1 grade 1-2, 3 grade >= 3
+GRADE_MILD, GRADE_SEVERE = 1, 3
 
 # --- random-number streams: patient-level ids, then per-cycle blocks
 (
@@ -197,6 +275,23 @@ MAX_DOSES_PER_CYCLE = 8  # per-dose omission streams 0..7
     K_DELAY, K_HSCT_GO, K_EXTENSION, K_SOS_DEATH,
 ) = range(MAX_DOSES_PER_CYCLE, MAX_DOSES_PER_CYCLE + 14)
 MAX_CYCLES = 12
+# streams of the other treatments: one block each, above every InO stream (the last InO
+# cycle's block ends below CYCLE_STREAM_BASE + (MAX_CYCLES + 1) * CYCLE_STREAM_STRIDE = 480)
+CHEMO_STREAM_BASE = 512
+(
+    CH_FATAL, CH_FATAL_T, CH_RESPONSE, CH_MRD, CH_HSCT_GO,
+) = range(CHEMO_STREAM_BASE, CHEMO_STREAM_BASE + 5)
+BLINA_STREAM_BASE = 544  # patient-level ids, then BLINA_MAX_CYCLES blocks of BLINA_CYCLE_STREAMS
+(BL_CRS, BL_CRS_GRADE, BL_NEURO, BL_MRD, BL_HSCT_GO) = range(BLINA_STREAM_BASE, BLINA_STREAM_BASE + 5)
+BLINA_CYCLE_STREAMS = 4
+BL_RESPONSE, BL_FATAL, BL_FATAL_T = range(3)  # within a cycle's block
+CART_STREAM_BASE = 608
+(
+    CT_MANUFACTURED, CT_DROPOUT, CT_DROPOUT_PD, CT_CRS, CT_CRS_GRADE, CT_NEURO, CT_FATAL, CT_FATAL_T, CT_RESPONSE,
+    CT_MRD, CT_DURABLE, CT_HSCT_GO,
+) = range(CART_STREAM_BASE, CART_STREAM_BASE + 12)
+# the CAR-T path (`cart_stage`): 0 not CAR-T, else how far the patient got
+CART_APHERESIS, CART_MANUFACTURED, CART_INFUSED = 1, 2, 3
 
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -365,6 +460,7 @@ Patient = namedtuple("Patient", (
     "sos_lp",  # the patient's part of the SOS logits (on treatment and after HSCT)
     "t_progression",  # day refractory disease progresses
     "t_other",  # day of death from other causes
+    "progression_rate",  # per month, of refractory disease (the clock of t_progression)
 ))
 Patient.__doc__ = "The patient at baseline: covariates, linear predictors and natural-history clocks."
 
@@ -391,6 +487,8 @@ Harms = namedtuple("Harms", (
     "sae",  # any serious adverse event
     "discontinued",  # discontinued for an adverse event
     "sos_grade",  # SOS on treatment: 0 none, else SOS_MILD, SOS_SEVERE or SOS_FATAL
+    "crs_grade",  # cytokine release syndrome: 0 none, else GRADE_MILD (1-2) or GRADE_SEVERE (>= 3)
+    "neurologic",  # grade >= 3 neurologic event
 ))
 Harms.__doc__ = "Adverse events of a treatment, as recorded."
 
@@ -482,11 +580,11 @@ def covariates(key, pop, age_table, par, fu):
                + par[P_RESP_SALV] * salvage2 + par[P_RESP_PH] * ph)
     sos_lp = (par[P_SOS_AGE] * decades + par[P_SOS_PRIOR] * prior
               + par[P_SOS_BILI] * bili + par[P_SOS_SALV] * salvage2)
-    t_pd = _wait(draw(key, S_PD), par[P_PD_RATE] * math.exp(
-        par[P_PD_BLASTS] * high_blasts - par[P_PD_RESIST] * sensitivity))
+    pd_rate = par[P_PD_RATE] * math.exp(par[P_PD_BLASTS] * high_blasts - par[P_PD_RESIST] * sensitivity)
+    t_pd = _wait(draw(key, S_PD), pd_rate)
     t_other = _wait(draw(key, S_OTHER), par[P_DEATH_OTHER])
     return Patient(k, age, salvage2, prior, ph, blasts, bili, eligible, censor, decades, resp_lp, sos_lp,
-                   t_pd, t_other)
+                   t_pd, t_other, pd_rate)
 
 
 # ---- phase 2: the treatment. InO, cycle by cycle and dose by dose
@@ -687,7 +785,7 @@ def ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par
             death, cause = pt.t_other, CAUSE_OTHER
         else:
             progression = t_disease
-        harms = Harms(any_g3, any_sae, course.harms.discontinued, course.harms.sos_grade)
+        harms = Harms(any_g3, any_sae, course.harms.discontinued, course.harms.sos_grade, 0, False)
         return Course(t_first, exposure, remission, harms, death, cause, progression, course.hsct_day), reduced, False
     remission = response_and_mrd(key, c, remission, responds, rate_on, start, end, rel_dose, par)
     # toxicity at the cycle end: SOS on treatment, discontinuation, dose reduction
@@ -700,7 +798,7 @@ def ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par
         sos_grade = _sos_grade(draw(key, _cycle_stream(c, K_SOS_GRADE)), par)
         if sos_grade == SOS_FATAL:  # SOS found at the cycle end, death after it
             death = end + par[P_SOS_DEATH] * _exp1(draw(key, _cycle_stream(c, K_SOS_DEATH)))
-            harms = Harms(any_g3, any_sae, discontinued, sos_grade)
+            harms = Harms(any_g3, any_sae, discontinued, sos_grade, 0, False)
             return Course(end, exposure, remission, harms, death, CAUSE_TOXICITY, course.progression,
                           course.hsct_day), reduced, False
     if g3:
@@ -712,7 +810,7 @@ def ino_cycle(key, c, start, reduced, course, pt, reg, doses, days, n_doses, par
             reduced = True
     hsct_day = transplant_bound(key, c, end, remission, pt.eligible, k, reg, par)
     more = not (hsct_day < math.inf or stop or capped or (not remission.in_cr and c >= reg[k, REG_STOP_AFTER]))
-    harms = Harms(any_g3, any_sae, discontinued, sos_grade)
+    harms = Harms(any_g3, any_sae, discontinued, sos_grade, 0, False)
     return Course(end, exposure, remission, harms, course.death, course.cause, course.progression,
                   hsct_day), reduced, more
 
@@ -726,7 +824,7 @@ def ino_induction(key, pt, reg, doses, days, n_doses, par):
     Course
     """
     course = Course(0.0, Exposure(0.0, 0, 0.0, 0), Remission(False, False, 0, math.inf, 0.0, 0.0),
-                    Harms(False, False, False, 0), math.inf, CAUSE_NONE, math.inf, math.inf)
+                    Harms(False, False, False, 0, 0, False), math.inf, CAUSE_NONE, math.inf, math.inf)
     start = 0.0
     reduced = False
     for c in range(1, int(reg[pt.cohort, REG_MAX_CYCLES]) + 1):
@@ -735,6 +833,226 @@ def ino_induction(key, pt, reg, doses, days, n_doses, par):
             break
         start = course.end
     return course
+
+
+# ---- phase 2, another treatment: standard chemotherapy (INO-VATE's control arm)
+@njit(cache=True, inline="always")
+def _refractory_end(pt, t_progression):
+    """``(death, cause, progression)`` of a patient alive and refractory when treatment ends:
+    progression on ``t_progression``, unless death from other causes comes first."""
+    if pt.t_other < t_progression:
+        return pt.t_other, CAUSE_OTHER, math.inf
+    return math.inf, CAUSE_NONE, t_progression
+
+
+@njit(cache=True)
+def chemo_induction(key, pt, tpar, par):
+    """Standard salvage chemotherapy from day 0: one induction course (FLAG, mitoxantrone with
+    cytarabine, or high-dose cytarabine), as in INO-VATE's control arm.
+
+    With ``L = chemo_course_days`` (the response is assessed at count recovery):
+
+    * refractory disease progresses on ``t_progression exp(-chemo_progression_log_hr)``: the
+      patient's own natural-history clock, at the rate after failed chemotherapy;
+    * fatal toxicity if ``u < chemo_fatal_toxicity``, on day ``L u``;
+    * CR/CRi at the course end if ``u < expit(chemo_response_intercept + response_lp)``: the
+      same chemosensitivity and covariate effects as InO's response;
+    * the first of death from other causes, fatal toxicity and progression before day ``L``
+      ends the course (a response then does not count);
+    * a responder is MRD-negative if ``u < expit(chemo_mrd_intercept)``; its relapse clock
+      starts with threshold ``Exp(1) exp(-chemo_relapse_log_hr)`` (the relapse hazard of an
+      InO remission times ``exp(chemo_relapse_log_hr)``); an eligible responder proceeds to
+      HSCT with probability ``chemo_hsct_prob``, ``hsct_wait_mean_days Exp(1)`` days later;
+    * a non-responder alive at day ``L`` progresses on the progression day above
+      (:func:`_refractory_end`).
+
+    The course gives no InO: zero dose, last dose ``-inf`` (no SOS interval effect), one cycle.
+
+    Returns
+    -------
+    Course
+    """
+    end = tpar[C_COURSE_DAYS]
+    t_progression = pt.t_progression * math.exp(-tpar[C_PD_LOG_HR])
+    fatal = draw(key, CH_FATAL) < tpar[C_FATAL_TOX]
+    t_fatal = end * draw(key, CH_FATAL_T) if fatal else math.inf
+    responds = draw(key, CH_RESPONSE) < _expit(tpar[C_RESP_INT] + pt.response_lp)
+    exposure = Exposure(0.0, 0, -math.inf, 1)
+    harms = Harms(False, fatal, False, 0, 0, False)
+    remission = Remission(False, False, 0, math.inf, 0.0, 0.0)
+    t_first = min(pt.t_other, t_progression, t_fatal)
+    if t_first < end:
+        if t_first == t_fatal:
+            return Course(t_first, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf, math.inf)
+        if t_first == pt.t_other:
+            return Course(t_first, exposure, remission, harms, pt.t_other, CAUSE_OTHER, math.inf, math.inf)
+        return Course(t_first, exposure, remission, harms, math.inf, CAUSE_NONE, t_progression, math.inf)
+    if not responds:
+        death, cause, progression = _refractory_end(pt, t_progression)
+        return Course(end, exposure, remission, harms, death, cause, progression, math.inf)
+    mrd_neg = draw(key, CH_MRD) < _expit(tpar[C_MRD_INT])
+    threshold = _exp1(draw(key, S_RELAPSE)) * math.exp(-tpar[C_REL_LOG_HR])
+    remission = Remission(True, mrd_neg, 1, end, threshold, 0.0)
+    hsct_day = math.inf
+    if pt.eligible and draw(key, CH_HSCT_GO) < tpar[C_HSCT_GO]:
+        hsct_day = end + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
+    return Course(end, exposure, remission, harms, math.inf, CAUSE_NONE, math.inf, hsct_day)
+
+
+# ---- phase 2, another treatment: blinatumomab (TOWER)
+@njit(cache=True, inline="always")
+def _blina_stream(c, k):
+    return BLINA_STREAM_BASE + 8 + (c - 1) * BLINA_CYCLE_STREAMS + k
+
+
+@njit(cache=True)
+def blina_induction(key, pt, tpar, par):
+    """Blinatumomab from day 0, as in TOWER: ``BLINA_CYCLE_DAYS``-day cycles (continuous infusion
+    for ``BLINA_INFUSION_DAYS``), two induction cycles, up to ``BLINA_MAX_CYCLES`` in remission.
+
+    * cytokine release syndrome with probability ``blina_crs_prob`` (in cycle 1), grade >= 3 with
+      probability ``blina_crs_severe_share`` of those; a grade >= 3 neurologic event with
+      probability ``blina_neurologic_prob`` (recorded harms);
+    * refractory disease progresses on ``t_progression exp(-blina_progression_log_hr)``;
+    * in cycle ``c``, fatal toxicity if ``u < blina_fatal_toxicity``, on day ``BLINA_INFUSION_DAYS u``
+      of the cycle;
+    * a patient not in remission after induction cycle ``c`` (1 or 2) responds if
+      ``u < expit(blina_response_intercept + blina_blasts_per_10 (blasts - 50) / 10 + response_lp)``:
+      the response falls with the marrow blast burden, beside the shared covariate effects;
+    * a responder is MRD-negative if ``u < expit(blina_mrd_intercept)``; its relapse clock starts
+      with threshold ``Exp(1) exp(-blina_relapse_log_hr)`` and runs at the off-treatment rate
+      through consolidation; an eligible responder proceeds to HSCT with probability
+      ``blina_hsct_prob``, ``hsct_wait_mean_days Exp(1)`` days after the response, which ends
+      blinatumomab;
+    * the first of death from other causes, the disease event (progression, or relapse on the
+      clock) and fatal toxicity inside a cycle ends treatment; a patient without a response
+      after the two induction cycles stops and progresses on the day above
+      (:func:`_refractory_end`).
+
+    No InO: zero dose, last dose ``-inf``, the cycles given.
+
+    Returns
+    -------
+    Course
+    """
+    t_progression = pt.t_progression * math.exp(-tpar[B_PD_LOG_HR])
+    crs = 0
+    if draw(key, BL_CRS) < tpar[B_CRS]:
+        crs = GRADE_SEVERE if draw(key, BL_CRS_GRADE) < tpar[B_CRS_SEVERE] else GRADE_MILD
+    harms = Harms(False, False, False, 0, crs, draw(key, BL_NEURO) < tpar[B_NEURO])
+    remission = Remission(False, False, 0, math.inf, 0.0, 0.0)
+    p_response = _expit(tpar[B_RESP_INT] + tpar[B_BLASTS] * (pt.blasts - 50.0) / 10.0 + pt.response_lp)
+    rate = 0.0
+    t_relapse = math.inf
+    start = 0.0
+    for c in range(1, BLINA_MAX_CYCLES + 1):
+        end = start + BLINA_CYCLE_DAYS
+        exposure = Exposure(0.0, 0, -math.inf, c)
+        t_fatal = math.inf
+        if draw(key, _blina_stream(c, BL_FATAL)) < tpar[B_FATAL_TOX]:
+            t_fatal = start + BLINA_INFUSION_DAYS * draw(key, _blina_stream(c, BL_FATAL_T))
+            harms = Harms(False, True, False, 0, harms.crs_grade, harms.neurologic)
+        t_disease = t_relapse if remission.in_cr else t_progression
+        t_first = min(pt.t_other, t_disease, t_fatal)
+        if t_first < end:
+            if t_first == t_fatal:
+                return Course(t_first, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf, math.inf)
+            if t_first == pt.t_other:
+                return Course(t_first, exposure, remission, harms, pt.t_other, CAUSE_OTHER, math.inf, math.inf)
+            return Course(t_first, exposure, remission, harms, math.inf, CAUSE_NONE, t_disease, math.inf)
+        if not remission.in_cr:
+            if draw(key, _blina_stream(c, BL_RESPONSE)) < p_response:
+                mrd_neg = draw(key, BL_MRD) < _expit(tpar[B_MRD_INT])
+                threshold = _exp1(draw(key, S_RELAPSE)) * math.exp(-tpar[B_REL_LOG_HR])
+                remission = Remission(True, mrd_neg, c, end, threshold, 0.0)
+                rate = _relapse_rate(par, mrd_neg)
+                t_relapse = end + _relapse_days(threshold, rate, 0.0, par[P_REL_SHAPE])
+                if pt.eligible and draw(key, BL_HSCT_GO) < tpar[B_HSCT_GO]:
+                    hsct_day = end + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
+                    return Course(end, exposure, remission, harms, math.inf, CAUSE_NONE, math.inf, hsct_day)
+            elif c == BLINA_INDUCTION_CYCLES:
+                death, cause, progression = _refractory_end(pt, t_progression)
+                return Course(end, exposure, remission, harms, death, cause, progression, math.inf)
+        start = end
+    # consolidation over: the relapse clock has run since the response at the off-treatment rate
+    remission = Remission(True, remission.mrd_neg, remission.cycle, remission.day, remission.threshold,
+                          _relapse_hazard(rate, remission.day, start, remission.day, par[P_REL_SHAPE]))
+    return Course(start, Exposure(0.0, 0, -math.inf, BLINA_MAX_CYCLES), remission, harms, math.inf, CAUSE_NONE,
+                  math.inf, math.inf)
+
+
+# ---- phase 2, another treatment: brexucabtagene autoleucel (ZUMA-3)
+@njit(cache=True)
+def cart_course(key, pt, tpar, par):
+    """Brexucabtagene autoleucel from leukapheresis on day 0, as in ZUMA-3.
+
+    With ``V = cart_vein_to_vein_days`` (manufacturing, bridging and conditioning):
+
+    * the product is manufactured unless ``u < cart_manufacturing_failure``;
+    * a manufactured product is infused on day ``V`` unless the patient dies of other causes
+      before, or drops out: for any reason with probability ``cart_dropout``, or, when the
+      disease progresses while waiting (``t_progression < V``), with probability
+      ``cart_dropout_after_progression``; a patient not infused stays refractory
+      (:func:`_refractory_end`), the course ending on day ``V``;
+    * after infusion: cytokine release syndrome with probability ``cart_crs_prob``, grade >= 3
+      with probability ``cart_crs_severe_share`` of those; a grade >= 3 neurologic event with
+      probability ``cart_neurologic_prob``; fatal toxicity if ``u < cart_fatal_toxicity``, on day
+      ``V + CART_TOXICITY_DAYS u``;
+    * CR/CRi, assessed on day ``R = V + cart_response_days``, if
+      ``u < expit(cart_response_intercept + response_lp)``: the shared covariate effects;
+    * death from other causes or fatal toxicity before ``R`` ends the course; a non-responder
+      progresses on ``max(t_progression, R)``;
+    * a responder is MRD-negative if ``u < expit(cart_mrd_intercept)``; its remission is durable
+      (never relapses: the plateau) with probability ``cart_durable_prob``, else its relapse clock
+      starts with threshold ``Exp(1) exp(-cart_relapse_log_hr)``; an eligible responder proceeds
+      to a consolidative HSCT with probability ``cart_hsct_prob``, ``hsct_wait_mean_days Exp(1)``
+      days after the response.
+
+    No InO: zero dose, last dose ``-inf``; one cycle if infused, else none.
+
+    Returns
+    -------
+    course : Course
+    stage : int
+        ``CART_APHERESIS``, ``CART_MANUFACTURED`` or ``CART_INFUSED``.
+    """
+    v = tpar[T_VEIN_TO_VEIN]
+    remission = Remission(False, False, 0, math.inf, 0.0, 0.0)
+    manufactured = draw(key, CT_MANUFACTURED) >= tpar[T_MANUF_FAIL]
+    dropout = draw(key, CT_DROPOUT) < tpar[T_DROPOUT] or (
+        pt.t_progression < v and draw(key, CT_DROPOUT_PD) < tpar[T_DROPOUT_PD])
+    if not manufactured or dropout or pt.t_other < v:
+        stage = CART_MANUFACTURED if manufactured else CART_APHERESIS
+        exposure = Exposure(0.0, 0, -math.inf, 0)
+        harms = Harms(False, False, False, 0, 0, False)
+        death, cause, progression = _refractory_end(pt, pt.t_progression)
+        return Course(v, exposure, remission, harms, death, cause, progression, math.inf), stage
+    exposure = Exposure(0.0, 0, -math.inf, 1)
+    crs = 0
+    if draw(key, CT_CRS) < tpar[T_CRS]:
+        crs = GRADE_SEVERE if draw(key, CT_CRS_GRADE) < tpar[T_CRS_SEVERE] else GRADE_MILD
+    fatal = draw(key, CT_FATAL) < tpar[T_FATAL_TOX]
+    harms = Harms(False, fatal, False, 0, crs, draw(key, CT_NEURO) < tpar[T_NEURO])
+    t_fatal = v + CART_TOXICITY_DAYS * draw(key, CT_FATAL_T) if fatal else math.inf
+    assessed = v + tpar[T_RESP_DAYS]
+    if min(pt.t_other, t_fatal) < assessed:
+        if t_fatal < pt.t_other:
+            return Course(t_fatal, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf,
+                          math.inf), CART_INFUSED
+        return Course(pt.t_other, exposure, remission, harms, pt.t_other, CAUSE_OTHER, math.inf,
+                      math.inf), CART_INFUSED
+    if draw(key, CT_RESPONSE) >= _expit(tpar[T_RESP_INT] + pt.response_lp):
+        death, cause, progression = _refractory_end(pt, max(pt.t_progression, assessed))
+        return Course(assessed, exposure, remission, harms, death, cause, progression, math.inf), CART_INFUSED
+    mrd_neg = draw(key, CT_MRD) < _expit(tpar[T_MRD_INT])
+    threshold = math.inf
+    if draw(key, CT_DURABLE) >= tpar[T_DURABLE]:
+        threshold = _exp1(draw(key, S_RELAPSE)) * math.exp(-tpar[T_REL_LOG_HR])
+    remission = Remission(True, mrd_neg, 1, assessed, threshold, 0.0)
+    hsct_day = math.inf
+    if pt.eligible and draw(key, CT_HSCT_GO) < tpar[T_HSCT_GO]:
+        hsct_day = assessed + par[P_HSCT_WAIT] * _exp1(draw(key, S_HSCT_WAIT))
+    return Course(assessed, exposure, remission, harms, math.inf, CAUSE_NONE, math.inf, hsct_day), CART_INFUSED
 
 
 # ---- phase 3: after treatment. Transplant in remission, relapse, progression, death
@@ -905,9 +1223,55 @@ def after_transplant(key, pt, course, outcome, reg, par):
     return Outcome(death, cause, progression, hsct_day, outcome.hsct_in_cr, relapse, seen)
 
 
+# ---- a sequence: the next treatment at relapse or refractoriness
+@njit(cache=True, inline="always")
+def treatment_course(key, pt, treatment, reg, doses, days, n_doses, par, tpar):
+    """``(course, stage)``: the course of ``treatment`` (a ``TREAT_*`` code) from day 0 of ``pt``."""
+    stage = 0
+    if treatment == TREAT_CHEMO:
+        course = chemo_induction(key, pt, tpar, par)
+    elif treatment == TREAT_BLINA:
+        course = blina_induction(key, pt, tpar, par)
+    elif treatment == TREAT_CART:
+        course, stage = cart_course(key, pt, tpar, par)
+    else:
+        course = ino_induction(key, pt, reg, doses, days, n_doses, par)
+    return course, stage
+
+
+@njit(cache=True)
+def next_line(key, pt, first, then, progression, reg, doses, days, n_doses, par, tpar):
+    """``(outcome, responded)``: the next treatment ``then`` from the first progression or relapse on
+    day ``progression`` after treatment ``first``, and whether it brought a CR/CRi.
+
+    The patient of the next line is the same patient on a clock restarted at ``progression``:
+    the same covariates and chemosensitivity, now in second (or later) salvage; its response
+    logit adds ``resp_salvage2`` if it was in first salvage and the prior-therapy effect
+    ``next_response_after_<first>``; refractory disease progresses after a fresh wait at the
+    patient's own rate; death from other causes keeps its day. Its draws come from the key
+    ``mix(key ^ NEXT_LINE_SALT)`` (the same next-line draws whatever the first treatment). The
+    next line's course, transplant and post-transplant course are the phases every treatment
+    uses; the outcome's days are from the first treatment's day 0 and its progression stays the
+    first one.
+    """
+    key2 = _mix64(key ^ np.uint64(NEXT_LINE_SALT))
+    response_lp = (pt.response_lp + (0.0 if pt.salvage2 else par[P_RESP_SALV])
+                   + tpar[N_AFTER_FIRST + first])
+    pt2 = Patient(pt.cohort, pt.age, True, pt.prior_hsct, pt.ph_positive, pt.blasts, pt.bilirubin_high,
+                  pt.eligible, pt.censor - progression, pt.decades, response_lp, pt.sos_lp,
+                  _wait(draw(key2, S_PD), pt.progression_rate), pt.t_other - progression, pt.progression_rate)
+    course, stage = treatment_course(key2, pt2, then, reg, doses, days, n_doses, par, tpar)
+    outcome = after_treatment(key2, pt2, course, par)
+    if outcome.hsct_day < math.inf:
+        outcome = after_transplant(key2, pt2, course, outcome, reg, par)
+    responded = course.remission.in_cr and course.remission.day <= pt2.censor
+    return Outcome(progression + outcome.death, outcome.cause, progression, progression + outcome.hsct_day,
+                   outcome.hsct_in_cr, progression + outcome.relapse_post_hsct, outcome.sos_post_grade), responded
+
+
 # ---- phase 5: administrative censoring and the record
 @njit(cache=True, inline="always")
-def write_record(of, oi, pt, course, outcome, doses, n_doses):
+def write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses, then_start, then_response):
     """Write the patient's record: events after the censoring day are NaN (floats) or 0 (ints).
 
     PFS ends at the first of progression, death and censoring, OS at the first of death and
@@ -938,6 +1302,8 @@ def write_record(of, oi, pt, course, outcome, doses, n_doses):
     of[F_CENSOR_DAY] = censor
     of[F_LAST_DOSE_DAY] = exposure.last_dose if exposure.doses > 0 else nan
     of[F_RELAPSE_POST_HSCT_DAY] = outcome.relapse_post_hsct if outcome.relapse_post_hsct <= censor else nan
+    of[F_TREATMENT_END_DAY] = course.end if course.end <= censor else nan
+    of[F_THEN_START_DAY] = then_start if then_start <= censor else nan
     observed_cr = remission.in_cr and remission.day <= censor
     sos_grade = max(harms.sos_grade, outcome.sos_post_grade)
     oi[I_COHORT] = k
@@ -963,6 +1329,11 @@ def write_record(of, oi, pt, course, outcome, doses, n_doses):
     oi[I_BILI] = pt.bilirubin_high
     oi[I_ELIGIBLE] = pt.eligible
     oi[I_HSCT_IN_REMISSION] = hsct and outcome.hsct_in_cr
+    oi[I_TREATMENT] = treatment
+    oi[I_CRS_GRADE] = harms.crs_grade
+    oi[I_NEUROLOGIC] = harms.neurologic
+    oi[I_CART_STAGE] = stage
+    oi[I_THEN_RESPONSE] = then_response
 
 
 # Without the runtime's reference counting (``_nrt=False``; this function allocates nothing):
@@ -970,7 +1341,7 @@ def write_record(of, oi, pt, course, outcome, doses, n_doses):
 # atomic operations, about 20 per cycle, which would make the phases 15-20% slower than
 # one long function; without them the kernel is faster than that function was.
 @njit(cache=True, _nrt=False)
-def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, fu, of, oi):
+def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, tpar, fu, of, oi):
     """Simulate one patient and write its record into ``of`` and ``oi``: the phases in turn.
 
     Parameters
@@ -989,6 +1360,8 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
         Number of planned doses by kind.
     par : ndarray, shape (len(PARAMETER_NAMES),)
         Model parameters (``P_*`` indices).
+    tpar : ndarray, shape (len(COMPARATOR_PARAMETER_NAMES),)
+        The other treatments' parameters (``C_*`` indices).
     fu : ndarray, shape (n_cohorts, 2)
         Minimum follow-up and accrual period by cohort, months.
     of : ndarray, shape (N_FLOAT,)
@@ -998,15 +1371,24 @@ def simulate_patient(seed, pid, pop, age_table, reg, doses, days, n_doses, par, 
     """
     key = patient_key(seed, pid)
     pt = covariates(key, pop, age_table, par, fu)
-    course = ino_induction(key, pt, reg, doses, days, n_doses, par)
+    treatment = int(reg[pt.cohort, REG_TREATMENT])
+    then = int(reg[pt.cohort, REG_THEN])
+    course, stage = treatment_course(key, pt, treatment, reg, doses, days, n_doses, par, tpar)
     outcome = after_treatment(key, pt, course, par)
-    if outcome.hsct_day < math.inf:
+    then_start = math.inf
+    then_response = False
+    if then != NO_TREATMENT and outcome.progression < math.inf and course.death == math.inf \
+            and not outcome.hsct_in_cr and pt.t_other > outcome.progression:
+        then_start = outcome.progression
+        outcome, then_response = next_line(key, pt, treatment, then, then_start, reg, doses, days, n_doses,
+                                           par, tpar)
+    elif outcome.hsct_day < math.inf:
         outcome = after_transplant(key, pt, course, outcome, reg, par)
-    write_record(of, oi, pt, course, outcome, doses, n_doses)
+    write_record(of, oi, pt, treatment, stage, course, outcome, doses, n_doses, then_start, then_response)
 
 
 @njit(cache=True, parallel=True)
-def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_doses, par, fu,
+def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_doses, par, tpar, fu,
                       out_float, out_int):
     """Simulate patients ``first_patient .. first_patient + n - 1`` in parallel.
 
@@ -1017,7 +1399,7 @@ def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_d
     first_patient : int
         Global id of the first patient; a chunk of a larger run passes its offset,
         which makes results independent of chunking.
-    pop, age_table, reg, doses, days, n_doses, par, fu
+    pop, age_table, reg, doses, days, n_doses, par, tpar, fu
         See :func:`simulate_patient`.
     out_float : ndarray, shape (N_FLOAT, n)
         Float records, written.
@@ -1026,13 +1408,13 @@ def simulate_patients(seed, first_patient, pop, age_table, reg, doses, days, n_d
     """
     for i in prange(out_float.shape[1]):
         simulate_patient(seed, first_patient + i, pop, age_table, reg, doses, days, n_doses,
-                         par, fu, out_float[:, i], out_int[:, i])
+                         par, tpar, fu, out_float[:, i], out_int[:, i])
 
 
 # ---- parameter sets (issue 6)
 @njit(cache=True, parallel=True)
 def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, days, n_doses, par_sets,
-                            fu, out_float, out_int):
+                            tpar, fu, out_float, out_int):
     """Simulate patients under each of several parameter vectors, in one parallel loop.
 
     The workload of probabilistic sensitivity analysis: patients x parameter sets are
@@ -1048,7 +1430,7 @@ def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, da
         Run seed (non-negative).
     first_patients : ndarray of int64, shape (n_sets,)
         Global id of each set's first patient (see :func:`simulate_patients`).
-    pop, age_table, reg, doses, days, n_doses, fu
+    pop, age_table, reg, doses, days, n_doses, tpar, fu
         See :func:`simulate_patient`.
     par_sets : ndarray, shape (n_sets, len(PARAMETER_NAMES))
         One parameter vector per row (``P_*`` columns).
@@ -1062,12 +1444,13 @@ def simulate_parameter_sets(seed, first_patients, pop, age_table, reg, doses, da
         s = j // n
         i = j - s * n
         simulate_patient(seed, first_patients[s] + i, pop, age_table, reg, doses, days, n_doses,
-                         par_sets[s], fu, out_float[:, s, i], out_int[:, s, i])
+                         par_sets[s], tpar, fu, out_float[:, s, i], out_int[:, s, i])
 
 
 # ---- randomised trials (issue 11)
 @njit(cache=True, parallel=True)
-def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, par, fu, out_float, out_int):
+def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, par, tpar, fu, out_float,
+                         out_int):
     """Simulate the patients whose global ids are listed in ``ids``, in parallel.
 
     A trial simulates each patient only under the arm it is randomised to: the ids of one
@@ -1080,7 +1463,7 @@ def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, p
         Run seed (non-negative).
     ids : ndarray of int64, shape (n,)
         Global patient ids (non-negative, below 2**63).
-    pop, age_table, reg, doses, days, n_doses, par, fu
+    pop, age_table, reg, doses, days, n_doses, par, tpar, fu
         See :func:`simulate_patient`.
     out_float : ndarray, shape (N_FLOAT, n)
         Float records of patient ``ids[i]`` at ``[:, i]``, written.
@@ -1088,5 +1471,5 @@ def simulate_patient_ids(seed, ids, pop, age_table, reg, doses, days, n_doses, p
         Integer records, same layout, written.
     """
     for i in prange(ids.shape[0]):
-        simulate_patient(seed, ids[i], pop, age_table, reg, doses, days, n_doses, par, fu,
+        simulate_patient(seed, ids[i], pop, age_table, reg, doses, days, n_doses, par, tpar, fu,
                          out_float[:, i], out_int[:, i])

@@ -36,6 +36,8 @@ FLOAT_FIELDS = (
     (K.F_CENSOR_DAY, "censor_day", "day", "administrative censoring (data cut-off) day"),
     (K.F_LAST_DOSE_DAY, "last_dose_day", "day", "day of the last inotuzumab dose (NaN: none)"),
     (K.F_RELAPSE_POST_HSCT_DAY, "relapse_post_hsct_day", "day", "day of relapse after HSCT (NaN: none)"),
+    (K.F_TREATMENT_END_DAY, "treatment_end_day", "day", "day the treatment ended (NaN: after censoring)"),
+    (K.F_THEN_START_DAY, "then_start_day", "day", "day the next treatment of a sequence started (NaN: none)"),
 )
 INT_FIELDS = (
     (K.I_COHORT, "cohort", "1", "index into attrs['cohorts']"),
@@ -63,7 +65,12 @@ INT_FIELDS = (
     (K.I_PH, "ph_positive", "1", "Philadelphia chromosome positive"),
     (K.I_BILI, "bilirubin_high", "1", "baseline bilirubin >= ULN"),
     (K.I_ELIGIBLE, "transplant_eligible", "1", "latent transplant eligibility"),
-    (K.I_HSCT_IN_REMISSION, "hsct_in_remission", "1", "HSCT done while in InO-induced CR/CRi"),
+    (K.I_HSCT_IN_REMISSION, "hsct_in_remission", "1", "HSCT done while in the treatment's CR/CRi"),
+    (K.I_TREATMENT, "treatment", "1", "treatment code: index into attrs['treatments']"),
+    (K.I_CRS_GRADE, "crs_grade", "1", "cytokine release syndrome: 0 none, 1 grade 1-2, 3 grade >=3"),
+    (K.I_NEUROLOGIC, "neurologic_g3", "1", "grade >=3 neurologic event"),
+    (K.I_CART_STAGE, "cart_stage", "1", "CAR-T: 1 leukapheresis only, 2 manufactured not infused, 3 infused (0: not CAR-T)"),
+    (K.I_THEN_RESPONSE, "then_response", "1", "CR/CRi on the next treatment of a sequence"),
 )
 RECORD_BYTES = 8 * len(FLOAT_FIELDS) + 4 * len(INT_FIELDS) + 8  # float64, int32 and the int64 patient id
 
@@ -79,6 +86,7 @@ class ModelArrays:
     days: np.ndarray
     n_doses: np.ndarray
     par: np.ndarray
+    tpar: np.ndarray
     fu: np.ndarray
 
 
@@ -114,8 +122,10 @@ def _age_table(p: Population) -> np.ndarray:
     return special.betaincinv(a.beta_a, a.beta_b, q) * (a.max - a.min) + a.min
 
 
-def _regimen_row(r: Regimen) -> np.ndarray:
+def _regimen_row(r: Regimen, treatment: str, then: str | None) -> np.ndarray:
     row = np.empty(K.N_REG)
+    row[K.REG_TREATMENT] = K.TREATMENTS.index(treatment)
+    row[K.REG_THEN] = K.NO_TREATMENT if then is None else K.TREATMENTS.index(then)
     row[K.REG_LEN_C1] = r.cycle1_length_days
     row[K.REG_LEN_LATER] = r.later_length_days
     row[K.REG_MAX_CYCLES] = r.max_cycles
@@ -153,11 +163,12 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
     return ModelArrays(
         pop=np.stack([_population_row(c.population, w) for c, w in zip(cohorts, weight_cum)]),
         age_table=np.stack([_age_table(c.population) for c in cohorts]),
-        reg=np.stack([_regimen_row(c.regimen) for c in cohorts]),
+        reg=np.stack([_regimen_row(c.regimen, scenario.treatment, scenario.then) for c in cohorts]),
         doses=doses,
         days=days,
         n_doses=n_doses,
         par=np.array([getattr(par, name) for name in K.PARAMETER_NAMES], dtype=float),
+        tpar=scenario.comparators.vector(),
         fu=np.array([[c.follow_up_months, c.accrual_months] for c in cohorts]),
     )
 
@@ -182,7 +193,7 @@ def run_kernel(arrays: ModelArrays, seed: int, first_patient: int, n: int, *,
     out_float, out_int = out
     a = arrays
     K.simulate_patients(seed, first_patient, a.pop, a.age_table, a.reg, a.doses, a.days,
-                        a.n_doses, a.par, a.fu, out_float, out_int)
+                        a.n_doses, a.par, a.tpar, a.fu, out_float, out_int)
     return out_float, out_int
 
 
@@ -198,8 +209,8 @@ def run_kernel_ids(arrays: ModelArrays, seed: int, ids: np.ndarray) -> tuple[np.
     out_float = np.empty((K.N_FLOAT, ids.shape[0]))
     out_int = np.empty((K.N_INT, ids.shape[0]), dtype=np.int32)
     a = arrays
-    K.simulate_patient_ids(seed, ids, a.pop, a.age_table, a.reg, a.doses, a.days, a.n_doses, a.par, a.fu,
-                           out_float, out_int)
+    K.simulate_patient_ids(seed, ids, a.pop, a.age_table, a.reg, a.doses, a.days, a.n_doses, a.par, a.tpar,
+                           a.fu, out_float, out_int)
     return out_float, out_int
 
 
@@ -237,7 +248,7 @@ def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: 
     a = arrays
     firsts = np.broadcast_to(np.asarray(first_patient, dtype=np.int64), (n_sets,)).copy()
     K.simulate_parameter_sets(seed, firsts, a.pop, a.age_table, a.reg, a.doses, a.days,
-                              a.n_doses, par_sets, a.fu, out_float, out_int)
+                              a.n_doses, par_sets, a.tpar, a.fu, out_float, out_int)
     return out_float, out_int
 
 
@@ -280,6 +291,7 @@ def records_to_dataset(out_float: np.ndarray, out_int: np.ndarray, scenario: Sce
             "scenario_name": scenario.name,
             "seed": seed,
             "cohorts": json.dumps(cohorts),
+            "treatments": json.dumps(K.TREATMENTS),
             "inosim_version": __version__,
             "time_origin": "day 0 = first inotuzumab dose; months = days / 30.4375",
         },

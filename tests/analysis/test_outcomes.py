@@ -21,6 +21,7 @@ from simulator.analysis.outcomes import (
     protocol_pfs,
     remission_duration,
 )
+from simulator.model import kernel as K
 from simulator.model.kernel import MONTH
 
 
@@ -166,20 +167,23 @@ def test_cox_without_events_in_a_group_is_nan_and_ties_are_checked():
 def test_protocol_pfs_and_remission_duration_by_hand():
     nan = np.nan
     d = {  # never responds, progresses late | progresses during treatment | responder | responder, dies
-        "best_response": np.array([0, 0, 1, 1]),
-        "response_day": np.array([nan, nan, 30.0, 30.0]),
-        "last_dose_day": np.array([14.0, 7.0, 100.0, 60.0]),
-        "progression_day": np.array([200.0, 10.0, nan, nan]),
-        "death_day": np.array([300.0, 40.0, nan, 90.0]),
-        "censor_day": np.array([700.0, 700.0, 500.0, 700.0]),
+        #      | another treatment without CR/CRi: new induction on the day it ended, not after its last InO dose
+        "best_response": np.array([0, 0, 1, 1, 0]),
+        "response_day": np.array([nan, nan, 30.0, 30.0, nan]),
+        "last_dose_day": np.array([14.0, 7.0, 100.0, 60.0, nan]),
+        "treatment_end_day": np.array([28.0, 10.0, 100.0, 90.0, 49.0]),
+        "treatment": np.array([K.TREAT_INO] * 4 + [K.TREAT_CHEMO]),
+        "progression_day": np.array([200.0, 10.0, nan, nan, 80.0]),
+        "death_day": np.array([300.0, 40.0, nan, 90.0, 120.0]),
+        "censor_day": np.array([700.0, 700.0, 500.0, 700.0, 700.0]),
     }
     time, event = protocol_pfs(d)
-    np.testing.assert_allclose(time, np.array([14.0 + 14.0, 10.0, 500.0, 90.0]) / MONTH)
-    np.testing.assert_array_equal(event, [True, True, False, True])
+    np.testing.assert_allclose(time, np.array([14.0 + 14.0, 10.0, 500.0, 90.0, 49.0]) / MONTH)
+    np.testing.assert_array_equal(event, [True, True, False, True, True])
     time, event = remission_duration(d)
-    np.testing.assert_allclose(time[2:], np.array([470.0, 60.0]) / MONTH)
-    np.testing.assert_array_equal(event[2:], [False, True])
-    assert np.isnan(time[:2]).all()
+    np.testing.assert_allclose(time[2:4], np.array([470.0, 60.0]) / MONTH)
+    np.testing.assert_array_equal(event[2:4], [False, True])
+    assert np.isnan(time[[0, 1, 4]]).all()
 
 
 def test_protocol_pfs_differs_only_for_patients_without_cr_cri(label):

@@ -8,6 +8,7 @@ logic. It reads the same :class:`simulator.model.simulation.ModelArrays`.
 
 from __future__ import annotations
 
+import copy
 import math
 
 from simulator.model import kernel as K
@@ -21,12 +22,19 @@ def mix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
+G = 0x9E3779B97F4A7C15
+
+
+def patient_key(seed: int, patient: int) -> int:
+    return mix64(mix64((seed * G + 1) & M64) ^ ((patient * G + 2) & M64))
+
+
+def draw(key: int, stream: int) -> float:
+    return ((mix64(key ^ ((stream * G + 3) & M64)) >> 11) + 0.5) / 2.0**53
+
+
 def uniform(seed: int, patient: int, stream: int) -> float:
-    g = 0x9E3779B97F4A7C15
-    z = mix64((seed * g + 1) & M64)
-    z = mix64(z ^ ((patient * g + 2) & M64))
-    z = mix64(z ^ ((stream * g + 3) & M64))
-    return ((z >> 11) + 0.5) / 2.0**53
+    return draw(patient_key(seed, patient), stream)
 
 
 def expit(x: float) -> float:
@@ -41,10 +49,12 @@ class Patient:
 
     def __init__(self, seed, pid, arrays):
         self.seed, self.pid, self.a = seed, pid, arrays
+        self.key = patient_key(seed, pid)
         self.p = dict(zip(K.PARAMETER_NAMES, arrays.par))
+        self.tp = dict(zip(K.COMPARATOR_PARAMETER_NAMES, arrays.tpar))
 
     def u(self, stream):
-        return uniform(self.seed, self.pid, stream)
+        return draw(self.key, stream)
 
     def uc(self, cycle, k):
         return self.u(K.CYCLE_STREAM_BASE + cycle * K.CYCLE_STREAM_STRIDE + k)
@@ -126,14 +136,68 @@ class Patient:
                    + p["resp_salvage2"] * self.salvage2 + p["resp_ph_positive"] * self.ph)
         sos_lp = (p["sos_age_per_decade"] * decades + p["sos_prior_hsct"] * self.prior
                   + p["sos_bilirubin_high"] * self.bili + p["sos_salvage2"] * self.salvage2)
-        t_pd = self.exp_time(K.S_PD, p["progression_rate_refractory"] * math.exp(
-            p["progression_blasts_over_90"] * high_blasts - p["progression_resistance"] * self.z))
+        pd_rate = p["progression_rate_refractory"] * math.exp(
+            p["progression_blasts_over_90"] * high_blasts - p["progression_resistance"] * self.z)
+        t_pd = self.exp_time(K.S_PD, pd_rate)
         t_other = self.exp_time(K.S_OTHER, p["death_rate_other"])
 
-        st = dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
-                  resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
-                  disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
-                  prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf)
+        first, then = int(reg[K.REG_TREATMENT]), int(reg[K.REG_THEN])
+        st = self.fresh()
+        t_end, t_pd_after = self.treat(st, first, resp_lp, sos_lp, t_pd, t_other)
+        died_on_treatment = st["death"] < math.inf
+        self.after_treatment(st, t_end, t_pd_after, t_other)
+        st["then_start"], st["then_cr"] = math.inf, False
+        prog = st["prog"]
+        if (then != K.NO_TREATMENT and prog < math.inf and not died_on_treatment and not st["hsct_in_cr"]
+                and t_other > prog):
+            self.next_line(st, first, then, prog, resp_lp, sos_lp, decades, pd_rate, t_other)
+        else:
+            self.after_transplant(st, t_other, sos_lp, decades)
+        return self.record(st, t_end)
+
+    @staticmethod
+    def fresh():
+        return dict(cum=0.0, n_given=0, cycles=0, in_cr=False, mrd=False, resp_cycle=0,
+                    resp_day=math.inf, rel_e=0.0, rel_h=0.0, reduced=False, g3=False, sae=False,
+                    disc=False, sos=0, grade=0, sos_post=0, sos_post_grade=0, death=math.inf, cause=0,
+                    prog=math.inf, hsct=math.inf, last_dose=0.0, relapse_post_hsct=math.inf, crs=0, neuro=False,
+                    stage=0)
+
+    def treat(self, st, treatment, resp_lp, sos_lp, t_pd, t_other):
+        """The treatment's course from day 0: ``(day it ended, day refractory disease progresses after it)``."""
+        if treatment == K.TREAT_CHEMO:
+            return self.chemo(st, resp_lp, t_pd, t_other)
+        if treatment == K.TREAT_BLINA:
+            return self.blina(st, resp_lp, t_pd, t_other)
+        if treatment == K.TREAT_CART:
+            return self.cart(st, resp_lp, t_pd, t_other)
+        return self.ino(st, resp_lp, sos_lp, t_pd, t_other), t_pd
+
+    def next_line(self, st, first, then, start, resp_lp, sos_lp, decades, pd_rate, t_other):
+        """The next treatment from the first progression on day ``start``: the same patient on a
+        clock restarted there, in later salvage, with its own draws; merged into ``st``."""
+        line = copy.copy(self)
+        line.key = mix64(self.key ^ K.NEXT_LINE_SALT)
+        line.salvage2 = True
+        line.censor = self.censor - start
+        resp2 = (resp_lp + (0.0 if self.salvage2 else self.p["resp_salvage2"])
+                 + self.tp[f"next_response_after_{K.TREATMENTS[first]}"])
+        t_pd2 = line.exp_time(K.S_PD, pd_rate)
+        t_other2 = t_other - start
+        st2 = self.fresh()
+        t_end2, t_pd2_after = line.treat(st2, then, resp2, sos_lp, t_pd2, t_other2)
+        line.after_treatment(st2, t_end2, t_pd2_after, t_other2)
+        line.after_transplant(st2, t_other2, sos_lp, decades)
+        st.update(death=start + st2["death"], cause=st2["cause"], hsct=start + st2["hsct"],
+                  hsct_in_cr=st2["hsct_in_cr"], relapse_post_hsct=start + st2["relapse_post_hsct"],
+                  sos_post=st2["sos_post"], sos_post_grade=st2["sos_post_grade"],
+                  grade=max(st["grade"], st2["sos_post_grade"]), sos=int(st["sos"] or st2["sos_post"]),
+                  then_start=start, then_cr=st2["in_cr"] and st2["resp_day"] <= line.censor)
+
+    def ino(self, st, resp_lp, sos_lp, t_pd, t_other):
+        """InO cycles from day 0; returns the day treatment ended."""
+        p, a, k = self.p, self.a, self.k
+        reg = a.reg[k]
         start = t_end = 0.0
         for c in range(1, int(reg[K.REG_MAX_CYCLES]) + 1):
             if c == 1:
@@ -239,9 +303,121 @@ class Patient:
             if stop or capped or (not st["in_cr"] and c >= reg[K.REG_STOP_AFTER]):
                 break
             start = end
-        self.after_treatment(st, t_end, t_pd, t_other)
-        self.after_transplant(st, t_other, sos_lp, decades)
-        return self.record(st)
+        return t_end
+
+    def chemo(self, st, resp_lp, t_pd, t_other):
+        """One standard-chemotherapy course from day 0; returns the day it ended and the
+        day refractory disease progresses after it."""
+        p, tp = self.p, self.tp
+        end = tp["chemo_course_days"]
+        t_prog = t_pd * math.exp(-tp["chemo_progression_log_hr"])
+        fatal = self.u(K.CH_FATAL) < tp["chemo_fatal_toxicity"]
+        t_fatal = end * self.u(K.CH_FATAL_T) if fatal else math.inf
+        responds = self.u(K.CH_RESPONSE) < expit(tp["chemo_response_intercept"] + resp_lp)
+        st.update(cycles=1, last_dose=-math.inf, sae=fatal)
+        first = min(t_other, t_prog, t_fatal)
+        if first < end:
+            if first == t_fatal:
+                st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
+            elif first == t_other:
+                st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+            else:
+                st["prog"] = t_prog
+            return first, t_prog
+        if responds:
+            st.update(in_cr=True, resp_cycle=1, resp_day=end)
+            st["mrd"] = self.u(K.CH_MRD) < expit(tp["chemo_mrd_intercept"])
+            st["rel_e"] = -math.log(self.u(K.S_RELAPSE)) * math.exp(-tp["chemo_relapse_log_hr"])
+            if self.eligible and self.u(K.CH_HSCT_GO) < tp["chemo_hsct_prob"]:
+                st["hsct"] = end + p["hsct_wait_mean_days"] * -math.log(self.u(K.S_HSCT_WAIT))
+        return end, t_prog
+
+    def blina(self, st, resp_lp, t_pd, t_other):
+        """Blinatumomab cycles from day 0 (TOWER); returns the day treatment ended and the day
+        refractory disease progresses after it."""
+        p, tp = self.p, self.tp
+        k = p["relapse_shape"]
+
+        def uc(c, j):
+            return self.u(K.BLINA_STREAM_BASE + 8 + (c - 1) * K.BLINA_CYCLE_STREAMS + j)
+
+        t_prog = t_pd * math.exp(-tp["blina_progression_log_hr"])
+        if self.u(K.BL_CRS) < tp["blina_crs_prob"]:
+            st["crs"] = K.GRADE_SEVERE if self.u(K.BL_CRS_GRADE) < tp["blina_crs_severe_share"] else K.GRADE_MILD
+        st["neuro"] = self.u(K.BL_NEURO) < tp["blina_neurologic_prob"]
+        st["last_dose"] = -math.inf
+        p_resp = expit(tp["blina_response_intercept"] + tp["blina_blasts_per_10"] * (self.blasts - 50.0) / 10.0
+                       + resp_lp)
+        t_rel, rate, start = math.inf, 0.0, 0.0
+        for c in range(1, K.BLINA_MAX_CYCLES + 1):
+            end = start + K.BLINA_CYCLE_DAYS
+            st["cycles"] = c
+            t_fatal = math.inf
+            if uc(c, K.BL_FATAL) < tp["blina_fatal_toxicity"]:
+                t_fatal = start + K.BLINA_INFUSION_DAYS * uc(c, K.BL_FATAL_T)
+                st["sae"] = True
+            t_disease = t_rel if st["in_cr"] else t_prog
+            first = min(t_other, t_disease, t_fatal)
+            if first < end:
+                if first == t_fatal:
+                    st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
+                elif first == t_other:
+                    st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+                else:
+                    st["prog"] = t_disease
+                return first, t_prog
+            if not st["in_cr"]:
+                if uc(c, K.BL_RESPONSE) < p_resp:
+                    st.update(in_cr=True, resp_cycle=c, resp_day=end)
+                    st["mrd"] = self.u(K.BL_MRD) < expit(tp["blina_mrd_intercept"])
+                    st["rel_e"] = -math.log(self.u(K.S_RELAPSE)) * math.exp(-tp["blina_relapse_log_hr"])
+                    rate = self.relapse_rate(st["mrd"])
+                    t_rel = end + self.relapse_days(st["rel_e"], rate, 0.0)
+                    if self.eligible and self.u(K.BL_HSCT_GO) < tp["blina_hsct_prob"]:
+                        st["hsct"] = end + p["hsct_wait_mean_days"] * -math.log(self.u(K.S_HSCT_WAIT))
+                        return end, t_prog
+                elif c == K.BLINA_INDUCTION_CYCLES:
+                    return end, t_prog
+            start = end
+        st["rel_h"] = rate * (((start - st["resp_day"]) / K.MONTH) ** k - 0.0 ** k)
+        return start, t_prog
+
+    def cart(self, st, resp_lp, t_pd, t_other):
+        """Brexucabtagene autoleucel from leukapheresis on day 0 (ZUMA-3); returns the day the
+        course ended and the day refractory disease progresses after it."""
+        p, tp = self.p, self.tp
+        v = tp["cart_vein_to_vein_days"]
+        st["last_dose"] = -math.inf
+        manufactured = self.u(K.CT_MANUFACTURED) >= tp["cart_manufacturing_failure"]
+        dropout = self.u(K.CT_DROPOUT) < tp["cart_dropout"] or (
+            t_pd < v and self.u(K.CT_DROPOUT_PD) < tp["cart_dropout_after_progression"])
+        if not manufactured or dropout or t_other < v:
+            st["stage"] = K.CART_MANUFACTURED if manufactured else K.CART_APHERESIS
+            return v, t_pd
+        st.update(stage=K.CART_INFUSED, cycles=1)
+        if self.u(K.CT_CRS) < tp["cart_crs_prob"]:
+            st["crs"] = K.GRADE_SEVERE if self.u(K.CT_CRS_GRADE) < tp["cart_crs_severe_share"] else K.GRADE_MILD
+        fatal = self.u(K.CT_FATAL) < tp["cart_fatal_toxicity"]
+        st["sae"] = fatal
+        st["neuro"] = self.u(K.CT_NEURO) < tp["cart_neurologic_prob"]
+        t_fatal = v + K.CART_TOXICITY_DAYS * self.u(K.CT_FATAL_T) if fatal else math.inf
+        assessed = v + tp["cart_response_days"]
+        if min(t_other, t_fatal) < assessed:
+            if t_fatal < t_other:
+                st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
+            else:
+                st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+            return st["death"], t_pd
+        if self.u(K.CT_RESPONSE) >= expit(tp["cart_response_intercept"] + resp_lp):
+            return assessed, max(t_pd, assessed)
+        st.update(in_cr=True, resp_cycle=1, resp_day=assessed)
+        st["mrd"] = self.u(K.CT_MRD) < expit(tp["cart_mrd_intercept"])
+        st["rel_e"] = math.inf
+        if self.u(K.CT_DURABLE) >= tp["cart_durable_prob"]:
+            st["rel_e"] = -math.log(self.u(K.S_RELAPSE)) * math.exp(-tp["cart_relapse_log_hr"])
+        if self.eligible and self.u(K.CT_HSCT_GO) < tp["cart_hsct_prob"]:
+            st["hsct"] = assessed + p["hsct_wait_mean_days"] * -math.log(self.u(K.S_HSCT_WAIT))
+        return assessed, t_pd
 
     def after_treatment(self, st, t_end, t_pd, t_other):
         p = self.p
@@ -332,7 +508,7 @@ class Patient:
         if grade > 0 and onset <= min(st["death"], self.censor):
             st.update(sos=1, sos_post=1, sos_post_grade=grade, grade=max(st["grade"], grade))
 
-    def record(self, st):
+    def record(self, st, t_end):
         cen, nan, a, k = self.censor, math.nan, self.a, self.k
         seen = lambda t: t if t <= cen else nan  # noqa: E731
         hsct = st["hsct"] <= cen
@@ -351,6 +527,8 @@ class Patient:
             "censor_day": cen,
             "relapse_post_hsct_day": seen(st["relapse_post_hsct"]),
             "last_dose_day": st["last_dose"] if st["n_given"] > 0 else nan,
+            "treatment_end_day": seen(t_end),
+            "then_start_day": seen(st["then_start"]),
             "cohort": k,
             "cycles": st["cycles"],
             "doses_given": st["n_given"],
@@ -374,6 +552,11 @@ class Patient:
             "bilirubin_high": int(self.bili),
             "transplant_eligible": int(self.eligible),
             "hsct_in_remission": int(hsct and st["hsct_in_cr"]),
+            "treatment": int(a.reg[k, K.REG_TREATMENT]),
+            "crs_grade": st["crs"],
+            "neurologic_g3": int(st["neuro"]),
+            "cart_stage": st["stage"],
+            "then_response": int(st["then_cr"]),
         }
 
 

@@ -133,3 +133,22 @@ def test_cli_subprocess_bad_file_has_no_traceback(tmp_path, text):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("treatment: chemo\n", "treatment: input should be 'inotuzumab', 'soc_chemotherapy', 'blinatumomab' or 'brexucabtagene', "
+     "got 'chemo'"),
+    ("comparators: {chemo_fatal_toxicity: 1.5}\n", "comparators.chemo_fatal_toxicity: input should be less than"),
+    ("comparators: {chemo_typo: 1.0}\n", "comparators.chemo_typo: unknown key"),
+    ("comparators: 3\n", "comparators: expected a mapping of parameter values, got 3"),
+])
+def test_treatment_errors_name_the_key(tmp_path, text, expected):
+    assert expected in error_of(write(tmp_path, GOOD + text))
+
+
+def test_comparator_overrides_apply_to_the_shipped_values(tmp_path):
+    scenario = load_scenario(write(tmp_path, GOOD + "treatment: soc_chemotherapy\n"
+                                              "comparators: {chemo_hsct_prob: 0.25}\n"))
+    shipped = load_scenario(CONFIGS / "soc_inovate.yaml").comparators
+    assert scenario.treatment == "soc_chemotherapy"
+    assert scenario.comparators == shipped.model_copy(update={"chemo_hsct_prob": 0.25})

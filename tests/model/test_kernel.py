@@ -122,3 +122,67 @@ def test_parameter_sets_with_their_own_patients(label):
                 np.testing.assert_array_equal(out[idx, s], ds[name].values, err_msg=f"set {s}: {name}")
     np.testing.assert_array_equal(out_float[:, 0], out_float[:, 2])
     assert (out_float[0, 0] != out_float[0, 1]).any()
+
+
+TREATMENT_CHANGES = {
+    "soc_chemotherapy": {"chemo_fatal_toxicity": 0.3, "chemo_hsct_prob": 0.9, "chemo_relapse_log_hr": 1.5,
+                         "chemo_progression_log_hr": -0.5},
+    "blinatumomab": {"blina_fatal_toxicity": 0.1, "blina_hsct_prob": 0.5, "blina_relapse_log_hr": 1.0,
+                     "blina_crs_prob": 0.5, "blina_neurologic_prob": 0.3},
+    "brexucabtagene": {"cart_manufacturing_failure": 0.2, "cart_dropout_after_progression": 0.8,
+                       "cart_fatal_toxicity": 0.2, "cart_hsct_prob": 0.6, "cart_neurologic_prob": 0.5,
+                       "cart_durable_prob": 0.5},
+}
+
+
+@pytest.mark.parametrize("treatment", [t for t in K.TREATMENTS if t != "inotuzumab"])
+def test_reference_agrees_for_each_treatment(label, treatment):
+    """Every treatment module, with rare branches made common (toxic deaths, transplants, relapses)."""
+    scenario = with_changes(label, treatment=treatment, comparators=TREATMENT_CHANGES[treatment],
+                            parameters={"death_rate_other": 0.05},
+                            population={"transplant_eligibility": {"at_age_40": 1.0, "odds_ratio_per_decade": 1.0}})
+    ds = simulate(scenario, n_patients=700, seed=4, first_patient=123)
+    ref = simulate_reference(model_arrays(scenario), seed=4, n=700, first_patient=123)
+    for field in ref[0]:
+        np.testing.assert_array_equal(ds[field].values, [r[field] for r in ref], err_msg=field)
+    assert set(ds.treatment.values) == {K.TREATMENTS.index(treatment)}
+    assert ds.hsct.values.any() and (ds.death_cause.values == K.CAUSE_TOXICITY).any()
+
+
+@pytest.mark.parametrize(("first", "then"), [("inotuzumab", "brexucabtagene"), ("soc_chemotherapy", "blinatumomab"),
+                                           ("brexucabtagene", "inotuzumab")])
+def test_reference_agrees_for_sequences(label, first, then):
+    """A next treatment at the first relapse or progression: kernel == reference."""
+    changes = {**TREATMENT_CHANGES.get(first, {}), **TREATMENT_CHANGES[then if then != "inotuzumab" else first],
+               "next_response_after_inotuzumab": -0.5, "next_response_after_soc_chemotherapy": 0.3,
+               "next_response_after_brexucabtagene": 0.7}
+    scenario = with_changes(label, treatment=first, then=then, comparators=changes,
+                            parameters={"death_rate_other": 0.02},
+                            population={"transplant_eligibility": {"at_age_40": 1.0, "odds_ratio_per_decade": 1.0}})
+    ds = simulate(scenario, n_patients=600, seed=6, first_patient=77)
+    ref = simulate_reference(model_arrays(scenario), seed=6, n=600, first_patient=77)
+    for field in ref[0]:
+        np.testing.assert_array_equal(ds[field].values, [r[field] for r in ref], err_msg=field)
+    assert np.isfinite(ds.then_start_day.values).sum() > 50 and ds.then_response.values.sum() > 10
+
+
+def test_same_patients_under_every_treatment(label):
+    """Common random numbers across treatments: covariates and baseline draws do not depend on the treatment."""
+    runs = {t: simulate(with_changes(label, treatment=t, parameters={"death_rate_other": 0.05}),
+                        n_patients=3000, seed=12) for t in K.TREATMENTS}
+    ino = runs["inotuzumab"]
+
+    def other_death_untreated(ds):  # died of other causes, never in remission, progressed or transplanted
+        return ((ds.death_cause.values == K.CAUSE_OTHER) & (ds.best_response.values == 0)
+                & np.isnan(ds.progression_day.values) & (ds.hsct.values == 0))
+
+    for t, ds in runs.items():
+        for name in ("age", "salvage", "prior_hsct", "ph_positive", "marrow_blasts", "bilirubin_high",
+                     "transplant_eligible", "censor_day", "cohort"):
+            np.testing.assert_array_equal(ds[name].values, ino[name].values, err_msg=f"{t}: {name}")
+        # the natural-history clock of death from other causes is the patient's, not the treatment's
+        both = other_death_untreated(ds) & other_death_untreated(ino)
+        assert both.sum() > 20
+        np.testing.assert_array_equal(ds.death_day.values[both], ino.death_day.values[both], err_msg=t)
+        if t != "inotuzumab":
+            assert (ds.best_response.values != ino.best_response.values).any()

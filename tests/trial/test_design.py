@@ -10,7 +10,8 @@ from simulator.trial import load_design, trial_arrays
 from simulator.trial.run import comparison_alpha, dropout_rate
 
 
-@pytest.mark.parametrize("name", ["trial_two_cycles_vs_label", "trial_low_start", "trial_dose_selection"])
+@pytest.mark.parametrize("name", ["trial_two_cycles_vs_label", "trial_low_start", "trial_dose_selection",
+                                  "trial_inovate", "trial_tower"])
 def test_shipped_designs_load(name):
     path = EXPERIMENTS / f"{name}.yaml"
     design = load_design(path)
@@ -73,3 +74,19 @@ def test_comparison_alpha_dunnett_or_bonferroni(tmp_path):
     bonf = load_design(write_design(tmp_path, SELECTION, selection={**SELECTION["selection"],
                                                                    "multiplicity": "bonferroni"}))
     assert comparison_alpha(bonf) == pytest.approx(0.0125)
+
+
+@pytest.mark.parametrize(("name", "cut", "published"), [
+    ("trial_inovate", 53.0, (0.57, 0.99)),  # S1: HR 0.75, 97.5% CI 0.57-0.99
+    ("trial_tower", 19.3, (0.55, 0.93)),  # S27: HR 0.71, 95% CI 0.55-0.93
+])
+def test_pivotal_trials_on_the_virtual_patients_land_in_the_published_interval(name, cut, published):
+    """The large-sample (true) Cox hazard ratio of overall survival, experimental vs control, of the
+    simulated pivotal trial lies inside the published trial's confidence interval."""
+    from simulator.trial import true_values
+
+    path = EXPERIMENTS / f"{name}.yaml"
+    ta = trial_arrays(load_design(path), path.parent, path)
+    truth = true_values(ta, seed=7, cut=cut, n=50_000)
+    hr = float(truth["true_estimate"].sel(test=[t for t in truth.test.values if "os_cox" in str(t)][0]))
+    assert published[0] < hr < published[1]
