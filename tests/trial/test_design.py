@@ -88,5 +88,5 @@ def test_pivotal_trials_on_the_virtual_patients_land_in_the_published_interval(n
     path = EXPERIMENTS / f"{name}.yaml"
     ta = trial_arrays(load_design(path), path.parent, path)
     truth = true_values(ta, seed=7, cut=cut, n=50_000)
-    hr = float(truth["true_estimate"].sel(test=[t for t in truth.test.values if "os_cox" in str(t)][0]))
+    hr = float(truth["true_estimate"].sel(test=[t for t in truth.test.values if "os_cox" in str(t)][0]).squeeze())
     assert published[0] < hr < published[1]
