@@ -40,6 +40,7 @@ from simulator.trial.design import (
 assert MAX_SLOTS == E.MAX_SLOTS, "design and engine must agree on the patient-id stride"
 CHUNK_SLOTS = 400_000  # patient slots per chunk (bounds the memory of the model's records)
 AGE_STRATUM_YEARS = 55.0  # the age_55 stratification factor: age >= 55 years
+NRM_CAUSE = 2  # the kernel's death_cause of non-relapse death after HSCT (simulation.INT_FIELDS)
 TEST_CODES = {name: i for i, name in enumerate(TIME_TESTS + BINARY_TESTS)}  # engine.T_* order
 ESTIMANDS = {
     "logrank": ("hazard ratio, experimental vs control (Peto, exp((O-E)/V))", "1"),
@@ -222,7 +223,12 @@ def model_outcomes(arrays: ModelArrays, seed: int, ids: np.ndarray):
     r = record_columns(*run_kernel_ids(arrays, seed, ids))
     death = np.nan_to_num(r["death_day"], nan=np.inf) / K.MONTH
     progression = np.nan_to_num(r["progression_day"], nan=np.inf) / K.MONTH
-    tte = np.stack([death, np.minimum(progression, death)])
+    # nrm: death without relapse after HSCT; a competing event (relapse, other death) leaves the time
+    # infinite, so the patient stays at risk until censored: the subdistribution risk set of Fine and
+    # Gray (1999) with censoring-complete data, under which the log-rank is Gray's test and 1 - KM the
+    # cumulative incidence
+    nrm = np.where(r["death_cause"] == NRM_CAUSE, death, np.inf)
+    tte = np.stack([death, np.minimum(progression, death), nrm])
     binary = np.stack([r["best_response"], r["sos_post_hsct"], r["grade3_ae"]]).astype(np.int8)
     covariates = {"salvage_line": r["salvage"] == 2, "age_55": r["age"] >= AGE_STRATUM_YEARS,
                   "prior_hsct": r["prior_hsct"] == 1}
@@ -490,6 +496,16 @@ def simulate_trials(design: TrialArrays | Design | str | Path, *, n_trials: int 
     return to_dataset(ta, parts, seed)
 
 
+def resized(ta: TrialArrays, size: int) -> TrialArrays:
+    """The design at ``size`` patients, event targets scaled by ``size / sample_size`` (rounded; a
+    look's share of the events is kept), the arms' models unchanged."""
+    design = ta.design
+    scale = size / design.sample_size
+    looks = [a.model_copy(update={"events": None if a.events is None else max(1, round(a.events * scale))})
+             for a in design.analyses]
+    return _convert(design.model_copy(update={"sample_size": size, "analyses": looks}), ta.model)
+
+
 def sample_size_search(ta: TrialArrays, sizes: list[int], *, target: float = 0.8, n_trials: int | None = None,
                        seed: int | None = None, dask: str | None = None) -> xr.Dataset:
     """Power of the primary test over nested sample sizes, and the smallest size reaching ``target``.
@@ -513,11 +529,7 @@ def sample_size_search(ta: TrialArrays, sizes: list[int], *, target: float = 0.8
     design = ta.design
     power, lower, upper = [], [], []
     for size in sizes:
-        scale = size / design.sample_size
-        looks = [a.model_copy(update={"events": None if a.events is None else max(1, round(a.events * scale))})
-                 for a in design.analyses]
-        d = design.model_copy(update={"sample_size": size, "analyses": looks})
-        ds = simulate_trials(_convert(d, ta.model), n_trials=n_trials, seed=seed, dask=dask)
+        ds = simulate_trials(resized(ta, size), n_trials=n_trials, seed=seed, dask=dask)
         prim = [t for t in ds.test.values if ds.test_name.sel(test=t).item() == design.primary_test.name]
         hits = (ds.decision.sel(test=prim) == E.EFFICACY).any(("look", "test")).values
         k, n = int(hits.sum()), hits.size

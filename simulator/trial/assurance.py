@@ -1,0 +1,333 @@
+"""Trials over draws: the probability that a design succeeds given what the model does not know.
+
+A design is simulated under each of ``K`` draws (:class:`Draws`): parameter vectors of the
+posterior ensemble with their model structure (strategy arms), or log hazard ratios from the
+arms' normal priors (piecewise-exponential arms, classical assurance as in O'Hagan, Stevens &
+Campbell 2005). Every draw runs the same ``M`` trials: trial ``m`` holds the same patients (ids,
+entry, dropout, blocks) under every draw, so draws and structures are compared on common random
+numbers. Each draw's truth comes from the same ``n`` counterfactual patients simulated under
+every arm (:func:`simulator.trial.truth.counterfactual`): the true benefit is the difference
+between the arms' copies of those patients, with its Monte Carlo error.
+
+The figures (:func:`assurance_figures`) carry 95% Monte Carlo intervals from resampling the
+trial index ``m`` (the unit that is independent: all draws share trial ``m``'s patients), with
+the draws held fixed: they say how far a rerun with other patients (another seed) may move a
+number, not how far other draws of the same posterior would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from scipy import special
+
+from simulator.model import kernel as K
+from simulator.trial import engine as E
+from simulator.trial.design import BINARY_ENDPOINTS, TIME_ENDPOINTS, Assurance, lower_is_better
+from simulator.trial.run import RESULT_FIELDS, TrialArrays, resized, run_chunk, test_labels
+from simulator.trial.summary import RATIO_ESTIMANDS, Figure
+from simulator.trial.truth import counterfactual
+
+BOOTSTRAP = 400  # resamples of the trial index for the Monte Carlo intervals
+BOOTSTRAP_SEED = 20251206
+POWERED = 0.8  # a draw's power counts as adequate from here
+QUANTILES = (0.1, 0.5, 0.9)  # of the power and of the true benefit over draws
+Z_STAT = RESULT_FIELDS.index("z")
+ESTIMATE = RESULT_FIELDS.index("estimate")
+
+
+@dataclass(frozen=True)
+class Draws:
+    """``K`` draws of what the arms' models leave uncertain.
+
+    Attributes
+    ----------
+    columns : tuple of int
+        Kernel parameters (indices into :data:`simulator.model.kernel.PARAMETER_NAMES`) each draw sets
+        in every strategy arm's model.
+    values : numpy.ndarray
+        (K, len(columns)) their values.
+    log_hr : numpy.ndarray
+        (K, arms): each piecewise-exponential arm's hazards are multiplied by ``exp(log_hr)``.
+    structure : tuple of str
+        Each draw's model structure id ("" where there is none).
+    source : str
+        Where the draws come from (for the Dataset's attributes).
+    """
+
+    columns: tuple[int, ...]
+    values: np.ndarray
+    log_hr: np.ndarray
+    structure: tuple[str, ...]
+    source: str
+
+    @property
+    def size(self) -> int:
+        """Number of draws."""
+        return len(self.structure)
+
+
+def _pick(n: int, k: int | None) -> np.ndarray:
+    """``k`` indices evenly spaced through ``range(n)`` (all if ``k`` is None or at least ``n``)."""
+    return np.arange(n) if k is None or k >= n else np.unique(np.linspace(0, n - 1, k).round().astype(int))
+
+
+def parameter_draws(ta: TrialArrays, names: list[str], values: np.ndarray, structure: list[str], k: int | None,
+                    source: str) -> Draws:
+    """Draws of a parameter ensemble for strategy arms: ``k`` rows evenly spaced through ``values``.
+
+    Parameters
+    ----------
+    names : list of str
+        The parameters each draw sets (kernel parameter names; the others keep each arm's values).
+    values : numpy.ndarray
+        (draws, len(names)) the ensemble.
+    structure : list of str
+        Each ensemble row's model structure id.
+    """
+    if ta.model[0] is None:
+        raise ValueError("a parameter ensemble needs strategy arms (piecewise-exponential arms take "
+                         "log_hazard_ratio priors)")
+    unknown = [n for n in names if n not in K.PARAMETER_NAMES]
+    if unknown:
+        raise ValueError(f"{source}: unknown parameter {unknown[0]!r}")
+    pick = _pick(len(values), k)
+    return Draws(columns=tuple(K.PARAMETER_NAMES.index(n) for n in names), values=np.asarray(values)[pick],
+                 log_hr=np.zeros((len(pick), len(ta.model))), structure=tuple(structure[i] for i in pick),
+                 source=source)
+
+
+def prior_draws(ta: TrialArrays, k: int) -> Draws:
+    """``k`` draws of the piecewise-exponential arms' log hazard ratio priors, at the normal quantiles
+    ``(i + 1/2) / k`` (a stratified sample: the mean over draws has almost no sampling error).
+
+    Arms without a prior keep their hazards; under ``null`` every arm takes the control's.
+    """
+    design = ta.design
+    arms = [next(a for a in design.arms if a.name == design.control) if design.null else a for a in design.arms]
+    z = special.ndtri((np.arange(k) + 0.5) / k)
+    log_hr = np.zeros((k, len(arms)))
+    for j, arm in enumerate(arms):
+        if arm.log_hazard_ratio is not None:
+            log_hr[:, j] = arm.log_hazard_ratio.mean + arm.log_hazard_ratio.sd * z
+    return Draws(columns=(), values=np.empty((k, 0)), log_hr=log_hr, structure=("",) * k,
+                 source="the arms' normal priors on the log hazard ratio")
+
+
+def under_draw(ta: TrialArrays, draws: Draws, k: int) -> TrialArrays:
+    """The converted design with draw ``k``'s parameters (strategy arms) or hazards (piecewise arms)."""
+    if ta.model[0] is None:
+        rates = ta.constants.pe_rates * np.exp(draws.log_hr[k])[:, None]
+        return dataclasses.replace(ta, constants=ta.constants._replace(pe_rates=rates))
+    columns = list(draws.columns)
+    models = []
+    for m in ta.model:
+        par = m.par.copy()
+        par[columns] = draws.values[k]
+        models.append(dataclasses.replace(m, par=par))
+    return dataclasses.replace(ta, model=tuple(models))
+
+
+def true_benefit(ta: TrialArrays, cf: dict[str, np.ndarray], settings: Assurance) -> tuple[np.ndarray, np.ndarray]:
+    """Each experimental arm's true benefit over the control in the counterfactual patients, and its SE.
+
+    Every patient has a copy under each arm, so the difference is paired: its Monte Carlo SE is
+    the SD of the patients' differences over sqrt(n).
+    """
+    b = settings.benefit
+    dc = ta.constants
+    if b.endpoint in TIME_ENDPOINTS:
+        good = cf["tte"][:, TIME_ENDPOINTS.index(b.endpoint)] > b.months  # (arm, patient): free at months
+    else:
+        x = cf["binary"][:, BINARY_ENDPOINTS.index(b.endpoint)].astype(bool)
+        good = ~x if lower_is_better(b.endpoint) else x
+    diff = good[dc.comparisons].astype(float) - good[dc.control].astype(float)
+    return diff.mean(axis=1), diff.std(axis=1, ddof=1) / math.sqrt(diff.shape[1])
+
+
+def _success(parts: dict[str, np.ndarray], ta: TrialArrays) -> np.ndarray:
+    """Per trial: the primary test crossed its efficacy bound for some experimental arm."""
+    dc = ta.constants
+    n_cmp = dc.comparisons.size
+    primary = parts["decision"][:, :, dc.primary * n_cmp:(dc.primary + 1) * n_cmp]
+    return (primary == E.EFFICACY).any(axis=(1, 2))
+
+
+def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None,
+                       settings: Assurance | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
+    """Simulate the design's trials under every draw, with each draw's truth.
+
+    Parameters
+    ----------
+    ta : TrialArrays
+        The converted design (:func:`simulator.trial.run.trial_arrays`).
+    draws : Draws
+        What each draw changes (:func:`parameter_draws`, :func:`prior_draws`).
+    seed : int, optional
+        Seed of the patients (default: the design's).
+    settings : Assurance, optional
+        Trials per draw, truth patients, benefit, relevant difference, nested sizes (default: the
+        design's ``assurance`` key, else its defaults).
+    progress : callable, optional
+        Called with (draws done, draws).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``success`` (sample_size, draw, trial): the primary test rejected favouring an
+        experimental arm (the design's own size and the nested ``sizes``, the same patients);
+        at the design's size, per (draw, trial): ``stop_look``, ``duration`` (months to the last
+        look's cut), ``events`` (primary test's two arms at the stop); per (draw, trial, test):
+        ``z`` and ``estimate`` at the stop; per (draw, experimental): ``true_benefit`` and its
+        Monte Carlo ``true_benefit_se``; per (draw, arm) ``log_hr`` (piecewise arms); coordinates
+        ``structure`` and ``nrm_driver`` on ``draw``.
+    """
+    design = ta.design
+    settings = settings or design.assurance or Assurance()
+    seed = design.seed if seed is None else int(seed)
+    sizes = sorted(set(settings.sizes) | {design.sample_size})
+    bases = {size: ta if size == design.sample_size else resized(ta, size) for size in sizes}
+    n_draws, n_trials = draws.size, settings.trials_per_draw
+    n_tests = ta.constants.tests.shape[0] * ta.constants.comparisons.size
+    success = np.zeros((len(sizes), n_draws, n_trials), dtype=bool)
+    stop = np.empty((n_draws, n_trials), dtype=np.int64)
+    duration = np.empty((n_draws, n_trials))
+    events = np.empty((n_draws, n_trials))
+    z = np.empty((n_draws, n_trials, n_tests))
+    estimate = np.empty((n_draws, n_trials, n_tests))
+    benefit = np.empty((n_draws, ta.constants.comparisons.size))
+    benefit_se = np.empty_like(benefit)
+    rows = np.arange(n_trials)
+    for k in range(n_draws):
+        for s, size in enumerate(sizes):
+            tk = under_draw(bases[size], draws, k)
+            parts = run_chunk(tk, seed, 0, n_trials)
+            success[s, k] = _success(parts, tk)
+            if size != design.sample_size:
+                continue
+            at = parts["stop_look"]
+            stop[k] = at + 1
+            duration[k] = parts["cut"][rows, at]
+            events[k] = parts["events"][rows, at, ta.constants.primary * ta.constants.comparisons.size]
+            z[k] = parts["res"][rows, at, :, Z_STAT]
+            estimate[k] = parts["res"][rows, at, :, ESTIMATE]
+            benefit[k], benefit_se[k] = true_benefit(tk, counterfactual(tk, seed, settings.truth_patients), settings)
+        if progress is not None:
+            progress(k + 1, n_draws)
+    labels = test_labels(design)
+    types = [t.type for t in design.tests for _ in design.experimental]
+    structure = list(draws.structure)
+    b = settings.benefit
+    what = (f"share free of {b.endpoint} at {b.months:g} months" if b.months is not None
+            else f"share with {b.endpoint}, signed so that positive is better")
+    return xr.Dataset(
+        {"success": (("sample_size", "draw", "trial"), success,
+                     {"units": "1", "long_name": "primary test rejected favouring an experimental arm"}),
+         "stop_look": (("draw", "trial"), stop, {"units": "1", "long_name": "look at which the trial stopped"}),
+         "duration": (("draw", "trial"), duration, {"units": "month", "long_name": "first entry to the last cut"}),
+         "events": (("draw", "trial"), events, {"units": "1", "long_name": "primary test's events at the stop"}),
+         "z": (("draw", "trial", "test"), z, {"units": "1", "long_name": "z at the stop (> 0 favours experimental)"}),
+         "estimate": (("draw", "trial", "test"), estimate,
+                      {"units": "see estimand", "long_name": "effect estimate at the stop"}),
+         "true_benefit": (("draw", "experimental"), benefit,
+                          {"units": "1", "long_name": f"true benefit, experimental - control: {what}"}),
+         "true_benefit_se": (("draw", "experimental"), benefit_se,
+                             {"units": "1", "long_name": "Monte Carlo SE of the true benefit"}),
+         "log_hr": (("draw", "arm"), draws.log_hr, {"units": "1", "long_name": "log hazard multiplier of each "
+                                                   "piecewise-exponential arm (0: none)"})},
+        coords={"sample_size": sizes, "draw": np.arange(n_draws), "trial": rows, "test": labels,
+                "test_type": ("test", types), "ratio": ("test", [t in RATIO_ESTIMANDS for t in types]),
+                "experimental": design.experimental, "arm": [a.name for a in design.arms],
+                "structure": ("draw", structure), "nrm_driver": ("draw", [s.split("-")[0] for s in structure])},
+        attrs={"title": f"InOSim trials over draws: {design.name}", "design": design.model_dump_json(),
+               "seed": seed, "draws_source": draws.source, "trials_per_draw": n_trials,
+               "truth_patients": settings.truth_patients, "relevant_difference": settings.relevant_difference,
+               "benefit": what, "benefit_endpoint": b.endpoint, "primary": design.primary_test.name,
+               "sample_size_design": design.sample_size, "null": int(design.null),
+               "uncertainty": "Monte Carlo intervals resample the trial index (draws fixed)"},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------
+
+
+def bootstrap_counts(n_trials: int, n: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """(n_trials, n) multiplicities of each trial index in ``n`` resamples, over ``n_trials``:
+    ``values @ counts`` gives the resampled means of a (..., trial) array."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_trials, size=(n, n_trials))
+    counts = np.zeros((n, n_trials))
+    np.add.at(counts, (np.arange(n)[:, None], idx), 1.0)
+    return counts.T / n_trials
+
+
+def _figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", note: str = "") -> Figure:
+    """A figure with the 95% interval of its resampled values."""
+    ok = resampled[np.isfinite(resampled)]
+    lo, hi = np.quantile(ok, [0.025, 0.975]) if ok.size else (math.nan, math.nan)
+    return Figure(name, float(point), float(lo), float(hi), unit, note)
+
+
+def _mean_over(success: np.ndarray, mask: np.ndarray, counts: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean of ``success`` (draw, trial) over the draws in ``mask``: point and resampled values."""
+    per = success[mask].astype(float)
+    return float(per.mean()), (per @ counts).mean(axis=0)
+
+
+def assurance_figures(ds: xr.Dataset) -> list[Figure]:
+    """Assurance, power by structure, the power distribution, the true benefit, and their joint figures.
+
+    Every figure carries a 95% Monte Carlo interval (resampled trial indices, draws fixed); rates in
+    ``%`` are fractions. The true benefit's quantiles also carry the truth's own Monte Carlo error,
+    given in the note.
+    """
+    main = ds.success.sel(sample_size=ds.attrs["sample_size_design"]).values
+    n_draws, n_trials = main.shape
+    counts = bootstrap_counts(n_trials)
+    every = np.ones(n_draws, dtype=bool)
+    out = [_figure("assurance: P(the trial succeeds)", *_mean_over(main, every, counts),
+                   note=f"{n_draws} draws x {n_trials} trials")]
+    for coord, word in (("nrm_driver", "if post-HSCT NRM rises with"), ("structure", "under structure")):
+        labels = ds[coord].values
+        if coord == "structure" or len(set(labels)) < 2:
+            continue
+        for label in sorted(set(labels), key=lambda v: -np.sum(labels == v)):
+            mask = labels == label
+            out.append(_figure(f"power {word} {str(label).replace('_', ' ')}", *_mean_over(main, mask, counts),
+                               note=f"{mask.mean():.0%} of draws"))
+    power = main.mean(axis=1)
+    power_b = main.astype(float) @ counts  # (draw, resample)
+    for q in QUANTILES:
+        out.append(_figure(f"power over draws, {q:.0%} quantile", float(np.quantile(power, q)),
+                           np.quantile(power_b, q, axis=0)))
+    out.append(_figure(f"share of draws with power >= {POWERED:.0%}", float(np.mean(power >= POWERED)),
+                       np.mean(power_b >= POWERED, axis=0),
+                       note=f"each draw's power from {n_trials} trials"))
+    benefit = ds.true_benefit.isel(experimental=0).values
+    se = float(np.sqrt(np.mean(ds.true_benefit_se.isel(experimental=0).values ** 2)))
+    nan = np.full(1, math.nan)
+    for q in QUANTILES:
+        out.append(_figure(f"true benefit over draws, {q:.0%} quantile", 100 * float(np.quantile(benefit, q)), nan, "pp",
+                           note=f"truth's MC SE per draw {100 * se:.2g} pp"))
+    relevant = float(ds.attrs["relevant_difference"])
+    big = benefit >= relevant
+    joint = main & big[:, None]
+    out.append(_figure(f"P(success and true benefit >= {100 * relevant:g} pp)", *_mean_over(joint, every, counts)))
+    harm = benefit < 0
+    out.append(_figure("share of draws with true harm (benefit < 0)", float(harm.mean()), nan))
+    if harm.any():
+        out.append(_figure("P(success | true harm)", *_mean_over(main, harm, counts),
+                           note=f"{harm.sum()} draws"))
+    for size in ds.sample_size.values:
+        if size != ds.attrs["sample_size_design"]:
+            out.append(_figure(f"assurance at {size} patients", *_mean_over(ds.success.sel(sample_size=size).values,
+                                                                          every, counts), note="same patients"))
+    return out
