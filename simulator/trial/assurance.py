@@ -3,16 +3,20 @@
 A design is simulated under each of ``K`` draws (:class:`Draws`): parameter vectors of the
 posterior ensemble with their model structure (strategy arms), or log hazard ratios from the
 arms' normal priors (piecewise-exponential arms, classical assurance as in O'Hagan, Stevens &
-Campbell 2005). Every draw runs the same ``M`` trials: trial ``m`` holds the same patients (ids,
-entry, dropout, blocks) under every draw, so draws and structures are compared on common random
-numbers. Each draw's truth comes from the same ``n`` counterfactual patients simulated under
-every arm (:func:`simulator.trial.truth.counterfactual`): the true benefit is the difference
-between the arms' copies of those patients, with its Monte Carlo error.
+Campbell 2005), and runs ``M`` trials. Each draw's truth comes from ``n`` counterfactual patients simulated under every arm
+(:func:`simulator.trial.truth.counterfactual`): the true benefit is the difference between the
+arms' copies of those patients, with its Monte Carlo error.
 
-The figures (:func:`assurance_figures`) carry 95% Monte Carlo intervals from resampling the
-trial index ``m`` (the unit that is independent: all draws share trial ``m``'s patients), with
-the draws held fixed: they say how far a rerun with other patients (another seed) may move a
-number, not how far other draws of the same posterior would.
+Every draw has its own patients: draw ``k`` runs trials ``k M .. k M + M - 1`` (trial-scoped
+ids, so the arms of a trial, and the nested sample sizes, share patients) and its own
+counterfactual patients (a seed of its own). Sharing patients across draws would make the draws'
+Monte Carlo errors move together: with M = 50 the assurance would carry the error of 50 trials,
+not of K x 50 (DESIGN.md section 5).
+
+The figures (:func:`assurance_figures`) carry 95% Monte Carlo intervals from resampling each
+draw's trials (:func:`resampled_means`), with the draws held fixed: they say how far a rerun
+with other patients (another seed) may move a number, not how far other draws of the same
+posterior would.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 import xarray as xr
 from scipy import special
 
+from simulator.analysis.labels import NRM_DRIVER_TITLES
 from simulator.model import kernel as K
 from simulator.trial import engine as E
 from simulator.trial.design import BINARY_ENDPOINTS, TIME_ENDPOINTS, Assurance, lower_is_better
@@ -150,6 +155,11 @@ def true_benefit(ta: TrialArrays, cf: dict[str, np.ndarray], settings: Assurance
     return diff.mean(axis=1), diff.std(axis=1, ddof=1) / math.sqrt(diff.shape[1])
 
 
+def draw_seed(seed: int, k: int) -> int:
+    """The seed of draw ``k``'s counterfactual patients: its own, so that draws' truths err independently."""
+    return int(np.random.SeedSequence([seed, k]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 def _success(parts: dict[str, np.ndarray], ta: TrialArrays) -> np.ndarray:
     """Per trial: the primary test crossed its efficacy bound for some experimental arm."""
     dc = ta.constants
@@ -182,7 +192,8 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
     xarray.Dataset
         ``success`` (sample_size, draw, trial): the primary test rejected favouring an
         experimental arm (the design's own size and the nested ``sizes``, the same patients);
-        at the design's size, per (draw, trial): ``stop_look``, ``duration`` (months to the last
+        at the design's size, per (draw, trial) (trial ``m`` of draw ``k`` is the design's trial
+        ``first_trial[k] + m``): ``stop_look``, ``duration`` (months to the last
         look's cut), ``events`` (primary test's two arms at the stop); per (draw, trial, test):
         ``z`` and ``estimate`` at the stop; per (draw, experimental): ``true_benefit`` and its
         Monte Carlo ``true_benefit_se``; per (draw, arm) ``log_hr`` (piecewise arms); coordinates
@@ -207,7 +218,7 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
     for k in range(n_draws):
         for s, size in enumerate(sizes):
             tk = under_draw(bases[size], draws, k)
-            parts = run_chunk(tk, seed, 0, n_trials)
+            parts = run_chunk(tk, seed, k * n_trials, n_trials)
             success[s, k] = _success(parts, tk)
             if size != design.sample_size:
                 continue
@@ -217,7 +228,8 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
             events[k] = parts["events"][rows, at, ta.constants.primary * ta.constants.comparisons.size]
             z[k] = parts["res"][rows, at, :, Z_STAT]
             estimate[k] = parts["res"][rows, at, :, ESTIMATE]
-            benefit[k], benefit_se[k] = true_benefit(tk, counterfactual(tk, seed, settings.truth_patients), settings)
+            cf = counterfactual(tk, draw_seed(seed, k), settings.truth_patients)
+            benefit[k], benefit_se[k] = true_benefit(tk, cf, settings)
         if progress is not None:
             progress(k + 1, n_draws)
     labels = test_labels(design)
@@ -242,6 +254,7 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
          "log_hr": (("draw", "arm"), draws.log_hr, {"units": "1", "long_name": "log hazard multiplier of each "
                                                    "piecewise-exponential arm (0: none)"})},
         coords={"sample_size": sizes, "draw": np.arange(n_draws), "trial": rows, "test": labels,
+                "first_trial": ("draw", np.arange(n_draws) * n_trials),
                 "test_type": ("test", types), "ratio": ("test", [t in RATIO_ESTIMANDS for t in types]),
                 "experimental": design.experimental, "arm": [a.name for a in design.arms],
                 "structure": ("draw", structure), "nrm_driver": ("draw", [s.split("-")[0] for s in structure])},
@@ -250,7 +263,7 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
                "truth_patients": settings.truth_patients, "relevant_difference": settings.relevant_difference,
                "benefit": what, "benefit_endpoint": b.endpoint, "primary": design.primary_test.name,
                "sample_size_design": design.sample_size, "null": int(design.null),
-               "uncertainty": "Monte Carlo intervals resample the trial index (draws fixed)"},
+               "uncertainty": "Monte Carlo intervals resample each draw's trials (draws fixed)"},
     )
 
 
@@ -259,14 +272,13 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
 # ---------------------------------------------------------------------------------------
 
 
-def bootstrap_counts(n_trials: int, n: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
-    """(n_trials, n) multiplicities of each trial index in ``n`` resamples, over ``n_trials``:
-    ``values @ counts`` gives the resampled means of a (..., trial) array."""
+def resampled_means(values: np.ndarray, n: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """(draw, n) means of each draw's trials resampled with replacement, independently per draw
+    (each draw has its own patients); ``values`` is (draw, trial)."""
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n_trials, size=(n, n_trials))
-    counts = np.zeros((n, n_trials))
-    np.add.at(counts, (np.arange(n)[:, None], idx), 1.0)
-    return counts.T / n_trials
+    n_draws, n_trials = values.shape
+    idx = rng.integers(0, n_trials, size=(n_draws, n, n_trials))
+    return np.take_along_axis(values.astype(float)[:, None, :], idx, axis=2).mean(axis=2)
 
 
 def _figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", note: str = "") -> Figure:
@@ -276,58 +288,72 @@ def _figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", not
     return Figure(name, float(point), float(lo), float(hi), unit, note)
 
 
-def _mean_over(success: np.ndarray, mask: np.ndarray, counts: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean of ``success`` (draw, trial) over the draws in ``mask``: point and resampled values."""
-    per = success[mask].astype(float)
-    return float(per.mean()), (per @ counts).mean(axis=0)
-
-
 def assurance_figures(ds: xr.Dataset) -> list[Figure]:
-    """Assurance, power by structure, the power distribution, the true benefit, and their joint figures.
+    """Assurance, power by NRM driver, the power distribution, the true benefit, and their joint figures.
 
-    Every figure carries a 95% Monte Carlo interval (resampled trial indices, draws fixed); rates in
-    ``%`` are fractions. The true benefit's quantiles also carry the truth's own Monte Carlo error,
-    given in the note.
+    Every figure but the true benefit's carries a 95% Monte Carlo interval (each draw's trials
+    resampled, draws fixed); rates in ``%`` are fractions, the benefit in ``pp`` is shown as
+    percentage points (with the truth's own Monte Carlo error in the note).
     """
     main = ds.success.sel(sample_size=ds.attrs["sample_size_design"]).values
     n_draws, n_trials = main.shape
-    counts = bootstrap_counts(n_trials)
-    every = np.ones(n_draws, dtype=bool)
-    out = [_figure("assurance: P(the trial succeeds)", *_mean_over(main, every, counts),
+    power = main.mean(axis=1)
+    power_b = resampled_means(main)  # (draw, resample)
+    out = [_figure("assurance: P(the trial succeeds)", power.mean(), power_b.mean(axis=0),
                    note=f"{n_draws} draws x {n_trials} trials")]
-    for coord, word in (("nrm_driver", "if post-HSCT NRM rises with"), ("structure", "under structure")):
-        labels = ds[coord].values
-        if coord == "structure" or len(set(labels)) < 2:
-            continue
+    labels = ds.nrm_driver.values
+    if len(set(labels)) > 1:
         for label in sorted(set(labels), key=lambda v: -np.sum(labels == v)):
             mask = labels == label
-            out.append(_figure(f"power {word} {str(label).replace('_', ' ')}", *_mean_over(main, mask, counts),
-                               note=f"{mask.mean():.0%} of draws"))
-    power = main.mean(axis=1)
-    power_b = main.astype(float) @ counts  # (draw, resample)
+            out.append(_figure(f"power if {NRM_DRIVER_TITLES.get(str(label), label)}", power[mask].mean(),
+                               power_b[mask].mean(axis=0), note=f"{mask.mean():.0%} of draws"))
     for q in QUANTILES:
         out.append(_figure(f"power over draws, {q:.0%} quantile", float(np.quantile(power, q)),
                            np.quantile(power_b, q, axis=0)))
     out.append(_figure(f"share of draws with power >= {POWERED:.0%}", float(np.mean(power >= POWERED)),
-                       np.mean(power_b >= POWERED, axis=0),
-                       note=f"each draw's power from {n_trials} trials"))
+                       np.mean(power_b >= POWERED, axis=0), note=f"power of a draw: {n_trials} trials"))
     benefit = ds.true_benefit.isel(experimental=0).values
     se = float(np.sqrt(np.mean(ds.true_benefit_se.isel(experimental=0).values ** 2)))
     nan = np.full(1, math.nan)
-    for q in QUANTILES:
-        out.append(_figure(f"true benefit over draws, {q:.0%} quantile", 100 * float(np.quantile(benefit, q)), nan, "pp",
-                           note=f"truth's MC SE per draw {100 * se:.2g} pp"))
+    for i, q in enumerate(QUANTILES):
+        out.append(_figure(f"true benefit over draws, {q:.0%} quantile", 100 * float(np.quantile(benefit, q)), nan,
+                           "pp", note="" if i else f"truth's MC SE {100 * se:.2g} pp per draw"))
     relevant = float(ds.attrs["relevant_difference"])
     big = benefit >= relevant
-    joint = main & big[:, None]
-    out.append(_figure(f"P(success and true benefit >= {100 * relevant:g} pp)", *_mean_over(joint, every, counts)))
+    out.append(_figure(f"P(success and true benefit >= {100 * relevant:g} pp)", np.mean(power * big),
+                       (power_b * big[:, None]).mean(axis=0)))
     harm = benefit < 0
     out.append(_figure("share of draws with true harm (benefit < 0)", float(harm.mean()), nan))
     if harm.any():
-        out.append(_figure("P(success | true harm)", *_mean_over(main, harm, counts),
+        out.append(_figure("P(success | true harm)", power[harm].mean(), power_b[harm].mean(axis=0),
                            note=f"{harm.sum()} draws"))
     for size in ds.sample_size.values:
         if size != ds.attrs["sample_size_design"]:
-            out.append(_figure(f"assurance at {size} patients", *_mean_over(ds.success.sel(sample_size=size).values,
-                                                                          every, counts), note="same patients"))
+            at = ds.success.sel(sample_size=size).values
+            out.append(_figure(f"assurance at {size} patients", at.mean(), resampled_means(at).mean(axis=0),
+                               note="the same patients"))
     return out
+
+
+def assurance_verdict(ds: xr.Dataset, figures: list[Figure]) -> str:
+    """One sentence: the probability of success over everything the model does not know, and what it hangs on."""
+    first = figures[0]
+
+    def pct(f: Figure) -> str:
+        return f"{100 * f.estimate:.0f}%"
+
+    text = (f"Assurance {100 * first.estimate:.1f}% ({100 * first.lower:.1f} to {100 * first.upper:.1f}, 95% MC "
+            f"CI): over {ds.attrs['draws_source']}, this trial succeeds in about "
+            f"{_one_in(first.estimate)} runs")
+    by = [f for f in figures if f.name.startswith("power if")]
+    if by:
+        text += "; its power is " + ", ".join(f"{pct(f)} {f.name.removeprefix('power ')}" for f in by)
+    share = next(f for f in figures if f.name.startswith("share of draws with power"))
+    return text + f"; {pct(share)} of draws give it {POWERED:.0%} power."
+
+
+def _one_in(p: float) -> str:
+    """``p`` as 'N in 100' or '1 in N' words."""
+    if p <= 0:
+        return "none of its"
+    return f"1 in {1 / p:.0f}" if p < 0.5 else f"{100 * p:.0f} in 100"
