@@ -489,14 +489,15 @@ def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
     print(f"Simulated in {time.perf_counter() - t0:.1f} s\n")
     print("\n".join(textwrap.wrap(assurance_verdict(ds, figures), 100)) + "\n")
     figures += driver_discrimination(ds)
-    print(format_figures(figures, "Over the draws (95% Monte Carlo CIs in parentheses; pp = percentage points of "
-                                  f"{ds.attrs['benefit']}):"))
+    table = format_figures(figures, "Over the draws (95% Monte Carlo CIs in parentheses; true benefit: "
+                                    f"{ds.attrs['benefit']}, pp):")
+    print(table.replace(" (every trial)", " (in every resample)"))
     value = value_of_trial(ds)
     print("\n" + "\n".join(textwrap.wrap(format_value_of_trial(value), 100)))
-    table = {"figure_estimate": ("figure", [f.estimate for f in figures]),
+    stored = {"figure_estimate": ("figure", [f.estimate for f in figures]),
              "figure_lower": ("figure", [f.lower for f in figures]),
              "figure_upper": ("figure", [f.upper for f in figures])}
-    out = ds.assign(table).assign_coords(figure=[f.name for f in figures],
+    out = ds.assign(stored).assign_coords(figure=[f.name for f in figures],
                                          figure_unit=("figure", [f.unit for f in figures]))
     out = out.merge(value.rename({"input": "voi_input"}))
     print(f"\nResults written to {write_netcdf(out, args.out)}")

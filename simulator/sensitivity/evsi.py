@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 from scipy.interpolate import BSpline
 
+from simulator.analysis.labels import NRM_DRIVER_TITLES
 from simulator.sensitivity.distributions import load_ensemble, varied_parameters
 from simulator.sensitivity.strategies import VOI_SEED, partial_evpi
 from simulator.trial.assurance import Draws, parameter_draws, resampled_means
@@ -241,7 +242,7 @@ def driver_discrimination(ds: xr.Dataset) -> list[Figure]:
                f"without a trial, the most frequent driver: {prior:.0%}"),
            fig("mean probability of the true driver after the trial", own, every)]
     for d in drivers:
-        out.append(fig(f"  ... points to it if NRM rises with {d.replace('_', ' ')}", right, labels == d,
+        out.append(fig(f"  ... points to it if {NRM_DRIVER_TITLES.get(d, d)}", right, labels == d,
                        f"{np.mean(labels == d):.0%} of draws"))
     return out
 

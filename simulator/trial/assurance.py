@@ -34,7 +34,16 @@ from simulator.analysis.labels import NRM_DRIVER_TITLES
 from simulator.model import kernel as K
 from simulator.trial import engine as E
 from simulator.trial.design import BINARY_ENDPOINTS, TIME_ENDPOINTS, Assurance, lower_is_better
-from simulator.trial.run import RESULT_FIELDS, TrialArrays, resized, run_chunk, test_labels
+from simulator.trial.run import (
+    RESULT_FIELDS,
+    TrialArrays,
+    TrialPatients,
+    analyse_patients,
+    resized,
+    run_chunk,
+    test_labels,
+    trial_patients,
+)
 from simulator.trial.summary import RATIO_ESTIMANDS, Figure
 from simulator.trial.truth import counterfactual
 
@@ -42,6 +51,9 @@ BOOTSTRAP = 400  # resamples of the trial index for the Monte Carlo intervals
 BOOTSTRAP_SEED = 20251206
 POWERED = 0.8  # a draw's power counts as adequate from here
 QUANTILES = (0.1, 0.5, 0.9)  # of the power and of the true benefit over draws
+BENEFIT_WORDS = {"os": "overall survival", "pfs": "progression-free survival", "nrm": "freedom from post-HSCT NRM",
+                 "cr_cri": "CR/CRi", "sos_post_hsct": "freedom from post-HSCT SOS",
+                 "grade3_ae": "freedom from grade >= 3 adverse events"}
 Z_STAT = RESULT_FIELDS.index("z")
 ESTIMATE = RESULT_FIELDS.index("estimate")
 
@@ -155,6 +167,15 @@ def true_benefit(ta: TrialArrays, cf: dict[str, np.ndarray], settings: Assurance
     return diff.mean(axis=1), diff.std(axis=1, ddof=1) / math.sqrt(diff.shape[1])
 
 
+def first_slots(p: TrialPatients, n: int) -> TrialPatients:
+    """The first ``n`` slots of every trial: exactly the patients of the design at ``n`` patients
+    (entry, dropout, blocks and outcomes are the slots' own, in slot order), without selection."""
+    s = p.slots
+    c = np.ascontiguousarray
+    return dataclasses.replace(p, slots=E.Slots(c(s.entry[:, :n]), c(s.drop_u[:, :n]), c(s.stratum[:, :n]),
+                                                c(s.arm[:, :n]), c(s.tte[..., :n]), c(s.binary[..., :n])))
+
+
 def draw_seed(seed: int, k: int) -> int:
     """The seed of draw ``k``'s counterfactual patients: its own, so that draws' truths err independently."""
     return int(np.random.SeedSequence([seed, k]).generate_state(1, np.uint64)[0] >> np.uint64(1))
@@ -215,10 +236,13 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
     benefit = np.empty((n_draws, ta.constants.comparisons.size))
     benefit_se = np.empty_like(benefit)
     rows = np.arange(n_trials)
+    nested = design.selection is None  # with selection, the re-randomisation depends on the size's looks
     for k in range(n_draws):
+        largest = trial_patients(under_draw(bases[sizes[-1]], draws, k), seed, k * n_trials, n_trials)
         for s, size in enumerate(sizes):
             tk = under_draw(bases[size], draws, k)
-            parts = run_chunk(tk, seed, k * n_trials, n_trials)
+            parts = (analyse_patients(tk, first_slots(largest, size)) if nested
+                     else run_chunk(tk, seed, k * n_trials, n_trials))
             success[s, k] = _success(parts, tk)
             if size != design.sample_size:
                 continue
@@ -236,8 +260,7 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
     types = [t.type for t in design.tests for _ in design.experimental]
     structure = list(draws.structure)
     b = settings.benefit
-    what = (f"share free of {b.endpoint} at {b.months:g} months" if b.months is not None
-            else f"share with {b.endpoint}, signed so that positive is better")
+    what = f"{BENEFIT_WORDS[b.endpoint]}" + (f" at {b.months:g} months" if b.months is not None else "")
     return xr.Dataset(
         {"success": (("sample_size", "draw", "trial"), success,
                      {"units": "1", "long_name": "primary test rejected favouring an experimental arm"}),

@@ -332,9 +332,13 @@ def run_chunk(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) -> di
         comparison, 6), ``events``, ``patients``, ``decision``, ``cut``, ``enrolled``,
         ``stop_look``), and with selection ``selected`` and ``utility`` (trial, arm).
     """
+    return analyse_patients(ta, trial_patients(ta, seed, first_trial, n_trials))
+
+
+def analyse_patients(ta: TrialArrays, p: TrialPatients) -> dict[str, np.ndarray]:
+    """Analyse a chunk's patients (:func:`trial_patients`) as :func:`run_chunk` returns them."""
     dc = ta.constants
-    p = trial_patients(ta, seed, first_trial, n_trials)
-    out = E.empty_results(n_trials, dc.looks.shape[0], dc.tests.shape[0] * dc.comparisons.size)
+    out = E.empty_results(p.slots.entry.shape[0], dc.looks.shape[0], dc.tests.shape[0] * dc.comparisons.size)
     E.analyse(dc, p.slots, p.alive, out)
     parts = out._asdict()
     if p.selected is not None:

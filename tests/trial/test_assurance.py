@@ -22,7 +22,7 @@ from simulator.trial.assurance import (
     under_draw,
 )
 from simulator.trial.design import Assurance
-from simulator.trial.run import model_outcomes
+from simulator.trial.run import model_outcomes, resized
 
 LAMBDA = math.log(2) / 8  # control hazard per month: median 8 months
 
@@ -140,3 +140,20 @@ def test_nrm_time_is_death_without_relapse_after_hsct_else_never(tmp_path):
     assert nrm.sum() > 50 and np.all(np.isinf(tte[2][~nrm]))
     np.testing.assert_array_equal(tte[2][nrm], tte[0][nrm])  # the death time
     assert np.all(r["hsct_day"][nrm] <= r["death_day"][nrm])
+
+
+def test_nested_sizes_are_the_designs_at_those_sizes(tmp_path):
+    """The smaller and larger sizes, analysed on the first slots of the largest, equal the design run at each size."""
+    ta = _ta(tmp_path, STRATEGIES, alpha=0.45)  # a lenient test: some trials reject, some do not
+    j = K.PARAMETER_NAMES.index("resp_intercept_cycle1")
+    draws = parameter_draws(ta, ["resp_intercept_cycle1"], np.array([[ta.model[0].par[j]], [-1.0]]), ["", ""],
+                            None, "test")
+    ds = simulate_assurance(ta, draws, settings=Assurance(trials_per_draw=5, truth_patients=200, sizes=[60, 140]))
+    for k in range(2):
+        for size in (60, 90, 140):
+            plain = simulate_trials(under_draw(resized(ta, size), draws, k), n_trials=10)
+            rejected = (plain.decision.isel(test=0) == 1).any("look").values[5 * k:5 * (k + 1)]
+            np.testing.assert_array_equal(ds.success.sel(sample_size=size, draw=k).values, rejected)
+            assert 0 < rejected.sum() < 5 or size != 90
+            if size == 90:
+                np.testing.assert_array_equal(ds.stop_look.isel(draw=k).values, plain.stop_look.values[5 * k:5 * (k + 1)])
