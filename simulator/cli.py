@@ -480,8 +480,9 @@ def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
         source = args.ensemble or (str(path.parent / settings.ensemble) if settings.ensemble else None)
         draws = ensemble_draws(arrays, source, k)
     seed = design.seed if args.seed is None else args.seed
-    print(f"Trial design '{design.name}' ({path}) over {draws.size} draws of {draws.source} x "
-          f"{settings.trials_per_draw} trials each, {design.sample_size} patients, seed {seed}")
+    print("\n".join(textwrap.wrap(f"Trial design '{design.name}' ({path}) over {draws.size} draws of {draws.source} "
+                                  f"x {settings.trials_per_draw} trials each, {design.sample_size} patients, "
+                                  f"seed {seed}", 100)))
     t0 = time.perf_counter()
     with progress_bar(design.name, "draw") as progress:
         ds = simulate_assurance(arrays, draws, seed=seed, settings=settings, progress=progress)
@@ -489,9 +490,8 @@ def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
     print(f"Simulated in {time.perf_counter() - t0:.1f} s\n")
     print("\n".join(textwrap.wrap(assurance_verdict(ds, figures), 100)) + "\n")
     figures += driver_discrimination(ds)
-    table = format_figures(figures, "Over the draws (95% Monte Carlo CIs in parentheses; true benefit: "
-                                    f"{ds.attrs['benefit']}, pp):")
-    print(table.replace(" (every trial)", " (in every resample)"))
+    table = format_figures(figures, f"Over the draws (95% Monte Carlo CIs; benefit: pp of {ds.attrs['benefit']}):")
+    print(table.replace(" (every trial)", " (no spread)"))  # a figure that no resample of the trials moves
     value = value_of_trial(ds)
     print("\n" + "\n".join(textwrap.wrap(format_value_of_trial(value), 100)))
     stored = {"figure_estimate": ("figure", [f.estimate for f in figures]),
