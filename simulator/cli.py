@@ -461,11 +461,11 @@ def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
     from simulator.trial.assurance import (
         assurance_figures,
         assurance_verdict,
+        format_assurance,
         prior_draws,
         simulate_assurance,
     )
     from simulator.trial.design import Assurance
-    from simulator.trial.summary import format_figures
 
     design = arrays.design
     settings = design.assurance or Assurance()
@@ -490,8 +490,7 @@ def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
     print(f"Simulated in {time.perf_counter() - t0:.1f} s\n")
     print("\n".join(textwrap.wrap(assurance_verdict(ds, figures), 100)) + "\n")
     figures += driver_discrimination(ds)
-    table = format_figures(figures, f"Over the draws (95% Monte Carlo CIs; benefit: pp of {ds.attrs['benefit']}):")
-    print(table.replace(" (every trial)", " (no spread)"))  # a figure that no resample of the trials moves
+    print(format_assurance(figures, f"Over the draws (95% Monte Carlo CIs; benefit: pp of {ds.attrs['benefit']}):"))
     value = value_of_trial(ds)
     print("\n" + "\n".join(textwrap.wrap(format_value_of_trial(value), 100)))
     stored = {"figure_estimate": ("figure", [f.estimate for f in figures]),

@@ -115,8 +115,8 @@ def test_trial_over_draws_prints_assurance_by_driver_and_evsi_beside_evpi(tmp_pa
     from designs import STRATEGIES, write_design
 
     from simulator.model import kernel as K
-    from simulator.model.files import load_parameters
     from simulator.model.config import default_config_dir
+    from simulator.model.files import load_parameters
 
     base = load_parameters(default_config_dir() / "parameters" / "default.yaml")
     rows = np.array([[getattr(base, n) for n in K.PARAMETER_NAMES]] * 4)

@@ -44,7 +44,7 @@ from simulator.trial.run import (
     test_labels,
     trial_patients,
 )
-from simulator.trial.summary import RATIO_ESTIMANDS, Figure
+from simulator.trial.summary import RATIO_ESTIMANDS, Figure, format_figures
 from simulator.trial.truth import counterfactual
 
 BOOTSTRAP = 400  # resamples of the trial index for the Monte Carlo intervals
@@ -380,3 +380,9 @@ def _one_in(p: float) -> str:
     if p <= 0:
         return "none of its"
     return f"1 in {1 / p:.0f}" if p < 0.5 else f"{100 * p:.0f} in 100"
+
+
+def format_assurance(figures: list[Figure], title: str) -> str:
+    """:func:`simulator.trial.summary.format_figures`, where a figure that no resample of the trials moves
+    says so ("no spread", not "every trial")."""
+    return format_figures(figures, title).replace(" (every trial)", " (no spread)")
