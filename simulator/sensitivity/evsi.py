@@ -33,14 +33,13 @@ from scipy.interpolate import BSpline
 from simulator.analysis.labels import NRM_DRIVER_TITLES
 from simulator.sensitivity.distributions import load_ensemble, varied_parameters
 from simulator.sensitivity.strategies import VOI_SEED, partial_evpi
-from simulator.trial.assurance import Draws, parameter_draws, resampled_means
+from simulator.trial.assurance import Z_95, Draws, parameter_draws, resampled_means
 from simulator.trial.run import TrialArrays
 from simulator.trial.summary import Figure
 
 SPLINE_KNOTS = 4  # interior knots per summary (at its quantiles): cubic B-splines with 8 columns each
 EVSI_PERMUTATIONS = 20  # permutations of the draws for the noise floor of the EVSI
 EVSI_RESAMPLES = 40  # resampled trial indices for the EVSI's Monte Carlo interval
-Z_95 = 1.959963984540054  # half-width of a 95% normal interval, in SDs
 GRAM_TOLERANCE = 1e-12  # relative eigenvalue of the Gram matrix below which a basis direction is dropped
 STRUCTURE_PERMUTATIONS = 200  # permutations for the partial EVPI's noise floor (cheap)
 
@@ -168,6 +167,13 @@ def evpi(benefit: np.ndarray) -> float:
     return float(np.mean(np.maximum(benefit, 0.0)) - max(benefit.mean(), 0.0))
 
 
+def evpi_half_width(benefit: np.ndarray, se: np.ndarray, n: int = EVSI_RESAMPLES * 5, seed: int = VOI_SEED) -> float:
+    """Half-width of a 95% Monte Carlo interval of the EVPI from the truth's error per draw (``se``):
+    the SD of the EVPI of ``benefit + se * N(0, 1)``."""
+    rng = np.random.default_rng(seed)
+    return Z_95 * float(np.std([evpi(benefit + se * rng.standard_normal(benefit.size)) for _ in range(n)], ddof=1))
+
+
 def value_of_trial(ds: xr.Dataset, resamples: int = EVSI_RESAMPLES) -> xr.Dataset:
     """EVSI of the design (first experimental arm vs control), EVPI and the partial EVPIs, per patient.
 
@@ -177,12 +183,13 @@ def value_of_trial(ds: xr.Dataset, resamples: int = EVSI_RESAMPLES) -> xr.Datase
     Returns
     -------
     xarray.Dataset
-        Scalars ``evsi``, ``evsi_lower``, ``evsi_upper``, ``evsi_noise_floor``, ``evpi``,
-        ``expected_benefit``; ``evppi`` over ``input`` ("model structure", "NRM driver" where the
+        Scalars ``evsi``, ``evsi_lower``, ``evsi_upper``, ``evsi_noise_floor``, ``evpi`` (with
+        ``evpi_lower``, ``evpi_upper`` from the truth's Monte Carlo error), ``expected_benefit``; ``evppi`` over ``input`` ("model structure", "NRM driver" where the
         draws carry structures), in the benefit's unit (fractions).
     """
     benefit = ds.true_benefit.isel(experimental=0).values
     main = regression_evsi(benefit, trial_summaries(ds), resamples=resamples)
+    half = evpi_half_width(benefit, ds.true_benefit_se.isel(experimental=0).values)
     inputs, values = [], []
     perms = [np.random.default_rng(VOI_SEED + i).permutation(len(benefit)) for i in range(STRUCTURE_PERMUTATIONS)]
     for coord, name in (("structure", "model structure"), ("nrm_driver", "NRM driver")):
@@ -193,6 +200,7 @@ def value_of_trial(ds: xr.Dataset, resamples: int = EVSI_RESAMPLES) -> xr.Datase
     return xr.Dataset(
         {"evsi": ((), main["evsi"]), "evsi_lower": ((), main["lower"]), "evsi_upper": ((), main["upper"]),
          "evsi_noise_floor": ((), main["noise_floor"]), "evpi": ((), evpi(benefit)),
+         "evpi_lower": ((), max(evpi(benefit) - half, 0.0)), "evpi_upper": ((), evpi(benefit) + half),
          "expected_benefit": ((), float(benefit.mean())), "evppi": ("input", values)},
         coords={"input": inputs},
         attrs={"method": "regression on an additive cubic B-spline basis of the trial's estimates "
@@ -206,7 +214,8 @@ def format_value_of_trial(v: xr.Dataset) -> str:
     parts = [f"{name} {pp * float(x):.2f}" for name, x in zip(v.input.values, v.evppi.values)]
     return (f"Value of this trial's information for the decision (pp of {v.attrs['benefit']} per patient): "
             f"EVSI {pp * float(v.evsi):.2f} ({pp * float(v.evsi_lower):.2f} to {pp * float(v.evsi_upper):.2f}, "
-            f"95% MC CI), beside EVPI {pp * float(v.evpi):.2f}"
+            f"95% MC CI), beside EVPI {pp * float(v.evpi):.2f} ({pp * float(v.evpi_lower):.2f} to "
+            f"{pp * float(v.evpi_upper):.2f})"
             + (f" and the partial EVPI of knowing the {'; '.join(parts)}" if parts else "") + ".")
 
 

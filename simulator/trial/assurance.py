@@ -51,6 +51,7 @@ BOOTSTRAP = 400  # resamples of the trial index for the Monte Carlo intervals
 BOOTSTRAP_SEED = 20251206
 POWERED = 0.8  # a draw's power counts as adequate from here
 QUANTILES = (0.1, 0.5, 0.9)  # of the power and of the true benefit over draws
+Z_95 = float(special.ndtri(0.975))  # half-width of a 95% normal interval, in SDs
 BENEFIT_WORDS = {"os": "overall survival", "pfs": "progression-free survival", "nrm": "freedom from post-HSCT NRM",
                  "cr_cri": "CR/CRi", "sos_post_hsct": "freedom from post-HSCT SOS",
                  "grade3_ae": "freedom from grade >= 3 adverse events"}
@@ -305,9 +306,15 @@ def resampled_means(values: np.ndarray, n: int = BOOTSTRAP, seed: int = BOOTSTRA
 
 
 def _figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", note: str = "") -> Figure:
-    """A figure with the 95% interval of its resampled values."""
+    """A figure with a 95% normal interval from the SD of its resampled values, rates kept in [0, 1].
+
+    Not the resamples' quantiles: resampling a draw's trials adds their binomial noise again, so the
+    resampled quantiles of the power over draws lie further out than the estimate's."""
     ok = resampled[np.isfinite(resampled)]
-    lo, hi = np.quantile(ok, [0.025, 0.975]) if ok.size else (math.nan, math.nan)
+    half = Z_95 * float(np.std(ok, ddof=1)) if ok.size > 1 else math.nan
+    lo, hi = point - half, point + half
+    if unit == "%":
+        lo, hi = max(lo, 0.0), min(hi, 1.0)
     return Figure(name, float(point), float(lo), float(hi), unit, note)
 
 
