@@ -184,8 +184,9 @@ def value_of_trial(ds: xr.Dataset, resamples: int = EVSI_RESAMPLES) -> xr.Datase
     -------
     xarray.Dataset
         Scalars ``evsi``, ``evsi_lower``, ``evsi_upper``, ``evsi_noise_floor``, ``evpi`` (with
-        ``evpi_lower``, ``evpi_upper`` from the truth's Monte Carlo error), ``expected_benefit``; ``evppi`` over ``input`` ("model structure", "NRM driver" where the
-        draws carry structures), in the benefit's unit (fractions).
+        ``evpi_lower``, ``evpi_upper`` from the truth's Monte Carlo error), ``expected_benefit``;
+        ``evppi`` over ``input`` ("model structure", "NRM driver" where the draws carry
+        structures), in the benefit's unit (fractions).
     """
     benefit = ds.true_benefit.isel(experimental=0).values
     main = regression_evsi(benefit, trial_summaries(ds), resamples=resamples)
