@@ -86,7 +86,8 @@ def _trial_dataset(benefit: np.ndarray, summaries: np.ndarray, structure: list[s
     k, m, p = summaries.shape
     return xr.Dataset(
         {"estimate": (("draw", "trial", "test"), summaries), "z": (("draw", "trial", "test"), summaries),
-         "true_benefit": (("draw", "experimental"), benefit[:, None])},
+         "true_benefit": (("draw", "experimental"), benefit[:, None]),
+         "true_benefit_se": (("draw", "experimental"), np.full((k, 1), 0.001))},
         coords={"test": [f"t{i}" for i in range(p)], "ratio": ("test", [False] * p), "experimental": ["e"],
                 "structure": ("draw", structure), "nrm_driver": ("draw", [s.split("-")[0] for s in structure])},
         attrs={"benefit": "share alive at 24 months"})
@@ -99,6 +100,7 @@ def test_value_of_trial_reports_evsi_below_evpi_and_the_structures_partial_evpi(
     summaries = benefit[:, None, None] + 0.02 * rng.standard_normal((K, M, 1))
     v = value_of_trial(_trial_dataset(benefit, summaries, structure))
     assert 0 < float(v.evsi) <= float(v.evpi)
+    assert float(v.evpi_lower) < float(v.evpi) < float(v.evpi_upper)
     assert float(v.evsi_lower) <= float(v.evsi) <= float(v.evsi_upper)
     structure_value = float(v.evppi.sel(input="model structure"))
     assert structure_value == pytest.approx(0.01, rel=0.1)  # E max(+-2 pp, 0) - max(0, 0) = 1 pp
