@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy import special
+from scipy import special, stats
 
 from simulator.analysis.labels import NRM_DRIVER_TITLES
 from simulator.model import kernel as K
@@ -305,6 +305,15 @@ def resampled_means(values: np.ndarray, n: int = BOOTSTRAP, seed: int = BOOTSTRA
     return np.take_along_axis(values.astype(float)[:, None, :], idx, axis=2).mean(axis=2)
 
 
+def smooth_quantile(x: np.ndarray, q: float) -> np.ndarray:
+    """Harrell-Davis quantile along axis 0: a Beta((n+1) q, (n+1)(1-q))-weighted mean of the order
+    statistics. Smooth in the data, so a quantile of tied values (powers from M trials are multiples
+    of 1/M) does not jump between them from one seed to the next, and its resampling SD is honest."""
+    n = x.shape[0]
+    w = np.diff(stats.beta.cdf(np.arange(n + 1) / n, (n + 1) * q, (n + 1) * (1 - q)))
+    return np.tensordot(w, np.sort(x, axis=0), axes=(0, 0))
+
+
 def _figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", note: str = "") -> Figure:
     """A figure with a 95% normal interval from the SD of its resampled values, rates kept in [0, 1].
 
@@ -321,9 +330,10 @@ def _figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", not
 def assurance_figures(ds: xr.Dataset) -> list[Figure]:
     """Assurance, power by NRM driver, the power distribution, the true benefit, and their joint figures.
 
-    Every figure but the true benefit's carries a 95% Monte Carlo interval (each draw's trials
-    resampled, draws fixed); rates in ``%`` are fractions, the benefit in ``pp`` is shown as
-    percentage points (with the truth's own Monte Carlo error in the note).
+    Every figure carries a 95% Monte Carlo interval (each draw's trials resampled and its truth
+    redrawn within its Monte Carlo error, the draws fixed); rates in ``%`` are fractions, the
+    benefit in ``pp`` percentage points. Quantiles over draws are Harrell-Davis quantiles
+    (:func:`smooth_quantile`).
     """
     main = ds.success.sel(sample_size=ds.attrs["sample_size_design"]).values
     n_draws, n_trials = main.shape
@@ -338,25 +348,27 @@ def assurance_figures(ds: xr.Dataset) -> list[Figure]:
             out.append(_figure(f"power if {NRM_DRIVER_TITLES.get(str(label), label)}", power[mask].mean(),
                                power_b[mask].mean(axis=0), note=f"{mask.mean():.0%} of draws"))
     for q in QUANTILES:
-        out.append(_figure(f"power over draws, {q:.0%} quantile", float(np.quantile(power, q)),
-                           np.quantile(power_b, q, axis=0)))
+        out.append(_figure(f"power over draws, {q:.0%} quantile", float(smooth_quantile(power, q)),
+                           smooth_quantile(power_b, q)))
     out.append(_figure(f"share of draws with power >= {POWERED:.0%}", float(np.mean(power >= POWERED)),
                        np.mean(power_b >= POWERED, axis=0), note=f"power of a draw: {n_trials} trials"))
     benefit = ds.true_benefit.isel(experimental=0).values
-    se = float(np.sqrt(np.mean(ds.true_benefit_se.isel(experimental=0).values ** 2)))
-    nan = np.full(1, math.nan)
+    se = ds.true_benefit_se.isel(experimental=0).values
+    # the truths resampled too: each draw's benefit with its own Monte Carlo error
+    benefit_b = benefit[:, None] + se[:, None] * np.random.default_rng(BOOTSTRAP_SEED).standard_normal(power_b.shape)
     for i, q in enumerate(QUANTILES):
-        out.append(_figure(f"true benefit over draws, {q:.0%} quantile", 100 * float(np.quantile(benefit, q)), nan,
-                           "pp", note="" if i else f"truth's MC SE {100 * se:.2g} pp per draw"))
+        out.append(_figure(f"true benefit over draws, {q:.0%} quantile", 100 * float(smooth_quantile(benefit, q)),
+                           100 * smooth_quantile(benefit_b, q), "pp",
+                           note="" if i else f"truth's MC SE {100 * np.sqrt(np.mean(se ** 2)):.2g} pp per draw"))
     relevant = float(ds.attrs["relevant_difference"])
-    big = benefit >= relevant
-    out.append(_figure(f"P(success and true benefit >= {100 * relevant:g} pp)", np.mean(power * big),
-                       (power_b * big[:, None]).mean(axis=0)))
-    harm = benefit < 0
-    out.append(_figure("share of draws with true harm (benefit < 0)", float(harm.mean()), nan))
+    out.append(_figure(f"P(success and true benefit >= {100 * relevant:g} pp)", np.mean(power * (benefit >= relevant)),
+                       (power_b * (benefit_b >= relevant)).mean(axis=0)))
+    harm, harm_b = benefit < 0, benefit_b < 0
+    out.append(_figure("share of draws with true harm (benefit < 0)", float(harm.mean()), harm_b.mean(axis=0)))
     if harm.any():
-        out.append(_figure("P(success | true harm)", power[harm].mean(), power_b[harm].mean(axis=0),
-                           note=f"{harm.sum()} draws"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(_figure("P(success | true harm)", power[harm].mean(),
+                               (power_b * harm_b).sum(axis=0) / harm_b.sum(axis=0), note=f"{harm.sum()} draws"))
     for size in ds.sample_size.values:
         if size != ds.attrs["sample_size_design"]:
             at = ds.success.sel(sample_size=size).values
