@@ -239,7 +239,8 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
     rows = np.arange(n_trials)
     nested = design.selection is None  # with selection, the re-randomisation depends on the size's looks
     for k in range(n_draws):
-        largest = trial_patients(under_draw(bases[sizes[-1]], draws, k), seed, k * n_trials, n_trials)
+        largest = trial_patients(under_draw(bases[sizes[-1]], draws, k), seed, k * n_trials, n_trials) \
+            if nested else None
         for s, size in enumerate(sizes):
             tk = under_draw(bases[size], draws, k)
             parts = (analyse_patients(tk, first_slots(largest, size)) if nested
