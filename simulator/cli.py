@@ -499,6 +499,9 @@ def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
     out = ds.assign(stored).assign_coords(figure=[f.name for f in figures],
                                          figure_unit=("figure", [f.unit for f in figures]))
     out = out.merge(value.rename({"input": "voi_input"}))
+    power = ds.success.sel(sample_size=design.sample_size).mean("trial")
+    out["power_by_structure"] = power.groupby("structure").mean().rename(structure="structure_id").assign_attrs(
+        units="1", long_name="mean power of the draws of each model structure (design's size)")
     print(f"\nResults written to {write_netcdf(out, args.out)}")
     return 0
 

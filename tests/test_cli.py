@@ -140,6 +140,7 @@ def test_trial_over_draws_prints_assurance_by_driver_and_evsi_beside_evpi(tmp_pa
     assert max(len(line) for line in text.splitlines()) <= 100
     ds = read_netcdf(out)
     assert ds.sizes["draw"] == 4 and ds.sizes["trial"] == 4 and "evsi" in ds and "figure_estimate" in ds
+    assert list(ds.power_by_structure.structure_id.values) == ["cumulative_dose-effect-none", "time_to_hsct-effect-none"]
     assert list(ds.nrm_driver.values) == ["time_to_hsct", "cumulative_dose"] * 2
 
 
