@@ -33,7 +33,7 @@ from scipy.interpolate import BSpline
 from simulator.analysis.labels import NRM_DRIVER_TITLES
 from simulator.sensitivity.distributions import load_ensemble, varied_parameters
 from simulator.sensitivity.strategies import VOI_SEED, partial_evpi
-from simulator.trial.assurance import Z_95, Draws, parameter_draws, resampled_means
+from simulator.trial.assurance import Z_95, Draws, parameter_draws, resampled_figure, resampled_means
 from simulator.trial.run import TrialArrays
 from simulator.trial.summary import Figure
 
@@ -244,13 +244,13 @@ def driver_discrimination(ds: xr.Dataset) -> list[Figure]:
     prob = regression_fit(basis, indicator).clip(0.0, None)
     prob /= np.maximum(prob.sum(axis=1, keepdims=True), 1e-12)
     truth = np.repeat(np.searchsorted(drivers, labels), n_trials)
-    right = (prob.argmax(axis=1) == truth).reshape(n_draws, n_trials).astype(float)
+    right = (prob.argmax(axis=1) == truth).reshape(n_draws, n_trials)
     own = prob[np.arange(truth.size), truth].reshape(n_draws, n_trials)
     prior = max(np.mean(labels == d) for d in drivers)
 
     def fig(name: str, values: np.ndarray, rows: np.ndarray, note: str = "") -> Figure:
-        lo, hi = np.quantile(resampled_means(values[rows]).mean(axis=0), [0.025, 0.975])
-        return Figure(name, float(values[rows].mean()), float(lo), float(hi), "%", note)
+        return resampled_figure(name, float(values[rows].mean()), resampled_means(values[rows]).mean(axis=0),
+                                note=note)
 
     every = np.ones(n_draws, dtype=bool)
     out = [fig("P(the result points to the true NRM driver)", right, every,

@@ -14,7 +14,7 @@ Monte Carlo errors move together: with M = 50 the assurance would carry the erro
 not of K x 50 (DESIGN.md section 5).
 
 The figures (:func:`assurance_figures`) carry 95% Monte Carlo intervals from resampling each
-draw's trials (:func:`resampled_means`), with the draws held fixed: they say how far a rerun
+draw's success rate and truth (:func:`resampled_means`), with the draws held fixed: they say how far a rerun
 with other patients (another seed) may move a number, not how far other draws of the same
 posterior would.
 """
@@ -288,7 +288,7 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
                "truth_patients": settings.truth_patients, "relevant_difference": settings.relevant_difference,
                "benefit": what, "benefit_endpoint": b.endpoint, "primary": design.primary_test.name,
                "sample_size_design": design.sample_size, "null": int(design.null),
-               "uncertainty": "Monte Carlo intervals resample each draw's trials (draws fixed)"},
+               "uncertainty": "Monte Carlo intervals: each draw's success rate and truth resampled (draws fixed)"},
     )
 
 
@@ -298,10 +298,19 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
 
 
 def resampled_means(values: np.ndarray, n: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
-    """(draw, n) means of each draw's trials resampled with replacement, independently per draw
-    (each draw has its own patients); ``values`` is (draw, trial)."""
+    """(draw, n) resampled means of each draw's trials, independently per draw (each has its own
+    patients); ``values`` is (draw, trial).
+
+    Indicators (a boolean ``values``: successes) are resampled from the Jeffreys posterior of each
+    draw's rate, Beta(s + 1/2, M - s + 1/2) for s successes in M trials, so that a draw with no
+    success (or no failure) still varies as another seed would make it; other values by the
+    bootstrap (trials drawn with replacement).
+    """
     rng = np.random.default_rng(seed)
     n_draws, n_trials = values.shape
+    if values.dtype == bool:
+        hits = values.sum(axis=1)[:, None]
+        return rng.beta(hits + 0.5, n_trials - hits + 0.5, size=(n_draws, n))
     idx = rng.integers(0, n_trials, size=(n_draws, n, n_trials))
     return np.take_along_axis(values.astype(float)[:, None, :], idx, axis=2).mean(axis=2)
 
@@ -315,7 +324,7 @@ def smooth_quantile(x: np.ndarray, q: float) -> np.ndarray:
     return np.tensordot(w, np.sort(x, axis=0), axes=(0, 0))
 
 
-def _figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", note: str = "") -> Figure:
+def resampled_figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", note: str = "") -> Figure:
     """A figure with a 95% normal interval from the SD of its resampled values, rates kept in [0, 1].
 
     Not the resamples' quantiles: resampling a draw's trials adds their binomial noise again, so the
@@ -331,50 +340,52 @@ def _figure(name: str, point: float, resampled: np.ndarray, unit: str = "%", not
 def assurance_figures(ds: xr.Dataset) -> list[Figure]:
     """Assurance, power by NRM driver, the power distribution, the true benefit, and their joint figures.
 
-    Every figure carries a 95% Monte Carlo interval (each draw's trials resampled and its truth
-    redrawn within its Monte Carlo error, the draws fixed); rates in ``%`` are fractions, the
+    Every figure carries a 95% Monte Carlo interval (:func:`resampled_figure`: each draw's
+    successes resampled (:func:`resampled_means`) and its truth redrawn within its Monte Carlo
+    error, the draws fixed); rates in ``%`` are fractions, the
     benefit in ``pp`` percentage points. Quantiles over draws are Harrell-Davis quantiles
     (:func:`smooth_quantile`).
     """
+    fig = resampled_figure
     main = ds.success.sel(sample_size=ds.attrs["sample_size_design"]).values
     n_draws, n_trials = main.shape
     power = main.mean(axis=1)
     power_b = resampled_means(main)  # (draw, resample)
-    out = [_figure("assurance: P(the trial succeeds)", power.mean(), power_b.mean(axis=0),
-                   note=f"{n_draws} draws x {n_trials} trials")]
+    out = [fig("assurance: P(the trial succeeds)", power.mean(), power_b.mean(axis=0),
+               note=f"{n_draws} draws x {n_trials} trials")]
     labels = ds.nrm_driver.values
     if len(set(labels)) > 1:
         for label in sorted(set(labels), key=lambda v: -np.sum(labels == v)):
             mask = labels == label
-            out.append(_figure(f"power if {NRM_DRIVER_TITLES.get(str(label), label)}", power[mask].mean(),
-                               power_b[mask].mean(axis=0), note=f"{mask.mean():.0%} of draws"))
+            out.append(fig(f"power if {NRM_DRIVER_TITLES.get(str(label), label)}", power[mask].mean(),
+                           power_b[mask].mean(axis=0), note=f"{mask.mean():.0%} of draws"))
     for q in QUANTILES:
-        out.append(_figure(f"power over draws, {q:.0%} quantile", float(smooth_quantile(power, q)),
-                           smooth_quantile(power_b, q)))
-    out.append(_figure(f"share of draws with power >= {POWERED:.0%}", float(np.mean(power >= POWERED)),
-                       np.mean(power_b >= POWERED, axis=0), note=f"power of a draw: {n_trials} trials"))
+        out.append(fig(f"power over draws, {q:.0%} quantile", float(smooth_quantile(power, q)),
+                       smooth_quantile(power_b, q)))
+    out.append(fig(f"share of draws with power >= {POWERED:.0%}", float(np.mean(power >= POWERED)),
+                   np.mean(power_b >= POWERED, axis=0), note=f"power of a draw: {n_trials} trials"))
     benefit = ds.true_benefit.isel(experimental=0).values
     se = ds.true_benefit_se.isel(experimental=0).values
     # the truths resampled too: each draw's benefit with its own Monte Carlo error
     benefit_b = benefit[:, None] + se[:, None] * np.random.default_rng(BOOTSTRAP_SEED).standard_normal(power_b.shape)
     for i, q in enumerate(QUANTILES):
-        out.append(_figure(f"true benefit over draws, {q:.0%} quantile", 100 * float(smooth_quantile(benefit, q)),
-                           100 * smooth_quantile(benefit_b, q), "pp",
-                           note="" if i else f"truth's MC SE {100 * np.sqrt(np.mean(se ** 2)):.2g} pp per draw"))
+        out.append(fig(f"true benefit over draws, {q:.0%} quantile", 100 * float(smooth_quantile(benefit, q)),
+                       100 * smooth_quantile(benefit_b, q), "pp",
+                       note="" if i else f"truth's MC SE {100 * np.sqrt(np.mean(se ** 2)):.2g} pp per draw"))
     relevant = float(ds.attrs["relevant_difference"])
-    out.append(_figure(f"P(success and true benefit >= {100 * relevant:g} pp)", np.mean(power * (benefit >= relevant)),
-                       (power_b * (benefit_b >= relevant)).mean(axis=0)))
+    out.append(fig(f"P(success and true benefit >= {100 * relevant:g} pp)", np.mean(power * (benefit >= relevant)),
+                   (power_b * (benefit_b >= relevant)).mean(axis=0)))
     harm, harm_b = benefit < 0, benefit_b < 0
-    out.append(_figure("share of draws with true harm (benefit < 0)", float(harm.mean()), harm_b.mean(axis=0)))
+    out.append(fig("share of draws with true harm (benefit < 0)", float(harm.mean()), harm_b.mean(axis=0)))
     if harm.any():
         with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(_figure("P(success | true harm)", power[harm].mean(),
-                               (power_b * harm_b).sum(axis=0) / harm_b.sum(axis=0), note=f"{harm.sum()} draws"))
+            out.append(fig("P(success | true harm)", power[harm].mean(),
+                           (power_b * harm_b).sum(axis=0) / harm_b.sum(axis=0), note=f"{harm.sum()} draws"))
     for size in ds.sample_size.values:
         if size != ds.attrs["sample_size_design"]:
             at = ds.success.sel(sample_size=size).values
-            out.append(_figure(f"assurance at {size} patients", at.mean(), resampled_means(at).mean(axis=0),
-                               note="the same patients"))
+            out.append(fig(f"assurance at {size} patients", at.mean(), resampled_means(at).mean(axis=0),
+                           note="the same patients"))
     return out
 
 
