@@ -294,6 +294,44 @@ def command_rows(scenario_path: str | Path, say: Callable[[str], None]) -> dict[
     return out
 
 
+# ---------------------------------------------------------------------------------------
+# trials over the posterior ensemble (issue 17): assurance and EVSI
+# ---------------------------------------------------------------------------------------
+
+ASSURANCE_DRAWS = 400  # every draw of the shipped ensemble ...
+ASSURANCE_TRIALS = 50  # ... x 50 trials of its own ...
+ASSURANCE_SAMPLE_SIZE = 600  # ... of 600 strategy-arm patients, 3 looks
+GOALS.update({
+    "400 draws x 50 trials x 600, strategy arms, 3 looks (with each draw's truth) <= 20 s":
+        ("assurance_seconds", "<=", 20.0),
+    "EVSI by regression of those 20,000 trials <= 5 s": ("evsi_seconds", "<=", 5.0),
+})
+
+
+def assurance_seconds() -> dict[str, float]:
+    """Wall and CPU seconds (all threads) of :func:`simulator.trial.assurance.simulate_assurance` on the
+    benchmark's workload, and of :func:`simulator.sensitivity.evsi.value_of_trial` on its result (one
+    timed run each after a warm-up on 2 draws: the workload takes seconds)."""
+    from simulator.sensitivity.evsi import ensemble_draws, value_of_trial
+    from simulator.trial.assurance import simulate_assurance
+    from simulator.trial.design import Assurance, design_from_dict
+    from simulator.trial.run import trial_arrays
+
+    doc = {**_trial_designs()["group_sequential"], "name": "bench_assurance", "sample_size": ASSURANCE_SAMPLE_SIZE,
+           "enrollment": {"rates": [25]}, "analyses": [{"events": 150}, {"events": 300}, {"events": 450}]}
+    ta = trial_arrays(design_from_dict({"trial": doc}, "benchmark design assurance"))
+    settings = Assurance(trials_per_draw=ASSURANCE_TRIALS)
+    simulate_assurance(ta, ensemble_draws(ta, None, 2), settings=settings)  # compiles or loads the kernels
+    draws = ensemble_draws(ta, None, ASSURANCE_DRAWS)
+    wall, cpu = time.perf_counter(), time.process_time()
+    ds = simulate_assurance(ta, draws, settings=settings)
+    out = {"assurance_seconds": time.perf_counter() - wall, "assurance_cpu_seconds": time.process_time() - cpu}
+    wall, cpu = time.perf_counter(), time.process_time()
+    value_of_trial(ds)
+    out.update(evsi_seconds=time.perf_counter() - wall, evsi_cpu_seconds=time.process_time() - cpu)
+    return out
+
+
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     """Median wall-clock time of ``repeats`` calls of ``fn``, seconds."""
     times = []
@@ -668,6 +706,8 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
     say(f"trial engine, {TRIAL_TRIALS:,} trials x {TRIAL_SAMPLE_SIZE} patients")
     trials = trial_seconds(repeats)
     commands = command_rows(scenario_path, say)
+    say(f"trials over draws, {ASSURANCE_DRAWS} draws x {ASSURANCE_TRIALS} trials x {ASSURANCE_SAMPLE_SIZE} patients")
+    assurance = assurance_seconds()
     per_million = MILLION / n_patients / MEBIBYTE
     results: dict[str, object] = {
         "scenario": str(scenario_path),
@@ -693,6 +733,7 @@ def run_benchmark(scenario_path: str | Path, n_patients: int = DEFAULT_PATIENTS,
         "memory_to_output": memory["peak_bytes"] / memory["output_bytes"],
         **trials,
         **commands,
+        **assurance,
         "load_average_1min": os.getloadavg()[0],
     }
     results["goals"] = goal_status(results)
@@ -767,6 +808,9 @@ def format_report(results: dict[str, object]) -> str:
         f"  (rpact, piecewise-exponential: {RPACT_SECONDS['3 looks']:g} s)",
         f"boundaries of one design         {1000 * r['boundaries_seconds']:.1f} ms (3 looks, futility)",
         *format_command_rows(r),
+        f"trials over draws (assurance)    {r['assurance_seconds']:.1f} s (CPU {r['assurance_cpu_seconds']:.1f} s) "
+        f"for {ASSURANCE_DRAWS} draws x {ASSURANCE_TRIALS} x {ASSURANCE_SAMPLE_SIZE}, 3 looks, truth per draw",
+        f"EVSI by regression               {r['evsi_seconds']:.2f} s (CPU {r['evsi_cpu_seconds']:.2f} s)",
         f"load average (1 min) at the end  {r['load_average_1min']:.2f} on {m['cpus']} CPUs",
         "",
         "goals:",

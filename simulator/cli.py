@@ -460,6 +460,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     path = Path(args.design)
     design = load_design(path)
     arrays = trial_arrays(design, path.parent, path)
+    if args.ensemble is not None or args.draws is not None or design.assurance is not None:
+        return _trial_over_draws(args, arrays, path)
     n_trials = args.trials or design.n_trials
     n_null = 0 if design.null else (n_trials if args.null_trials is None else args.null_trials)
     seed = design.seed if args.seed is None else args.seed
@@ -513,6 +515,61 @@ def cmd_trial(args: argparse.Namespace) -> int:
         paths = plot_trial(ds, truth, folder, search)
         print(f"{len(paths)} figures written to {folder}")
     return 0
+
+
+def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
+    """``inosim trial --ensemble``: assurance, power by NRM driver, the value of the trial's information."""
+    from simulator.runtime.storage import write_netcdf
+    from simulator.sensitivity.evsi import driver_discrimination, ensemble_draws, format_value_of_trial, value_of_trial
+    from simulator.trial.assurance import (
+        assurance_figures,
+        assurance_verdict,
+        format_assurance,
+        prior_draws,
+        simulate_assurance,
+    )
+    from simulator.trial.design import Assurance
+
+    design = arrays.design
+    settings = design.assurance or Assurance()
+    if args.sizes:
+        settings = settings.model_copy(update={"sizes": args.sizes})
+    if args.trials:
+        settings = settings.model_copy(update={"trials_per_draw": args.trials})
+    k = args.draws or settings.draws
+    if arrays.model[0] is None:
+        draws = prior_draws(arrays, k or DEFAULT_PRIOR_DRAWS)
+    else:
+        source = args.ensemble or (str(path.parent / settings.ensemble) if settings.ensemble else None)
+        draws = ensemble_draws(arrays, source, k)
+    seed = design.seed if args.seed is None else args.seed
+    print("\n".join(textwrap.wrap(f"Trial design '{design.name}' ({path}) over {draws.size} draws of {draws.source} "
+                                  f"x {settings.trials_per_draw} trials each, {design.sample_size} patients, "
+                                  f"seed {seed}", 100)))
+    t0 = time.perf_counter()
+    with progress_bar(design.name, "draw") as progress:
+        ds = simulate_assurance(arrays, draws, seed=seed, settings=settings, progress=progress)
+    figures = assurance_figures(ds)
+    print(f"Simulated in {time.perf_counter() - t0:.1f} s\n")
+    print("\n".join(textwrap.wrap(assurance_verdict(ds, figures), 100)) + "\n")
+    figures += driver_discrimination(ds)
+    print(format_assurance(figures, f"Over the draws (95% Monte Carlo CIs; benefit: pp of {ds.attrs['benefit']}):"))
+    value = value_of_trial(ds)
+    print("\n" + "\n".join(textwrap.wrap(format_value_of_trial(value), 100)))
+    stored = {"figure_estimate": ("figure", [f.estimate for f in figures]),
+             "figure_lower": ("figure", [f.lower for f in figures]),
+             "figure_upper": ("figure", [f.upper for f in figures])}
+    out = ds.assign(stored).assign_coords(figure=[f.name for f in figures],
+                                         figure_unit=("figure", [f.unit for f in figures]))
+    out = out.merge(value.rename({"input": "voi_input"}))
+    power = ds.success.sel(sample_size=design.sample_size).mean("trial")
+    out["power_by_structure"] = power.groupby("structure").mean().rename(structure="structure_id").assign_attrs(
+        units="1", long_name="mean power of the draws of each model structure (design's size)")
+    print(f"\nResults written to {write_netcdf(out, args.out)}")
+    return 0
+
+
+DEFAULT_PRIOR_DRAWS = 400  # draws of the arms' hazard-ratio priors when the design does not say
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -697,6 +754,11 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--dask", metavar="SCHEDULER",
                        help="run the chunks of trials on a dask.distributed cluster (local:N or a scheduler "
                             "address); the results are bit-identical to a run without it")
+    trial.add_argument("--ensemble", nargs="?", const="", metavar="FILE",
+                       help="trials over draws: each draw of the posterior ensemble (default: the shipped one; "
+                            "piecewise-exponential arms: of their log_hazard_ratio priors) runs --trials trials "
+                            "(default 50): assurance, power by NRM driver, EVSI beside EVPI")
+    trial.add_argument("--draws", type=positive_int, help="with --ensemble: draws, evenly spaced (default: all)")
     trial.set_defaults(func=cmd_trial)
     return parser
 

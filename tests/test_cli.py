@@ -140,6 +140,55 @@ def test_trial_prints_characteristics_and_writes_results(tmp_path, capsys):
     assert "P(correct selection)" not in text  # under the null every arm is as good
 
 
+def test_trial_over_draws_prints_assurance_by_driver_and_evsi_beside_evpi(tmp_path, capsys):
+    """``--ensemble FILE``: each draw of a (small) ensemble with structures runs its own trials."""
+    import numpy as np
+    import xarray as xr
+    from designs import STRATEGIES, write_design
+
+    from simulator.model import kernel as K
+    from simulator.model.config import default_config_dir
+    from simulator.model.files import load_parameters
+
+    base = load_parameters(default_config_dir() / "parameters" / "default.yaml")
+    rows = np.array([[getattr(base, n) for n in K.PARAMETER_NAMES]] * 4)
+    j = K.PARAMETER_NAMES.index("nrm_cumulative_dose_slope")
+    rows[:, j] = [0.0, 0.3, 0.0, 0.6]
+    ens = xr.Dataset({"parameters": (("draw", "parameter"), rows)},
+                     coords={"parameter": list(K.PARAMETER_NAMES), "draw": np.arange(4), "draw_structure": (
+                         "draw", ["time_to_hsct-effect-none", "cumulative_dose-effect-none"] * 2)})
+    ens.to_netcdf(tmp_path / "ens.nc")
+    path = write_design(tmp_path, STRATEGIES)
+    out = tmp_path / "a.nc"
+    assert main(["trial", str(path), "--out", str(out), "--ensemble", str(tmp_path / "ens.nc"), "--trials", "4",
+                 "--sizes", "120"]) == 0
+    text = capsys.readouterr().out
+    first = next(line for line in text.splitlines() if line.startswith("Assurance "))
+    assert "95% MC CI" in first and text.index("Assurance ") < text.index("Over the draws")
+    for needle in ("power if NRM ~ cumulative dose", "power over draws, 50% quantile", "share of draws with power",
+                   "true benefit over draws", "P(success and true benefit >=", "assurance at 120 patients",
+                   "P(the result points to the true NRM driver)", "EVSI", "EVPI"):
+        assert needle in text, needle
+    assert max(len(line) for line in text.splitlines()) <= 100
+    ds = read_netcdf(out)
+    assert ds.sizes["draw"] == 4 and ds.sizes["trial"] == 4 and "evsi" in ds and "figure_estimate" in ds
+    assert list(ds.power_by_structure.structure_id.values) == ["cumulative_dose-effect-none", "time_to_hsct-effect-none"]
+    assert list(ds.nrm_driver.values) == ["time_to_hsct", "cumulative_dose"] * 2
+
+
+def test_trial_over_hazard_ratio_prior(tmp_path, capsys):
+    from designs import RPACT, write_design
+
+    arms = [RPACT["arms"][0], {**RPACT["arms"][1], "log_hazard_ratio": {"mean": -0.36, "sd": 0.2}}]
+    path = write_design(tmp_path, {**RPACT, "arms": arms, "assurance": {"draws": 20, "trials_per_draw": 10}})
+    out = tmp_path / "a.nc"
+    assert main(["trial", str(path), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "over 20 draws of the arms' normal priors on the log hazard ratio" in " ".join(text.split())
+    assert "Assurance " in text
+    assert read_netcdf(out).log_hr.sel(arm="experimental").std() > 0.1
+
+
 def test_trial_bad_design_is_one_line_exit_2(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text("trial: {name: x}\n")

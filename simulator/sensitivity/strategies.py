@@ -601,6 +601,18 @@ def _partial_value(d: np.ndarray, codes: np.ndarray, base: float) -> float:
     return float(np.sum(np.maximum(sums[used] / counts[used], 0.0) * counts[used]) / len(d) - base)
 
 
+def partial_evpi(d: np.ndarray, codes: np.ndarray, perms: Sequence[np.ndarray]) -> tuple[float, float]:
+    """Partial EVPI of a grouping of the draws, and its noise floor.
+
+    E over groups of max(E[D | group], 0) - max(E[D], 0) less the mean of the same over the
+    permutations ``perms`` of the draws (what finite groups give an input that does not matter),
+    at least 0; and that floor.
+    """
+    base = max(d.mean(), 0.0)
+    floor = float(np.mean([_partial_value(d[p], codes, base) for p in perms]))
+    return max(_partial_value(d, codes, base) - floor, 0.0), floor
+
+
 def value_of_information(ds: xr.Dataset, strategy: str, metric: str, bins: int = VOI_BINS) -> xr.Dataset:
     """What it is worth to learn each parameter, or the model structure, before choosing.
 
@@ -641,12 +653,11 @@ def value_of_information(ds: xr.Dataset, strategy: str, metric: str, bins: int =
     rows = []
 
     def add(name: str, codes: np.ndarray) -> None:
-        raw = _partial_value(d, codes, base)
-        floor = float(np.mean([_partial_value(d[p], codes, base) for p in perms]))
+        value, floor = partial_evpi(d, codes, perms)
         counts = np.bincount(codes)
         means = np.bincount(codes, weights=d)[counts > 0] / counts[counts > 0]
         z = means / (sd / np.sqrt(counts[counts > 0]))
-        rows.append((name, max(raw - floor, 0.0), floor, bool((z > 2).any() and (z < -2).any())))
+        rows.append((name, value, floor, bool((z > 2).any() and (z < -2).any())))
 
     labels = ds["draw_structure"].values
     if len(set(labels)) > 1:

@@ -38,7 +38,7 @@ MAX_SLOTS = 1 << 20  # patients per trial: trial-scoped patient ids are trial * 
 MAX_TRIALS = 1 << 40  # so that patient ids stay below 2**60
 MAX_ARMS = 8
 MAX_LOOKS = 10
-TIME_ENDPOINTS = ("os", "pfs")
+TIME_ENDPOINTS = ("os", "pfs", "nrm")  # nrm: death without relapse after HSCT (competing risks kept at risk)
 BINARY_ENDPOINTS = ("cr_cri", "sos_post_hsct", "grade3_ae")
 # the metric each binary endpoint counts (its direction of better is the metric's: Metric.better)
 ENDPOINT_METRIC = {"cr_cri": "cr_cri", "sos_post_hsct": "post_hsct_sos_any", "grade3_ae": "grade3plus_ae"}
@@ -103,6 +103,14 @@ class Dropout(_Model):
         return self
 
 
+class LogHazardRatioPrior(_Model):
+    """Normal prior on the log hazard ratio of a piecewise-exponential arm: its hazards times exp(L),
+    L ~ N(mean, sd^2), one L per draw of a trial over draws (classical assurance, O'Hagan et al. 2005)."""
+
+    mean: float
+    sd: NonNegative
+
+
 class Arm(_Model):
     """One arm: a dosing strategy (a scenario file or overrides of the base), or piecewise-exponential."""
 
@@ -113,12 +121,17 @@ class Arm(_Model):
         None, description="hazard of every time-to-event endpoint, per month, by period")
     ratio: Annotated[int, Field(ge=1, le=10)] = 1
     dropout: Dropout | None = None
+    log_hazard_ratio: LogHazardRatioPrior | None = Field(
+        None, description="piecewise-exponential arms: prior on the log hazard ratio (trials over draws)")
 
     @model_validator(mode="after")
     def _one_source(self) -> Arm:
         given = [k for k in ("scenario", "overrides", "piecewise_exponential") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one of scenario, overrides, piecewise_exponential, got {given}")
+        if self.log_hazard_ratio is not None and self.piecewise_exponential is None:
+            raise ValueError("log_hazard_ratio: a prior on the hazard ratio needs piecewise_exponential "
+                             "(strategy arms take their uncertainty from the posterior ensemble)")
         return self
 
 
@@ -236,6 +249,37 @@ class Selection(_Model):
         return self
 
 
+class Benefit(_Model):
+    """The true benefit of a trial over draws: experimental minus control in every patient's copy under
+    both arms (the counterfactual truth), positive = better for patients. Time endpoints: the share
+    free of the event at ``months``; binary endpoints: the share with the outcome (signed by its
+    better direction)."""
+
+    endpoint: Literal[TIME_ENDPOINTS + BINARY_ENDPOINTS] = "os"
+    months: Positive | None = 24.0
+
+    @model_validator(mode="after")
+    def _months(self) -> Benefit:
+        if (self.endpoint in TIME_ENDPOINTS) != (self.months is not None):
+            raise ValueError("months: needed for a time-to-event endpoint, and only for one")
+        return self
+
+
+class Assurance(_Model):
+    """Trials over draws (``inosim trial --ensemble``): each draw of the posterior ensemble (strategy
+    arms) or of the arms' hazard-ratio priors (piecewise-exponential arms) runs its own trials."""
+
+    ensemble: str | None = Field(None, description="ensemble netCDF, relative to the design file "
+                                                   "(default: the shipped posterior ensemble)")
+    draws: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, description="default: every draw")
+    trials_per_draw: Annotated[int, Field(ge=2, le=100_000)] = 50
+    truth_patients: Annotated[int, Field(ge=100, le=MAX_SLOTS)] = 4000
+    benefit: Benefit = Benefit()
+    relevant_difference: float = Field(0.05, description="clinically relevant true benefit (benefit's units)")
+    sizes: list[Annotated[int, Field(ge=2, le=MAX_SLOTS)]] = Field(
+        [], description="nested sample sizes (the same patients): assurance at each")
+
+
 class Design(_Model):
     """A randomised trial on the virtual patients."""
 
@@ -258,6 +302,7 @@ class Design(_Model):
     n_trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 10_000
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 2025
     null: bool = Field(False, description="every arm gets the control's strategy (type I error)")
+    assurance: Assurance | None = Field(None, description="run the trials over draws (see Assurance)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Design:
@@ -284,6 +329,12 @@ class Design(_Model):
                                  "which piecewise-exponential arms do not have")
             if self.selection is not None:
                 raise ValueError("selection: needs strategy arms (CR/CRi and SOS)")
+            nrm = [t.name for t in self.tests if t.endpoint == "nrm"] + [
+                "analyses" for a in self.analyses if a.endpoint == "nrm"]
+            if self.assurance is not None and self.assurance.benefit.endpoint not in ("os", "pfs"):
+                nrm.append("assurance.benefit")
+            if nrm:
+                raise ValueError(f"{nrm[0]}: the nrm and binary endpoints need strategy arms")
         elif self.scenario is None and any(a.scenario is None for a in self.arms):
             raise ValueError("scenario: strategy arms without their own scenario file need a base scenario")
         if any(t.stratified for t in self.tests) and not self.randomization.strata:

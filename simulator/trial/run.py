@@ -41,6 +41,7 @@ from simulator.trial.design import (
 assert MAX_SLOTS == E.MAX_SLOTS, "design and engine must agree on the patient-id stride"
 CHUNK_SLOTS = 400_000  # patient slots per chunk (bounds the memory of the model's records)
 AGE_STRATUM_YEARS = 55.0  # the age_55 stratification factor: age >= 55 years
+NRM_CAUSE = 2  # the kernel's death_cause of non-relapse death after HSCT (simulation.INT_FIELDS)
 TEST_CODES = {name: i for i, name in enumerate(TIME_TESTS + BINARY_TESTS)}  # engine.T_* order
 ESTIMANDS = {
     "logrank": ("hazard ratio, experimental vs control (Peto, exp((O-E)/V))", "1"),
@@ -261,10 +262,15 @@ def model_outcomes(arrays: ModelArrays, seed: int, ids: np.ndarray):
         return np.where(happened, np.nan_to_num(day, nan=np.inf), np.inf) / K.MONTH
 
     death = months(r["death_day"])
-    tte = np.stack([death, np.minimum(months(r["progression_day"]), death)])
     binary_time = np.stack([months(r["response_day"], r["best_response"] == 1),
                             months(r["hsct_day"], r["sos_post_hsct"] == 1),
                             months(r["last_dose_day"], r["grade3_ae"] == 1)])
+    # nrm: death without relapse after HSCT; a competing event (relapse, other death) leaves the time
+    # infinite, so the patient stays at risk until censored: the subdistribution risk set of Fine and
+    # Gray (1999) with censoring-complete data, under which the log-rank is Gray's test and 1 - KM the
+    # cumulative incidence
+    nrm = np.where(r["death_cause"] == NRM_CAUSE, death, np.inf)
+    tte = np.stack([death, np.minimum(months(r["progression_day"]), death), nrm])
     covariates = {"salvage_line": r["salvage"] == 2, "age_55": r["age"] >= AGE_STRATUM_YEARS,
                   "prior_hsct": r["prior_hsct"] == 1}
     return tte, binary_time, covariates
@@ -367,9 +373,13 @@ def run_chunk(ta: TrialArrays, seed: int, first_trial: int, n_trials: int) -> di
         comparison, 6), ``events``, ``patients``, ``decision``, ``cut``, ``enrolled``,
         ``stop_look``), and with selection ``selected`` and ``utility`` (trial, arm).
     """
+    return analyse_patients(ta, trial_patients(ta, seed, first_trial, n_trials))
+
+
+def analyse_patients(ta: TrialArrays, p: TrialPatients) -> dict[str, np.ndarray]:
+    """Analyse a chunk's patients (:func:`trial_patients`) as :func:`run_chunk` returns them."""
     dc = ta.constants
-    p = trial_patients(ta, seed, first_trial, n_trials)
-    out = E.empty_results(n_trials, dc.looks.shape[0], dc.tests.shape[0] * dc.comparisons.size)
+    out = E.empty_results(p.slots.entry.shape[0], dc.looks.shape[0], dc.tests.shape[0] * dc.comparisons.size)
     E.analyse(dc, p.slots, p.alive, out)
     parts = out._asdict()
     if p.selected is not None:
@@ -531,6 +541,16 @@ def simulate_trials(design: TrialArrays | Design | str | Path, *, n_trials: int 
     return to_dataset(ta, parts, seed)
 
 
+def resized(ta: TrialArrays, size: int) -> TrialArrays:
+    """The design at ``size`` patients, event targets scaled by ``size / sample_size`` (rounded; a
+    look's share of the events is kept), the arms' models unchanged."""
+    design = ta.design
+    scale = size / design.sample_size
+    looks = [a.model_copy(update={"events": None if a.events is None else max(1, round(a.events * scale))})
+             for a in design.analyses]
+    return _convert(design.model_copy(update={"sample_size": size, "analyses": looks}), ta.model)
+
+
 def sample_size_search(ta: TrialArrays, sizes: list[int], *, target: float = 0.8, n_trials: int | None = None,
                        seed: int | None = None, dask: str | None = None) -> xr.Dataset:
     """Power of the primary test over nested sample sizes, and the smallest size reaching ``target``.
@@ -554,11 +574,7 @@ def sample_size_search(ta: TrialArrays, sizes: list[int], *, target: float = 0.8
     design = ta.design
     power, lower, upper = [], [], []
     for size in sizes:
-        scale = size / design.sample_size
-        looks = [a.model_copy(update={"events": None if a.events is None else max(1, round(a.events * scale))})
-                 for a in design.analyses]
-        d = design.model_copy(update={"sample_size": size, "analyses": looks})
-        ds = simulate_trials(_convert(d, ta.model), n_trials=n_trials, seed=seed, dask=dask)
+        ds = simulate_trials(resized(ta, size), n_trials=n_trials, seed=seed, dask=dask)
         prim = [t for t in ds.test.values if ds.test_name.sel(test=t).item() == design.primary_test.name]
         hits = (ds.decision.sel(test=prim) == E.EFFICACY).any(("look", "test")).values
         k, n = int(hits.sum()), hits.size
