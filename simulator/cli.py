@@ -121,8 +121,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     shipped = default_config_dir() / "parameters"
     if args.comparators:
-        path = comparators.calibrate_comparators(out)
-        print(f"Treatment modules fitted; their parameters written to {path}")
+        path, ensemble = comparators.calibrate_comparators(out)
+        print(f"Treatment modules fitted; their parameters written to {path}, their posterior ensemble to {ensemble}")
         return 0
     if args.structures:
         result = calibration.calibrate_structures(out, dask=args.dask)

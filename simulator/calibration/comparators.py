@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 from scipy import optimize
 
 from simulator.analysis.outcomes import cumulative_incidence, km_survival_at, patient_columns
@@ -31,14 +32,25 @@ from simulator.calibration.figures import (
     _rate,
 )
 from simulator.calibration.parameters import FD_STEP, FREE_BOUND, FitParameter
+from simulator.calibration.run import COMBINED_DRAWS
 from simulator.model import kernel as K
 from simulator.model.config import ComparatorParameters, Scenario, default_config_dir
-from simulator.model.files import COMPARATORS_FILE, derive_scenario, load_scenario, read_yaml, shipped_comparators
+from simulator.model.files import (
+    COMPARATOR_ENSEMBLE_FILE,
+    COMPARATORS_FILE,
+    derive_scenario,
+    load_scenario,
+    read_yaml,
+    shipped_comparators,
+)
 from simulator.model.simulation import model_arrays, record_columns, run_kernel
+from simulator.runtime.storage import write_netcdf
 
 TRIAL_PATIENTS = 200_000  # simulated patients of a trial check
 EFS_RESPONSE_DAYS = 84.0  # TOWER: no CR/CRh/CRi within 12 weeks is an event-free-survival event on day 0
 TRIAL_SEED = 20251125
+ENSEMBLE_DRAWS = COMBINED_DRAWS  # draws of the modules' posterior ensemble: one per draw of the InO ensemble
+ENSEMBLE_SEED = 20251206
 # what must match a trial's shipped scenario for its figures to describe a run (not the parameters)
 TRIAL_SETTING = ("treatment", "then", "population", "cohorts", "simulation")
 
@@ -316,6 +328,15 @@ class TrialEvaluator:
         return np.array(r + [(z - z0) / p.prior_sd for z, z0, p in zip(free, centre, self.trial.fitted)])
 
 
+def _jacobian(ev: TrialEvaluator, z: np.ndarray) -> np.ndarray:
+    """Forward-difference Jacobian of the residuals (prior rows included) in absolute steps."""
+    z0 = ev.prior_free()
+    steps = FD_STEP * np.array([p.prior_sd for p in ev.trial.fitted])
+    r0 = ev.residuals(z, z0)
+    return np.column_stack([(ev.residuals(z + np.eye(len(z))[j] * steps[j], z0) - r0) / steps[j]
+                            for j in range(len(z))])
+
+
 def trial_scenario(trial: Trial) -> Scenario:
     """The shipped scenario of the arm's population and treatment."""
     scenario = load_scenario(default_config_dir() / trial.scenario)
@@ -337,21 +358,73 @@ def fit_trial(trial: Trial, n_patients: int = 50_000, seed: int = TRIAL_SEED, ma
     ev = TrialEvaluator(trial, scenario, n_patients, seed)
     z0 = ev.prior_free()
     prior_sd = np.array([p.prior_sd for p in trial.fitted])
-    steps = FD_STEP * prior_sd
 
     def residuals(z: np.ndarray) -> np.ndarray:
         return ev.residuals(z, z0)
 
-    def jacobian(z: np.ndarray) -> np.ndarray:
-        r0 = residuals(z)
-        return np.column_stack([(residuals(z + np.eye(len(z))[j] * steps[j]) - r0) / steps[j]
-                                for j in range(len(z))])
-
-    res = optimize.least_squares(residuals, z0, jac=jacobian, method="trf", x_scale=prior_sd,
+    res = optimize.least_squares(residuals, z0, jac=lambda z: _jacobian(ev, z), method="trf", x_scale=prior_sd,
                                  bounds=(z0 - FREE_BOUND, z0 + FREE_BOUND), max_nfev=max_nfev, ftol=1e-3)
     log(f"{trial.section}: -log-likelihood {res.cost:.2f} after {res.nfev} iterations")
     values = {p.name: p.from_free(float(z)) for p, z in zip(trial.fitted, res.x)}
     return scenario.comparators.model_copy(update=values)
+
+
+# ----------------------------------------------------------------------------- posterior
+def laplace_draws(trial: Trial, comparators: ComparatorParameters, draws: int, rng: np.random.Generator,
+                  n_patients: int = 50_000, seed: int = TRIAL_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draws of the module's fitted parameters from the Laplace approximation at its fit.
+
+    The posterior on the free scale is approximated by N(z*, (J'J)^-1): z* the fitted values
+    (``comparators``), J the forward-difference Jacobian of the deviance residuals and the
+    prior rows at z* (as :func:`fit_trial` computes it, on the same simulated patients).
+    Draws outside the fit's bounds (the priors' centres +- ``FREE_BOUND``) are clipped to them.
+
+    Returns
+    -------
+    (values, centre, cov)
+        ``values`` (draws, fitted parameters) on the natural scale; ``centre`` and ``cov``
+        the normal on the free scale.
+    """
+    scenario = trial_scenario(trial).model_copy(update={"comparators": comparators})
+    ev = TrialEvaluator(trial, scenario, n_patients, seed)
+    centre = np.array([p.to_free(getattr(comparators, p.name)) for p in trial.fitted])
+    jac = _jacobian(ev, centre)
+    cov = np.linalg.pinv(jac.T @ jac)
+    z0 = ev.prior_free()
+    z = np.clip(rng.multivariate_normal(centre, cov, size=draws), z0 - FREE_BOUND, z0 + FREE_BOUND)
+    values = np.array([[p.from_free(float(v)) for p, v in zip(trial.fitted, row)] for row in z])
+    return values, centre, cov
+
+
+def comparator_ensemble(comparators: ComparatorParameters, draws: int = ENSEMBLE_DRAWS, seed: int = ENSEMBLE_SEED,
+                        log=print) -> xr.Dataset:
+    """The modules' posterior ensemble: each module's :func:`laplace_draws`, independently
+    (the trials are independent), the parameters no trial fits fixed at ``comparators``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``parameters`` (draw, parameter) over ``COMPARATOR_PARAMETER_NAMES``, natural scale,
+        with a boolean ``fitted`` coordinate, as :func:`simulator.sensitivity.distributions.load_ensemble`
+        reads it.
+    """
+    rng = np.random.default_rng(seed)
+    names = list(K.COMPARATOR_PARAMETER_NAMES)
+    full = np.tile(comparators.vector(), (draws, 1))
+    fitted = []
+    for trial in (t for t in TRIALS if t.priors):
+        values, _, cov = laplace_draws(trial, comparators, draws, rng)
+        full[:, [names.index(p.name) for p in trial.fitted]] = values
+        fitted += [p.name for p in trial.fitted]
+        log(f"{trial.section}: Laplace SD on the free scale "
+            + ", ".join(f"{p.name} {math.sqrt(c):.3g}" for p, c in zip(trial.fitted, np.diag(cov))))
+    return xr.Dataset(
+        {"parameters": (("draw", "parameter"), full)},
+        coords={"draw": np.arange(draws), "parameter": names, "fitted": ("parameter", [n in fitted for n in names])},
+        attrs={"description": "InOSim treatment modules' posterior ensemble: each module's Laplace approximation "
+               "N(fit, (J'J)^-1) on the free scale at its fit (`inosim calibrate --comparators`, docs/comparators.md)",
+               "seed": seed, "trial_seed": TRIAL_SEED},
+    )
 
 
 # ----------------------------------------------------------------------------- check
@@ -429,8 +502,9 @@ def write_comparators(comparators: ComparatorParameters, fitted: list[str], path
     return path
 
 
-def calibrate_comparators(out: Path, log=print) -> Path:
-    """Fit every treatment module to its trial and write ``out/comparators.yaml``."""
+def calibrate_comparators(out: Path, log=print) -> tuple[Path, Path]:
+    """Fit every treatment module to its trial; write ``out/comparators.yaml`` and the modules'
+    posterior ensemble at the fit (:func:`comparator_ensemble`) to ``out/comparators_posterior.nc``."""
     comparators = ComparatorParameters.model_validate(shipped_comparators())
     fitted = []
     for trial in (t for t in TRIALS if t.priors):
@@ -438,4 +512,5 @@ def calibrate_comparators(out: Path, log=print) -> Path:
         update = {p.name: getattr(values, p.name) for p in trial.fitted}
         comparators = comparators.model_copy(update=update)
         fitted += list(update)
-    return write_comparators(comparators, fitted, out / "comparators.yaml")
+    path = write_comparators(comparators, fitted, out / "comparators.yaml")
+    return path, write_netcdf(comparator_ensemble(comparators, log=log), out / Path(COMPARATOR_ENSEMBLE_FILE).name)

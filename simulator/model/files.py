@@ -139,6 +139,7 @@ def structure_parameter_file(structure: ModelStructure) -> Path:
 PARAMETER_SPEC_KEYS = ("file", "overrides")
 DEFAULT_PARAMETERS_FILE = "parameters/default.yaml"
 COMPARATORS_FILE = "parameters/comparators.yaml"
+COMPARATOR_ENSEMBLE_FILE = "parameters/comparators_posterior.nc"  # the modules' posterior ensemble
 
 
 def shipped_comparators() -> dict:

@@ -215,7 +215,8 @@ def run_kernel_ids(arrays: ModelArrays, seed: int, ids: np.ndarray) -> tuple[np.
 
 
 def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: int,
-                       first_patient: int | np.ndarray = 0) -> tuple[np.ndarray, np.ndarray]:
+                       first_patient: int | np.ndarray = 0, tpar_sets: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Run patients under each parameter vector (sensitivity analyses, parameter ensembles).
 
     Parameters
@@ -231,6 +232,9 @@ def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: 
         every set: common random numbers), or one per set.
     n : int
         Patients per set.
+    tpar_sets : ndarray, shape (n_sets, len(kernel.COMPARATOR_PARAMETER_NAMES)), optional
+        The treatment modules' parameters of each set (default: ``arrays.tpar`` for every
+        set); the sets sharing a row run in one kernel call.
 
     Returns
     -------
@@ -247,8 +251,18 @@ def run_parameter_sets(arrays: ModelArrays, par_sets: np.ndarray, seed: int, n: 
     out_int = np.empty((K.N_INT, n_sets, n), dtype=np.int32)
     a = arrays
     firsts = np.broadcast_to(np.asarray(first_patient, dtype=np.int64), (n_sets,)).copy()
-    K.simulate_parameter_sets(seed, firsts, a.pop, a.age_table, a.reg, a.doses, a.days,
-                              a.n_doses, par_sets, a.tpar, a.fu, out_float, out_int)
+    if tpar_sets is None:
+        K.simulate_parameter_sets(seed, firsts, a.pop, a.age_table, a.reg, a.doses, a.days,
+                                  a.n_doses, par_sets, a.tpar, a.fu, out_float, out_int)
+        return out_float, out_int
+    tpars, group = np.unique(np.asarray(tpar_sets, dtype=float), axis=0, return_inverse=True)
+    for g, tpar in enumerate(tpars):
+        sets = np.flatnonzero(group.ravel() == g)
+        f, i = np.empty((K.N_FLOAT, len(sets), n)), np.empty((K.N_INT, len(sets), n), dtype=np.int32)
+        K.simulate_parameter_sets(seed, firsts[sets], a.pop, a.age_table, a.reg, a.doses, a.days,
+                                  a.n_doses, np.ascontiguousarray(par_sets[sets]), np.ascontiguousarray(tpar),
+                                  a.fu, f, i)
+        out_float[:, sets], out_int[:, sets] = f, i
     return out_float, out_int
 
 

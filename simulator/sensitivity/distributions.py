@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
 from simulator.model.config import ConfigError, Parameters, default_config_dir, validate
+from simulator.model.files import COMPARATOR_ENSEMBLE_FILE
 from simulator.runtime.storage import read_netcdf
 
 ONE_WAY_QUANTILES = (0.025, 0.975)  # a distribution's one-way range (and Morris range)
@@ -235,6 +236,13 @@ def parameter_domain(name: str) -> tuple[float, float]:
 def default_ensemble_path() -> Path:
     """The shipped calibrated ensemble (``configs/parameters/posterior.nc``)."""
     return default_config_dir().joinpath(*ENSEMBLE_FILE)
+
+
+def load_comparator_ensemble(source: str | Path | xr.Dataset | None = None) -> xr.Dataset:
+    """The treatment modules' posterior ensemble: ``parameters`` over (draw, parameter) of
+    ``COMPARATOR_PARAMETER_NAMES``; default: the shipped one (``configs/parameters/comparators_posterior.nc``,
+    :func:`simulator.calibration.comparators.comparator_ensemble`). See :func:`load_ensemble`."""
+    return load_ensemble(source if source is not None else default_config_dir() / COMPARATOR_ENSEMBLE_FILE)
 
 
 def load_ensemble(source: str | Path | xr.Dataset | None = None) -> xr.Dataset:

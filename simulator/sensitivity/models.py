@@ -33,7 +33,7 @@ from simulator.analysis.trial_metrics import (
 )
 from simulator.calibration.parameters import FIT_PARAMETERS, STRUCTURE_FIT_PARAMETERS
 from simulator.model import kernel as K
-from simulator.model.config import Parameters, Scenario, validate
+from simulator.model.config import ComparatorParameters, Parameters, Scenario, validate
 from simulator.model.files import derive_scenario
 from simulator.model.simulation import (
     model_arrays,
@@ -283,23 +283,37 @@ class SimulatorModel:
                        domain=parameter_domain(spec.name), ensemble=draws,
                        default_distribution=FIT_SCALE.get(spec.name))
 
-    def vectors(self, names: Sequence[str], values: np.ndarray) -> np.ndarray:
+    def vectors(self, names: Sequence[str], values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Full parameter vectors: the baseline with the named columns replaced, each validated.
+
+        Names of ``kernel.COMPARATOR_PARAMETER_NAMES`` (the treatment modules' parameters)
+        are returned apart, as they replace those of each strategy's own modules.
+
+        Returns
+        -------
+        (par, comparators) : ndarray, shapes (sets, len(PARAMETER_NAMES)) and (sets, k)
+            ``comparators`` holds the values of the k named module parameters, in order.
 
         Raises
         ------
         ConfigError
-            If a set breaks a constraint of :class:`simulator.model.config.Parameters`.
+            If a set breaks a constraint of :class:`simulator.model.config.Parameters`
+            or :class:`simulator.model.config.ComparatorParameters`.
         """
-        unknown = [n for n in names if n not in K.PARAMETER_NAMES]
+        unknown = [n for n in names if n not in K.PARAMETER_NAMES and n not in K.COMPARATOR_PARAMETER_NAMES]
         if unknown:
             raise SpecError(f"parameters: unknown parameter '{unknown[0]}'")
+        own = [j for j, n in enumerate(names) if n in K.PARAMETER_NAMES]
+        modules = [j for j, n in enumerate(names) if n in K.COMPARATOR_PARAMETER_NAMES]
         out = np.tile(self.baseline, (len(values), 1))
-        out[:, [K.PARAMETER_NAMES.index(n) for n in names]] = values
-        for i, row in enumerate(out):
-            validate(Parameters, dict(zip(K.PARAMETER_NAMES, row.tolist())),
-                     f"parameter set {i} ({', '.join(f'{n}={v:.4g}' for n, v in zip(names, values[i]))})")
-        return out
+        out[:, [K.PARAMETER_NAMES.index(names[j]) for j in own]] = values[:, own]
+        tpar = np.tile(self.scenario.comparators.vector(), (len(values), 1))
+        tpar[:, [K.COMPARATOR_PARAMETER_NAMES.index(names[j]) for j in modules]] = values[:, modules]
+        for i in range(len(values)):
+            where = f"parameter set {i} ({', '.join(f'{n}={v:.4g}' for n, v in zip(names, values[i]))})"
+            validate(Parameters, dict(zip(K.PARAMETER_NAMES, out[i].tolist())), where)
+            validate(ComparatorParameters, dict(zip(K.COMPARATOR_PARAMETER_NAMES, tpar[i].tolist())), where)
+        return out, np.ascontiguousarray(values[:, modules])
 
     def evaluate(self, names: Sequence[str], values: np.ndarray,
                  progress: Callable[[int, int], Any] | None = None,
@@ -309,7 +323,8 @@ class SimulatorModel:
         Parameters
         ----------
         names : sequence of str
-            The parameters that ``values`` sets.
+            The parameters that ``values`` sets: model parameters, or the treatment modules'
+            (``kernel.COMPARATOR_PARAMETER_NAMES``, replacing every strategy's own).
         values : ndarray, shape (sets, len(names))
             One parameter set per row.
         progress : callable, optional
@@ -330,7 +345,8 @@ class SimulatorModel:
             share of the base scenario's patients in each segment of each trial, keyed
             :func:`share_key` (segment).
         """
-        sets = self.vectors(names, values)
+        module_names = tuple(n for n in names if n in K.COMPARATOR_PARAMETER_NAMES)
+        sets, modules = self.vectors(names, values)
         n_sets, reps = len(sets), self.replicates
         blocks = np.zeros(n_sets, dtype=np.int64) if blocks is None else np.asarray(blocks, dtype=np.int64)
         if blocks.shape != (n_sets,) or (blocks < 0).any():
@@ -343,7 +359,8 @@ class SimulatorModel:
         done = 0
         with scheduler(self.dask) as map_tasks:
             for i, figures in map_tasks(self._chunk_figures,
-                                          [(sets[s:s + per_chunk], blocks[s:s + per_chunk]) for s in starts]):
+                                          [(sets[s:s + per_chunk], module_names, modules[s:s + per_chunk],
+                                            blocks[s:s + per_chunk]) for s in starts]):
                 start = starts[i]
                 size = min(per_chunk, n_sets - start)
                 for o in self.outputs:
@@ -363,16 +380,25 @@ class SimulatorModel:
                     progress(done, n_sets)
         return out
 
-    def _chunk_figures(self, task: tuple[np.ndarray, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-        """The figures of a chunk of parameter sets (and their patient blocks) under every strategy needed."""
-        sets, blocks = task
-        return {s: self._figures(s, sets, blocks) for s in self._metrics}
+    def _chunk_figures(self, task: tuple[np.ndarray, tuple[str, ...], np.ndarray, np.ndarray]
+                       ) -> dict[str, dict[str, np.ndarray]]:
+        """The figures of a chunk of parameter sets (their module parameters and patient blocks)
+        under every strategy needed."""
+        sets, module_names, modules, blocks = task
+        return {s: self._figures(s, sets, module_names, modules, blocks) for s in self._metrics}
 
-    def _figures(self, strategy: str, sets: np.ndarray, blocks: np.ndarray) -> dict[str, np.ndarray]:
-        """The figures needed under one strategy, per (set, replicate); each set simulates its block."""
+    def _figures(self, strategy: str, sets: np.ndarray, module_names: tuple[str, ...], modules: np.ndarray,
+                 blocks: np.ndarray) -> dict[str, np.ndarray]:
+        """The figures needed under one strategy, per (set, replicate); each set simulates its block
+        with the strategy's module parameters, the named ones (``module_names``: ``modules``) replaced."""
         reps, patients = self.replicates, self.patients
-        out_float, out_int = run_parameter_sets(self._arrays[strategy], sets, self.seed, reps * patients,
-                                                blocks * (reps * patients))
+        arrays = self._arrays[strategy]
+        tpar = None
+        if module_names:
+            tpar = np.tile(arrays.tpar, (len(sets), 1))
+            tpar[:, [K.COMPARATOR_PARAMETER_NAMES.index(n) for n in module_names]] = modules
+        out_float, out_int = run_parameter_sets(arrays, sets, self.seed, reps * patients,
+                                                blocks * (reps * patients), tpar)
         records = patient_columns(record_columns(out_float.reshape(K.N_FLOAT, -1), out_int.reshape(K.N_INT, -1)))
         trials, metrics = len(sets) * reps, tuple(self._metrics[strategy].values())
         values, _ = trial_figures(records, trials, patients, metrics=metrics, curves=False)

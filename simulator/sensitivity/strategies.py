@@ -40,8 +40,9 @@ from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
 from simulator.analysis.segments import ALL_PATIENTS
 from simulator.analysis.segments import splits as segment_splits
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, mc_summary, netcdf_unit
+from simulator.model import kernel as K
 from simulator.model.config import Scenario
-from simulator.sensitivity.distributions import load_ensemble, varied_parameters
+from simulator.sensitivity.distributions import load_comparator_ensemble, load_ensemble, varied_parameters
 from simulator.sensitivity.models import SimulatorModel, segment_key, share_key
 
 BY_ID = {m.id: m for m in TRIAL_METRICS}
@@ -158,7 +159,8 @@ def ensemble_summary(values: np.ndarray, sign: float = 1.0) -> dict[str, float]:
 
 
 def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], metrics: Sequence[str] = HEADLINE,
-                       *, ensemble: str | xr.Dataset | None = None, seed: int = 2025,
+                       *, ensemble: str | xr.Dataset | None = None,
+                       comparator_ensemble: str | xr.Dataset | None = None, seed: int = 2025,
                        patients: int = POOLED_ANALYSIS_PATIENTS,
                        fitted_replicates: int = FITTED_REPLICATES, replicates: int = ENSEMBLE_REPLICATES,
                        draws: int | None = None, per_structure: int = PER_STRUCTURE_DRAWS,
@@ -181,6 +183,13 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
         Metric ids of :data:`simulator.analysis.trial_metrics.TRIAL_METRICS`.
     ensemble : path or Dataset, optional
         The combined ensemble (default: the shipped ``configs/parameters/posterior.nc``).
+    comparator_ensemble : path or Dataset, optional
+        The treatment modules' posterior ensemble (default: the shipped
+        ``configs/parameters/comparators_posterior.nc``), read where a strategy or the
+        reference uses another treatment than InO or a next one: each row of the combined
+        ensemble (and of each structure's) then also sets the modules' fitted parameters
+        to the draw of the modules' ensemble with the row's index (modulo its size), and
+        ``draw_inputs`` holds them after the model parameters.
     seed, patients : int
         Generator seed and patients per replicate (a trial of the pooled analysis' size).
     fitted_replicates, replicates : int
@@ -240,9 +249,16 @@ def compare_strategies(reference: Scenario, strategies: Mapping[str, Scenario], 
     point = SimulatorModel(reference, specs, replicates=fitted_replicates, **common).evaluate([], np.empty((1, 0)))
     ens = load_ensemble(ensemble)
     rows, blocks, labels, structures = _draws(ens, draws, per_structure)
-    blocks = blocks + -(-fitted_replicates // replicates)  # after the fitted answer's patients
     names = [str(n) for n in ens["parameter"].values]
     varied = set(varied_parameters(ens)) | {n for n, v in zip(names, np.ptp(rows, axis=0)) if v > 0}
+    if any(s.treatment != K.TREATMENTS[K.TREAT_INO] or s.then is not None for s in (reference, *strategies.values())):
+        modules = load_comparator_ensemble(comparator_ensemble)  # draw b of every ensemble goes with its draw b % size
+        chosen_modules = varied_parameters(modules)
+        rows = np.hstack([rows, modules["parameters"].sel(parameter=chosen_modules).values[
+            blocks % modules.sizes["draw"]]])
+        names += chosen_modules
+        varied |= set(chosen_modules)
+    blocks = blocks + -(-fitted_replicates // replicates)  # after the fitted answer's patients
     columns = [j for j, n in enumerate(names) if n in varied]
     runs = SimulatorModel(reference, specs, replicates=replicates, **common).evaluate(
         [names[j] for j in columns], rows[:, columns], progress, blocks)

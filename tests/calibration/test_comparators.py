@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import CONFIGS
 
 from simulator import load_scenario
 from simulator.calibration.comparators import (
+    ENSEMBLE_DRAWS,
     TRIALS,
     calibrate_comparators,
     trial_check,
@@ -15,6 +17,7 @@ from simulator.calibration.comparators import (
 )
 from simulator.model.config import ComparatorParameters
 from simulator.model.files import read_yaml
+from simulator.sensitivity.distributions import load_comparator_ensemble, varied_parameters
 
 
 @pytest.mark.parametrize("trial", [t for t in TRIALS if t.priors], ids=lambda t: t.section)
@@ -48,10 +51,32 @@ def test_trial_of_finds_the_trial_whatever_the_parameters(label):
 
 def test_calibration_writes_a_loadable_file_with_the_shipped_values(tmp_path):
     """A refit from the priors lands on the shipped values (the fit is reproducible from one command)."""
-    path = calibrate_comparators(tmp_path, log=lambda *_: None)
+    path, ensemble = calibrate_comparators(tmp_path, log=lambda *_: None)
     doc = read_yaml(path)
     doc.pop("description")
     refit = ComparatorParameters.model_validate(doc)
     shipped = load_scenario(CONFIGS / "soc_inovate.yaml").comparators
     for name, value in shipped.model_dump().items():
         assert getattr(refit, name) == pytest.approx(value, rel=1e-4), name
+    refit_draws, shipped_draws = load_comparator_ensemble(ensemble), load_comparator_ensemble()
+    np.testing.assert_allclose(refit_draws["parameters"].values, shipped_draws["parameters"].values, rtol=1e-2, atol=1e-6)
+
+
+def test_shipped_ensemble_is_the_laplace_normal_around_the_fit():
+    """Each fitted parameter's draws, on its free scale, centre on the shipped fit (the Laplace
+    mean) within 4 Monte Carlo SEs (SD / sqrt(draws)) and spread; the others are the shipped values."""
+    ens = load_comparator_ensemble()
+    shipped = load_scenario(CONFIGS / "soc_inovate.yaml").comparators
+    fitted = {p.name: p for t in TRIALS for p in t.fitted}
+    assert ens.sizes["draw"] == ENSEMBLE_DRAWS
+    assert set(varied_parameters(ens)) == set(fitted)
+    for name in map(str, ens.parameter.values):
+        draws = ens["parameters"].sel(parameter=name).values
+        if name not in fitted:
+            assert (draws == getattr(shipped, name)).all(), name
+            continue
+        z = np.array([fitted[name].to_free(float(v)) for v in draws])
+        assert 0 < z.std() < fitted[name].prior_sd * 1.05, name  # the prior rows bound the spread
+        assert abs(z.mean() - fitted[name].to_free(getattr(shipped, name))) < 4 * z.std() / np.sqrt(len(z)), name
+        ComparatorParameters.model_validate({**shipped.model_dump(), name: float(draws.min())})
+        ComparatorParameters.model_validate({**shipped.model_dump(), name: float(draws.max())})
