@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import math
 import re
 import shlex
 import warnings
@@ -151,3 +152,60 @@ def test_performance_figures_are_the_report_of_the_stored_benchmark_run():
     written = text[start:text.index(report.END, start) + len(report.END)]
     assert written == report.block(json.loads(report.RESULTS.read_text())), \
         "docs/performance.md was edited by hand: run .venv/bin/python benchmarks/report.py --results FILE"
+
+
+def _comparators_report():
+    spec = importlib.util.spec_from_file_location("comparators_report", ROOT / "experiments" / "comparators_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    return report
+
+
+def test_comparators_tables_are_the_stored_results():
+    """docs/comparators.md's generated blocks are experiments/comparators_report.py's rendering of its stored run."""
+    import json
+
+    report = _comparators_report()
+    written = report.written_blocks(report.DOC.read_text())
+    assert written == report.blocks(json.loads(report.RESULTS.read_text())), \
+        "docs/comparators.md was edited by hand: run .venv/bin/python experiments/comparators_report.py --render"
+
+
+SMALL = {"patients": 20_000, "trials": 200, "truth_patients": 50_000, "seed": 7}
+Z = 4.0  # a stored number may differ from a small rerun at another seed by this many Monte Carlo SEs
+
+
+def _near(stored: float, again: float, se: float, what: str) -> None:
+    assert abs(stored - again) <= Z * se, f"{what}: stored {stored:.4f}, now {again:.4f} (allowed {Z * se:.4f})"
+
+
+def test_comparators_stored_results_are_what_the_model_gives_now():
+    """The stored run is the current model's: a small rerun at another seed lands within Z Monte Carlo SEs of
+    every stored number (SEs of both runs: binomial for rates and powers, the check's own for its figures)."""
+    import json
+
+    report = _comparators_report()
+    stored = json.loads(report.RESULTS.read_text())
+    n, trials, seed = SMALL["patients"], SMALL["trials"], SMALL["seed"]
+    for trial, run in zip(stored["check"], report.check_results(n, (seed, seed + 1))):
+        for a, b in zip(trial["rows"], run["rows"], strict=True):
+            if math.isfinite(b["se"][0]) and b["se"][0] > 0:
+                _near(a["simulated"][0], b["simulated"][0], math.hypot(a["se"][0], b["se"][0]),
+                      f"{trial['title']}: {a['label']}")
+    arms = report.arm_results(n, seed)
+    m = stored["arm_patients"]
+    for name, arm in stored["arms"][0].items():
+        for a, b in zip(arm["arms"], arms[name]["arms"], strict=True):
+            for p, q in zip(a["milestones"], b["milestones"]):
+                _near(p, q, math.sqrt(p * (1 - p) * (1 / m + 1 / n)), f"{name} {a['treatment']} milestone")
+        for p, q in zip(arm["hazard_ratios"], arms[name]["hazard_ratios"]):
+            _near(math.log(p), math.log(q), 0.03, f"{name} log hazard ratio by period")  # SE <= 0.03 at 2,000 deaths
+    for name, path in report.PIVOTAL.items():
+        a, b = stored["trials"][name][0], report.trial_results(path, seed, trials, SMALL["truth_patients"])
+        for test, (p, *_) in a["power"].items():
+            q = b["power"][test][0]
+            _near(p, q, math.sqrt(p * (1 - p) / a["trials"] + q * (1 - q) / trials) + 1e-9, f"{name} power {test}")
+        _near(a["hr_true"], b["hr_true"], 0.01, f"{name} true HR")  # SE about 0.003 at 50,000 patients per arm
+        _near(a["hr_median"], b["hr_median"], 0.012, f"{name} median HR estimate")  # SE about 0.01 at 200 trials
+        _near(a["cr_difference_true"], b["cr_difference_true"], math.sqrt(0.5 / SMALL["truth_patients"]),
+              f"{name} true CR/CRi difference")
