@@ -251,14 +251,15 @@ def test_shipped_designs_stored_results_are_what_the_model_gives_now():
             _near(p, q, se, f"{path.name}: {name}")
 
 
-def test_model_cause_four_shares_are_what_the_script_gives_now():
-    """docs/model.md's shares of cause-4 deaths are experiments/causes_report.py's block (recomputed: 2 x 200,000
-    patients, about a second)."""
+def test_cause_of_death_shares_are_what_the_script_gives_now():
+    """docs/model.md's and docs/evidence.md's shares of the causes of death are experiments/causes_report.py's
+    blocks (recomputed: 3 x 200,000 patients, a few seconds)."""
     spec = importlib.util.spec_from_file_location("causes_report", ROOT / "experiments" / "causes_report.py")
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
-    text = report.DOC.read_text()
-    start = text.index(report.BEGIN)
-    written = text[start:text.index(report.END, start) + len(report.END)]
-    assert _same_but_for_rounding(written, report.block(200_000, 1)), \
-        "docs/model.md drifted: run .venv/bin/python experiments/causes_report.py"
+    for doc, block in zip(report.DOCS, (report.model_block(200_000, 1), report.evidence_block(200_000, 1))):
+        text = doc.read_text()
+        start = text.index(report.BEGIN)
+        written = text[start:text.index(report.END, start) + len(report.END)]
+        assert _same_but_for_rounding(written, block), \
+            f"docs/{doc.name} drifted: run .venv/bin/python experiments/causes_report.py"
