@@ -220,11 +220,50 @@ def hazards_table(results: dict) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- a sequence
+SEQUENCES = ("label_dosing", "ino_then_car_t")  # InO alone, and InO then brexucabtagene at progression
+
+
+def sequence_results(n: int, seed: int) -> dict:
+    """Each scenario's median OS, OS at 24 months, share reaching the next line, CR/CRi on it (of
+    those reaching it) and any HSCT."""
+    out = {}
+    for name in SEQUENCES:
+        ds = simulate(load_scenario(default_config_dir() / f"{name}.yaml"), n_patients=n, seed=seed)
+        t, e = ds.os_months.values, ds.os_event.values.astype(bool)
+        km_t, km_s, _ = kaplan_meier(t, e)
+        reached = np.isfinite(ds.then_start_day.values)
+        out[name] = {"median": km_first_below(km_t, km_s, 0.5), "os_24": float(km_survival_at(t, e, 24.0)[0]),
+                     "next_line": float(reached.mean()),
+                     "next_response": float(ds.then_response.values[reached].mean()) if reached.any() else None,
+                     "hsct": float(ds.hsct.values.mean())}
+    return out
+
+
+def sequences_table(results: dict) -> list[str]:
+    a, b = results["sequences"]
+    seeds = results["arm_seeds"]
+    lines = [f"{results['arm_patients']:,} patients, seed {seeds[0]} (seed {seeds[1]}):", "",
+             "| scenario | median OS, months | OS at 24 months | reach the next line | CR/CRi on it | any HSCT |",
+             "| --- | --- | --- | --- | --- | --- |"]
+
+    def pct(x: float | None, y: float | None) -> str:
+        return "" if x is None else f"{100 * x:.1f}% ({100 * y:.1f}%)"
+
+    for name in SEQUENCES:
+        x, y = a[name], b[name]
+        reaches = x["next_line"] > 0
+        lines.append(f"| {name} | {x['median']:.2f} ({y['median']:.2f}) | {pct(x['os_24'], y['os_24'])} | "
+                     f"{pct(x['next_line'], y['next_line']) if reaches else ''} | "
+                     f"{pct(x['next_response'], y['next_response'])} | {pct(x['hsct'], y['hsct'])} |")
+    return lines
+
+
 # ----------------------------------------------------------------------------- the doc
 def blocks(results: dict) -> list[str]:
     """The doc's generated blocks, in the page's order."""
     return ["\n".join([BEGIN, *table(results), END])
-            for table in (check_table, trials_table, milestones_table, hazards_table)]
+            for table in (check_table, trials_table, milestones_table, hazards_table, sequences_table)]
 
 
 def _spans(text: str) -> list[tuple[int, int]]:
@@ -249,7 +288,8 @@ def results(check_patients: int, n_trials: int | None, truth_patients: int, arm_
             "trials": {name: [trial_results(path, s, n_trials, truth_patients) for s in (seed, seed + 1)]
                        for name, path in PIVOTAL.items()},
             "arm_patients": arm_patients, "arm_seeds": list(ARM_SEEDS),
-            "arms": [arm_results(arm_patients, s) for s in ARM_SEEDS]}
+            "arms": [arm_results(arm_patients, s) for s in ARM_SEEDS],
+            "sequences": [sequence_results(arm_patients, s) for s in ARM_SEEDS]}
 
 
 def main() -> None:

@@ -200,6 +200,14 @@ def test_comparators_stored_results_are_what_the_model_gives_now():
                 _near(p, q, math.sqrt(p * (1 - p) * (1 / m + 1 / n)), f"{name} {a['treatment']} milestone")
         for p, q in zip(arm["hazard_ratios"], arms[name]["hazard_ratios"]):
             _near(math.log(p), math.log(q), 0.03, f"{name} log hazard ratio by period")  # SE <= 0.03 at 2,000 deaths
+    for name, b in report.sequence_results(n, seed).items():
+        a = stored["sequences"][0][name]
+        for key in ("os_24", "next_line", "hsct"):
+            p = a[key]
+            _near(p, b[key], math.sqrt(p * (1 - p) * (1 / m + 1 / n)) + 1e-9, f"{name} {key}")
+        if a["next_response"] is not None:
+            p = a["next_response"]
+            _near(p, b["next_response"], math.sqrt(p * (1 - p) / (a["next_line"] * n)), f"{name} next response")
     for name, path in report.PIVOTAL.items():
         a, b = stored["trials"][name][0], report.trial_results(path, seed, trials, SMALL["truth_patients"])
         for test, (p, *_) in a["power"].items():
