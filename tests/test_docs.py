@@ -171,7 +171,7 @@ def test_comparators_tables_are_the_stored_results():
         "docs/comparators.md was edited by hand: run .venv/bin/python experiments/comparators_report.py --render"
 
 
-SMALL = {"patients": 20_000, "trials": 1_000, "truth_patients": 50_000, "seed": 7}
+SMALL = {"patients": 20_000, "trials": 500, "truth_patients": 50_000, "seed": 7}
 Z = 4.0  # a stored number may differ from a small rerun at another seed by this many Monte Carlo SEs
 
 
@@ -214,7 +214,7 @@ def test_comparators_stored_results_are_what_the_model_gives_now():
             q = b["power"][test][0]
             _near(p, q, math.sqrt(p * (1 - p) / a["trials"] + q * (1 - q) / trials) + 1e-9, f"{name} power {test}")
         _near(a["hr_true"], b["hr_true"], 0.01, f"{name} true HR")  # SE about 0.003 at 50,000 patients per arm
-        _near(a["hr_median"], b["hr_median"], 0.0045, f"{name} median HR estimate")  # SE of both runs' medians
+        _near(a["hr_median"], b["hr_median"], 0.006, f"{name} median HR estimate")  # SE of both runs' medians
         _near(a["cr_difference_true"], b["cr_difference_true"], math.sqrt(0.5 / SMALL["truth_patients"]),
               f"{name} true CR/CRi difference")
 
