@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import math
 import re
 import shlex
 import warnings
@@ -151,3 +152,122 @@ def test_performance_figures_are_the_report_of_the_stored_benchmark_run():
     written = text[start:text.index(report.END, start) + len(report.END)]
     assert written == report.block(json.loads(report.RESULTS.read_text())), \
         "docs/performance.md was edited by hand: run .venv/bin/python benchmarks/report.py --results FILE"
+
+
+def _comparators_report():
+    spec = importlib.util.spec_from_file_location("comparators_report", ROOT / "experiments" / "comparators_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    return report
+
+
+def test_comparators_tables_are_the_stored_results():
+    """docs/comparators.md's generated blocks are experiments/comparators_report.py's rendering of its stored run."""
+    import json
+
+    report = _comparators_report()
+    written = report.written_blocks(report.DOC.read_text())
+    assert written == report.blocks(json.loads(report.RESULTS.read_text())), \
+        "docs/comparators.md was edited by hand: run .venv/bin/python experiments/comparators_report.py --render"
+
+
+SMALL = {"patients": 20_000, "trials": 500, "truth_patients": 50_000, "seed": 7}
+Z = 4.0  # a stored number may differ from a small rerun at another seed by this many Monte Carlo SEs
+
+
+def _near(stored: float, again: float, se: float, what: str) -> None:
+    assert abs(stored - again) <= Z * se, f"{what}: stored {stored:.4f}, now {again:.4f} (allowed {Z * se:.4f})"
+
+
+def test_comparators_stored_results_are_what_the_model_gives_now():
+    """The stored run is the current model's: a small rerun at another seed lands within Z Monte Carlo SEs of
+    every stored number (SEs of both runs: binomial for rates and powers, the check's own for its figures)."""
+    import json
+
+    report = _comparators_report()
+    stored = json.loads(report.RESULTS.read_text())
+    n, trials, seed = SMALL["patients"], SMALL["trials"], SMALL["seed"]
+    for trial, run in zip(stored["check"], report.check_results(n, (seed, seed + 1))):
+        for a, b in zip(trial["rows"], run["rows"], strict=True):
+            if math.isfinite(b["se"][0]) and b["se"][0] > 0:
+                _near(a["simulated"][0], b["simulated"][0], math.hypot(a["se"][0], b["se"][0]),
+                      f"{trial['title']}: {a['label']}")
+    arms = report.arm_results(n, seed)
+    m = stored["arm_patients"]
+    for name, arm in stored["arms"][0].items():
+        for a, b in zip(arm["arms"], arms[name]["arms"], strict=True):
+            for p, q in zip(a["milestones"], b["milestones"]):
+                _near(p, q, math.sqrt(p * (1 - p) * (1 / m + 1 / n)), f"{name} {a['treatment']} milestone")
+        for p, q in zip(arm["hazard_ratios"], arms[name]["hazard_ratios"]):
+            _near(math.log(p), math.log(q), 0.03, f"{name} log hazard ratio by period")  # SE <= 0.03 at 2,000 deaths
+    for name, b in report.sequence_results(n, seed).items():
+        a = stored["sequences"][0][name]
+        for key in ("os_24", "next_line", "hsct"):
+            p = a[key]
+            _near(p, b[key], math.sqrt(p * (1 - p) * (1 / m + 1 / n)) + 1e-9, f"{name} {key}")
+        if a["next_response"] is not None:
+            p = a["next_response"]
+            _near(p, b["next_response"], math.sqrt(p * (1 - p) / (a["next_line"] * n)), f"{name} next response")
+    for name, path in report.PIVOTAL.items():
+        a, b = stored["trials"][name][0], report.trial_results(path, seed, trials, SMALL["truth_patients"])
+        for test, (p, *_) in a["power"].items():
+            q = b["power"][test][0]
+            _near(p, q, math.sqrt(p * (1 - p) / a["trials"] + q * (1 - q) / trials) + 1e-9, f"{name} power {test}")
+        _near(a["hr_true"], b["hr_true"], 0.01, f"{name} true HR")  # SE about 0.003 at 50,000 patients per arm
+        _near(a["hr_median"], b["hr_median"], 0.006, f"{name} median HR estimate")  # SE of both runs' medians
+        _near(a["cr_difference_true"], b["cr_difference_true"], math.sqrt(0.5 / SMALL["truth_patients"]),
+              f"{name} true CR/CRi difference")
+
+
+def _trials_report():
+    spec = importlib.util.spec_from_file_location("trials_report", ROOT / "experiments" / "trials_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    return report
+
+
+def test_shipped_designs_table_is_the_stored_results():
+    """docs/trials.md's table of the shipped designs is experiments/trials_report.py's rendering of its stored run."""
+    import json
+
+    report = _trials_report()
+    text = report.DOC.read_text()
+    start = text.index(report.BEGIN)
+    written = text[start:text.index(report.END, start) + len(report.END)]
+    assert written == report.block(json.loads(report.RESULTS.read_text())), \
+        "docs/trials.md was edited by hand: run .venv/bin/python experiments/trials_report.py --render"
+
+
+def test_shipped_designs_stored_results_are_what_the_model_gives_now():
+    """A small rerun of each shipped design at another seed lands within Z Monte Carlo SEs of the stored run
+    (binomial SEs for rates; for means, the SE implied by the stored and new 95% CIs)."""
+    import json
+
+    report = _trials_report()
+    stored = json.loads(report.RESULTS.read_text())
+    trials = SMALL["trials"]
+    for path, runs in zip(report.DESIGNS, stored["designs"], strict=True):
+        a = runs[0]
+        b = report.design_results(path, SMALL["seed"], trials, SMALL["truth_patients"])
+        assert a["figures"].keys() == b["figures"].keys(), path.name
+        for name, (p, lo, hi) in a["figures"].items():
+            q, lo2, hi2 = b["figures"][name]
+            if name in ("expected duration", "expected sample size"):
+                se = math.hypot(hi - lo, hi2 - lo2) / (2 * 1.96) + 1e-9
+            else:
+                se = math.sqrt(p * (1 - p) / a["trials"] + q * (1 - q) / trials) + 1e-9
+            _near(p, q, se, f"{path.name}: {name}")
+
+
+def test_cause_of_death_shares_are_what_the_script_gives_now():
+    """docs/model.md's and docs/evidence.md's shares of the causes of death are experiments/causes_report.py's
+    blocks (recomputed: 3 x 200,000 patients, a few seconds)."""
+    spec = importlib.util.spec_from_file_location("causes_report", ROOT / "experiments" / "causes_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    for doc, block in zip(report.DOCS, (report.model_block(200_000, 1), report.evidence_block(200_000, 1))):
+        text = doc.read_text()
+        start = text.index(report.BEGIN)
+        written = text[start:text.index(report.END, start) + len(report.END)]
+        assert _same_but_for_rounding(written, block), \
+            f"docs/{doc.name} drifted: run .venv/bin/python experiments/causes_report.py"
