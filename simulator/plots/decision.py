@@ -155,18 +155,29 @@ def answer_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: st
             ax.text(1.04, row, f"{p:.2f}", transform=beside, va="center", fontsize=TICK_SIZE)
         ax.text(1.04, 1.0, P_BETTER, transform=ax.transAxes, va="bottom", fontsize=LEGEND_SIZE)
         ax.axvline(0.0, **ZERO_LINE)
-        label = metric_label(metric, difference=True)
-        ax.set_title(f"{label.name}\n({r.better.values} is better)", fontsize=TITLE_SIZE)
-        ax.set_xlabel(f"difference ({label.unit})")
-        ax.grid(axis="x", alpha=0.3)
-    for ax in axs.flat[len(metrics):]:
+        _difference_axes(ax, metric, f"{r.better.values} is better")
+    return _finish(fig, axs, len(metrics), rows, labels, title, note, fig_width, Path(out_dir) / f"answer_{strategy}", fmt)
+
+
+def _difference_axes(ax, metric: str, direction: str) -> None:
+    """A panel of differences of ``metric``: its title with ``direction`` (which is better), axis label, grid."""
+    label = metric_label(metric, difference=True)
+    ax.set_title(f"{label.name}\n({direction})", fontsize=TITLE_SIZE)
+    ax.set_xlabel(f"difference ({label.unit})")
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _finish(fig, axs, n_panels: int, rows, labels: list[str], title: str, note: str, fig_width: float,
+            path: Path, fmt: str) -> Path:
+    """Hide unused panels, label the rows of the first column, add the title and the note, save as ``path``."""
+    for ax in axs.flat[n_panels:]:
         ax.set_visible(False)
     for ax in axs[:, 0]:
         ax.set_yticks(rows, labels, fontsize=TICK_SIZE)
     fig.suptitle(title, fontsize=TITLE_SIZE, y=1 - 0.1 / fig.get_figheight(), va="top")
     fig.text(MARGIN / 2 / fig_width, 0.1 / fig.get_figheight(), note, fontsize=NOTE_SIZE, va="bottom")
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    return save(fig, Path(out_dir), f"answer_{strategy}", fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save(fig, path.parent, path.name, fmt)
 
 
 def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: str = DEFAULT_FORMAT) -> Path:
@@ -240,21 +251,11 @@ def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: s
             ax.axhline(y, color="lightgrey", lw=0.8)
         ax.text(1.04, 1.0, P_BETTER, transform=ax.transAxes, va="bottom", fontsize=LEGEND_SIZE)
         ax.axvline(0.0, **ZERO_LINE)
-        label = metric_label(metric, difference=True)
         better = str(r.better.values)
-        ax.set_title(f"{label.name}\n({better + ' is better' if better != 'none' else 'no better direction'})",
-                     fontsize=TITLE_SIZE)
-        ax.set_xlabel(f"difference ({label.unit})")
+        _difference_axes(ax, metric, f"{better} is better" if better != "none" else "no better direction")
         ax.set_ylim(rows[-1] - 0.6, rows[0] + 0.6)
-        ax.grid(axis="x", alpha=0.3)
-    for ax in axs.flat[len(metrics):]:
-        ax.set_visible(False)
-    for ax in axs[:, 0]:
-        ax.set_yticks(rows, labels, fontsize=TICK_SIZE)
-    fig.suptitle(title, fontsize=TITLE_SIZE, y=1 - 0.1 / fig.get_figheight(), va="top")
-    fig.text(MARGIN / 2 / fig_width, 0.1 / fig.get_figheight(), note, fontsize=NOTE_SIZE, va="bottom")
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    return save(fig, Path(out_dir), f"segments_{strategy}", fmt)
+    return _finish(fig, axs, len(metrics), rows, labels, title, note, fig_width, Path(out_dir) / f"segments_{strategy}",
+                   fmt)
 
 
 def value_of_information_plot(voi: xr.Dataset, out_dir: str | Path, title: str,
