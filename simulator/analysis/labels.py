@@ -145,6 +145,10 @@ STRATEGIES = {
     "cap_3p3": "Cumulative cap 3.3 mg/m²",
     "low_start_1p2": "Cycle 1 at 1.2 mg/m²",
     "base": "Base scenario",
+    "soc_inovate": "Standard chemotherapy (INO-VATE control)",
+    "blinatumomab_tower": "Blinatumomab (TOWER)",
+    "brexucabtagene_zuma3": "Brexucabtagene autoleucel (ZUMA-3)",
+    "ino_then_car_t": "InO, then CAR-T at relapse",
 }
 
 
