@@ -111,8 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the parameters (default), fit every model structure or the other treatments, or check the shipped fit."""
-    from simulator import calibration
+    from simulator.calibration import check as C
     from simulator.calibration import comparators
+    from simulator.calibration import run as R
     from simulator.model.config import default_config_dir
     from simulator.model.files import load_parameters
     from simulator.plots import plot_check
@@ -125,7 +126,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"Treatment modules fitted; their parameters written to {path}, their posterior ensemble to {ensemble}")
         return 0
     if args.structures:
-        result = calibration.calibrate_structures(out, dask=args.dask)
+        result = R.calibrate_structures(out, dask=args.dask)
         print(f"Structures fitted; combined ensemble written to {result['posterior']}")
         ensemble_path = Path(result["posterior"])
         path = shipped / "default.yaml"
@@ -133,29 +134,29 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         path = Path(args.parameters) if args.parameters else shipped / "default.yaml"
         ensemble_path = shipped / "posterior.nc"
     else:
-        size = calibration.QUICK if args.quick else calibration.FULL
-        path = calibration.calibrate(out, size)["parameters"]
+        size = R.QUICK if args.quick else R.FULL
+        path = R.calibrate(out, size)["parameters"]
         ensemble_path = None
-    rows = calibration.check(load_parameters(path), n_patients=args.patients)
-    text = calibration.format_check(rows, args.patients)
+    rows = C.check(load_parameters(path), n_patients=args.patients)
+    text = C.format_check(rows, args.patients)
     print(f"Parameters: {path}\n{text}")
     plot = plot_check(rows, args.plot or out / "check.png")
     if not args.check:
         out.mkdir(parents=True, exist_ok=True)
         (out / "check.txt").write_text(text + "\n")
     print(f"\nPlot written to {plot}")
-    print("\n" + calibration.check_continuation(load_parameters(path), n_patients=args.patients))
+    print("\n" + C.check_continuation(load_parameters(path), n_patients=args.patients))
     primary_ok = all(r.inside for r in rows if r.section == "primary")
     if ensemble_path is not None and not args.parameters:
         ensemble = load_ensemble(ensemble_path)
         if "structure_weight" in ensemble:
-            print("\n" + calibration.format_structures(calibration.check_structures(ensemble)))
-            print(calibration.format_driver_totals(ensemble))
-            combined = calibration.check_ensemble(ensemble)
+            print("\n" + C.format_structures(C.check_structures(ensemble)))
+            print(C.format_driver_totals(ensemble))
+            combined = C.check_ensemble(ensemble)
             primary = [r for r in combined if r.section == "primary"]
             inside = sum(r.inside for r in primary)
             print(f"\nUnder the combined ensemble (posterior predictive check over "
-                  f"{calibration.ENSEMBLE_CHECK_DRAWS} draws across structures): {inside}/{len(primary)} primary "
+                  f"{C.ENSEMBLE_CHECK_DRAWS} draws across structures): {inside}/{len(primary)} primary "
                   "targets inside their 95% posterior predictive intervals")
             for r in primary:
                 if not r.inside:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from simulator.analysis.outcomes import (
     METRICS,
@@ -24,7 +24,7 @@ from simulator.model import kernel as K
 from simulator.model.config import default_config_dir
 from simulator.model.files import read_yaml
 
-Z95 = stats.norm.ppf(0.975)
+Z95 = float(special.ndtri(0.975))
 INOVATE_N = 164  # patients in the INO-VATE InO arm
 INOVATE_ITT218_RESPONDERS = 88  # CR/CRi among the first 109 InO patients (ITT218, S2: 80.7%)
 DURABILITY_MONTHS = 12.0  # INO-VATE's PFS milestone

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from simulator.calibration.figures import all_figures
 from simulator.calibration.fit import Evaluator, Setting
@@ -33,6 +32,8 @@ def sample_posterior(setting: Setting, centre: np.ndarray, jac: np.ndarray, part
     ABC-SMC; plain importance sampling from q fails in 36 dimensions because the
     posterior is far from Gaussian in some directions.
     """
+    from scipy import stats  # here: only the sampler needs it (0.8 s to import, on every command's path)
+
     ev = Evaluator(setting, [f for f in all_figures() if f.fitted], prior_centre)
     log_evidence = ev.log_prior_normaliser()  # q is normalised, so the tempering path starts at Z = 1
     rng = np.random.default_rng(seed)

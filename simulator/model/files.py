@@ -9,7 +9,9 @@ key path.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +90,22 @@ def read_yaml(path: str | Path) -> dict:
 
     Refused in one line: an empty file, malformed YAML, anchors and aliases, nesting
     deeper than :data:`MAX_YAML_DEPTH` levels, and a key given twice in one mapping
-    (named by its key path, e.g. ``regimen.max_cycles``).
+    (named by its key path, e.g. ``regimen.max_cycles``). A file read before and not
+    changed since (same inode, modification time and size) is not parsed again; the
+    caller gets its own copy.
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read file ({exc.strerror})") from None
+    return copy.deepcopy(_parsed_yaml(path, (stat.st_ino, stat.st_mtime_ns, stat.st_size)))
+
+
+@lru_cache(maxsize=64)
+def _parsed_yaml(path: Path, version: tuple[int, int, int]) -> dict:
+    """:func:`read_yaml`'s parse of one version of a file (a command reads the shipped parameter
+    files once per scenario it loads)."""
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator import calibration as C
+from simulator.calibration import check as C
 from simulator.calibration import figures as F
 from simulator.calibration import parameters as FP
 from simulator.calibration import run as R
@@ -63,7 +63,7 @@ def test_check_intervals_are_clopper_pearson_at_published_n():
 
 
 def test_free_transforms_round_trip():
-    for p in C.FIT_PARAMETERS:
+    for p in FP.FIT_PARAMETERS:
         x = 0.3 if p.transform == "logit" else 1.7
         assert p.from_free(p.to_free(x)) == pytest.approx(x)
 
@@ -80,13 +80,13 @@ def test_parameter_file_keeps_comments(tmp_path):
     assert load_parameter_file(out)[1] == ModelStructure(nrm_driver="time_to_hsct")
 
 
-TINY = C.CalibrationSize(fit_patients=3_000, starts=1, max_nfev=2, smc_patients=2_000, particles=200,
+TINY = R.CalibrationSize(fit_patients=3_000, starts=1, max_nfev=2, smc_patients=2_000, particles=200,
                          moves=1)
 
 
 def test_tiny_calibration_is_reproducible(tmp_path):
-    a = C.calibrate(tmp_path / "a", TINY, log=lambda *_: None)
-    b = C.calibrate(tmp_path / "b", TINY, log=lambda *_: None)
+    a = R.calibrate(tmp_path / "a", TINY, log=lambda *_: None)
+    b = R.calibrate(tmp_path / "b", TINY, log=lambda *_: None)
     assert a["parameters"].read_text() == b["parameters"].read_text()
     ea, eb = read_netcdf(a["posterior"]), read_netcdf(b["posterior"])
     np.testing.assert_array_equal(ea.parameters.values, eb.parameters.values)

@@ -11,7 +11,7 @@ from conftest import CONFIGS, write_experiment
 
 from simulator import ConfigError, load_scenario
 from simulator.model.extrapolation import OutsideCalibrationWarning
-from simulator.model.files import derive_scenario
+from simulator.model.files import derive_scenario, read_yaml
 
 LABEL = CONFIGS / "label_dosing.yaml"
 HIGH = {"regimen": {"cycle1_doses": [2.4, 1.5, 1.5]}}  # three times the label's day dose
@@ -81,3 +81,16 @@ def test_only_what_the_overrides_bring_is_warned_about(label):
     assert msg.startswith("arm: regimen.later_doses_not_in_cr: 3 mg/m2 per cycle, up to 2 on one day")
     assert outside_warnings(lambda: derive_scenario(label, HIGH, "calibration", warn=False)) == []
 
+
+
+def test_a_file_read_again_is_its_current_content_and_the_callers_own_copy(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("a: {b: 1}\n")
+    first = read_yaml(path)
+    first["a"]["b"] = 99  # a caller changing what it got does not change the next read
+    assert read_yaml(path) == {"a": {"b": 1}}
+    path.write_text("a: {b: 2, c: 3}\n")  # rewritten: read again, not the earlier parse
+    assert read_yaml(path) == {"a": {"b": 2, "c": 3}}
+    path.write_text("")
+    with pytest.raises(ConfigError, match="empty"):
+        read_yaml(path)
