@@ -57,6 +57,11 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _paragraph(text: str, width: int = 100) -> str:
+    """``text`` in lines of at most ``width`` columns (a path longer than that stays whole)."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False))
+
+
 @contextmanager
 def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar on stderr (silent when not a terminal), driven by ``progress(done, total)``."""
@@ -91,13 +96,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                               progress=progress)
     elapsed = time.perf_counter() - t0
     n = summary.attrs["patients"]
-    print(f"InOSim {summary.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
-          f"{n:,} simulated patients, seed {summary.attrs['seed']}, "
-          f"{elapsed:.2f} s ({n / elapsed:,.0f} patients/s incl. compilation if any)")
-    print(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m²; 95% CIs are Monte Carlo "
-          "uncertainty only (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
-          "order statistics for other medians), not parameter or structural uncertainty. "
-          + (absent or "'pub.' = pooled dose analysis (338 adults).") + "\n")
+    print(_paragraph(f"InOSim {summary.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
+                     f"{n:,} simulated patients, seed {summary.attrs['seed']}, "
+                     f"{elapsed:.2f} s ({n / elapsed:,.0f} patients/s incl. compilation if any)"))
+    print(_paragraph(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m²; 95% CIs are Monte Carlo "
+                     "uncertainty only (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
+                     "order statistics for other medians), not parameter or structural uncertainty. "
+                     + (absent or "'pub.' = pooled dose analysis (338 adults).")) + "\n")
     print(comparison_table(summary, targets))
     trial = trial_of(scenario)
     if trial is not None:

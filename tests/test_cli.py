@@ -15,6 +15,9 @@ def test_run_prints_table_and_writes_file(tmp_path, capsys):
     for needle in ("CR/CRi rate", "<= 3.3 mg/m²", "> 3.3 mg/m²", "all patients", "simulated (95% CI)",
                    "pub.", "months", "mg/m²"):
         assert needle in text
+    assert max(len(line) for line in text.splitlines() if " written to " not in line) <= 100  # paths as they are
+    dose_groups = text.index("<= 3.3 mg/m²")
+    assert text.index("all patients") > text.index("median OS ", dose_groups)  # all patients in a table of its own
     ds = read_netcdf(out)
     assert ds.sizes["patient"] == 2000 and ds.attrs["seed"] == 4
     assert ds.attrs["scenario_name"] == "pooled_analysis"
@@ -31,7 +34,7 @@ def test_run_shows_the_published_column_only_where_comparable(args, why, capsys)
 
     args = [str(ROOT / a) if a.endswith(".yaml") else a for a in args]
     assert main(["run", *args, "--patients", "300"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert "No published column: " in out and why in out
     assert "pub." not in out  # no published column (its values could coincide with simulated ones)
 
@@ -45,7 +48,9 @@ def test_run_prints_the_pivotal_trials_figures_beside_the_published_ones(config,
     from conftest import CONFIGS
 
     assert main(["run", str(CONFIGS / config), "--patients", "3000"]) == 0
-    out = capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert max(len(line) for line in text.splitlines()) <= 100  # a terminal's width
+    out = " ".join(text.split())
     assert "in treatment" in out  # the pooled analysis' InO figures do not describe another treatment
     table = out[out.index(title):]
     assert "3,000 simulated patients" in table and "published" in table and "fitted: " in table

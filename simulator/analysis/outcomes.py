@@ -423,7 +423,7 @@ METRICS = (
     Metric("serious_ae", "any serious AE", "%", "rate", every_patient, _v("serious_ae"), better="lower"),
     Metric("post_hsct_sos_any", "SOS after HSCT, of transplanted", "%", "rate", _v("hsct"),
            _v("sos_post_hsct"), better="lower"),
-    Metric("post_hsct_sos_grade34", "grade >=3 SOS after HSCT, of transplanted", "%", "rate",
+    Metric("post_hsct_sos_grade34", "grade >=3 SOS after HSCT, transplanted", "%", "rate",
            _v("hsct"), lambda d: d["sos_post_hsct_grade"] >= SOS_SEVERE, better="lower"),
     Metric("post_hsct_mortality", "death after HSCT, of transplanted", "%", "rate", _v("hsct"),
            _v("os_event"), better="lower"),

@@ -114,46 +114,63 @@ def comparison_table(summary: xr.Dataset, publication: Publication | None) -> st
     Every metric with a published value for any group is listed; the remaining
     metrics of the summary follow below a rule, without a published value. With
     ``publication`` None (not comparable, see :func:`published_not_comparable`)
-    the table has no published column.
+    the table has no published column. To fit 100 columns the dose groups stand side
+    by side and all patients follow in a table of their own.
     """
     published = {(t.id, t.group): t for t in publication.targets} if publication else {}
     pub_sizes = publication.group_sizes if publication else {}
-
-    def pub(text: str) -> str:
-        return f" {text:<8}" if publication else ""
-
     groups = list(summary.group.values)
     cutoff = summary.attrs["cutoff_mg_m2"]
-    heads = [f"{GROUP_LABELS[g]} {cutoff:g} mg/m²" if g != "all" else "all patients" for g in groups]
-    width = 44
-    cell_width = 33 if publication else 24
-    lines = [f"{'figure':<{width}} {'unit':<6} " + " ".join(f"{h:<{cell_width}}" for h in heads),
-             f"{'':<{width}} {'':<6} " + " ".join(f"{'simulated (95% CI)':<24}{pub('pub.')}" for _ in groups)]
-    sizes = summary["group_size"].values
     total = int(summary.attrs["patients"])
-    cells = []
-    for g, s in zip(groups, sizes):
-        lo, hi = clopper_pearson(int(s), total)
-        share = f"{format_value(s / total, '%')} ({format_value(lo, '%')}-{format_value(hi, '%')})"
-        cells.append(f"{share:<24}" + (pub(format_value(pub_sizes[g] / pub_sizes["all"], "%")) if publication else ""))
-    lines.append(f"{'patients in group':<{width}} {'%':<6} " + " ".join(cells))
     ids = list(summary.metric.values)
     with_target = [m for m in ids if any((m, g) in published for g in groups)]
     rest = [m for m in ids if m not in with_target]
-    for block in (with_target, rest):
-        if block is rest and rest and with_target:
-            lines.append("-" * len(lines[0]))
-        for m in block:
-            row = summary.sel(metric=m)
-            unit = str(row.unit.values)
-            cells = []
-            for g in groups:
-                r = row.sel(group=g)
-                est = (f"{format_value(float(r.estimate), unit)} ({format_value(float(r.lower), unit)}-"
-                       f"{format_value(float(r.upper), unit)})")
-                t = published.get((m, g))
-                cells.append(f"{est:<24}{pub(format_value(t.value, unit) if t else '')}")
-            lines.append(f"{str(row.label.values):<{width}} {display_unit(unit):<6} " + " ".join(cells))
+
+    def cell(estimate: float, lower: float, upper: float, unit: str, target: float | None) -> tuple[str, str]:
+        value = f"{format_value(estimate, unit)} ({format_value(lower, unit)}-{format_value(upper, unit)})"
+        return value, "" if target is None else format_value(target, unit)
+
+    def rows(panel: list[str]) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        out = []
+        if "all" not in panel:
+            sizes = dict(zip(groups, summary["group_size"].values))
+            out.append(("patients in group", "%", [
+                cell(sizes[g] / total, *clopper_pearson(int(sizes[g]), total), "%",
+                     pub_sizes[g] / pub_sizes["all"] if publication else None) for g in panel]))
+        for block in (with_target, rest):
+            if block is rest and rest and with_target:
+                out.append(("", "", []))  # the rule
+            for m in block:
+                row = summary.sel(metric=m)
+                unit = str(row.unit.values)
+                out.append((str(row.label.values), display_unit(unit), [
+                    cell(float(row.estimate.sel(group=g)), float(row.lower.sel(group=g)),
+                         float(row.upper.sel(group=g)), unit,
+                         published[m, g].value if (m, g) in published else None) for g in panel]))
+        return out
+
+    panels = [groups[:-1], groups[-1:]] if len(groups) > 1 else [groups]
+    tables = [rows(panel) for panel in panels]
+    everything = [r for table in tables for r in table]
+    label_w = max(len("figure"), *(len(r[0]) for r in everything))
+    unit_w = max(len("unit"), *(len(r[1]) for r in everything))
+    sim_w = max(len("simulated (95% CI)"), *(len(c[0]) for r in everything for c in r[2]))
+    pub_w = max(len("pub."), *(len(c[1]) for r in everything for c in r[2])) if publication else 0
+    cell_w = sim_w + (2 + pub_w if publication else 0)
+    lines = []
+    for panel, table in zip(panels, tables):
+        heads = [f"{GROUP_LABELS[g]} {cutoff:g} mg/m²" if g != "all" else "all patients" for g in panel]
+        sub = f"{'simulated (95% CI)':<{sim_w}}" + (f"  {'pub.':<{pub_w}}" if publication else "")
+        head = [f"{'figure':<{label_w}} {'unit':<{unit_w}} " + "  ".join(f"{h:<{cell_w}}" for h in heads),
+                f"{'':<{label_w}} {'':<{unit_w}} " + "  ".join(sub for _ in panel)]
+        width = len(head[0].rstrip())
+        lines += ([""] if lines else []) + [h.rstrip() for h in head]
+        for label, unit, cells in table:
+            if not cells:
+                lines.append("-" * width)
+                continue
+            text = "  ".join(f"{v:<{sim_w}}" + (f"  {p:<{pub_w}}" if publication else "") for v, p in cells)
+            lines.append(f"{label:<{label_w}} {unit:<{unit_w}} {text}".rstrip())
     return "\n".join(lines)
 
 

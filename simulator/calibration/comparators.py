@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -447,23 +448,25 @@ def trial_check(trial: Trial, scenario: Scenario | None = None, n_patients: int 
 
 def format_trial_check(trial: Trial, rows: list[CheckRow], n_patients: int) -> str:
     """The check as text: fitted figures first, then validation (not fitted)."""
-    out = [f"{trial.title}: {n_patients:,} simulated patients; 'interval' is the published 95% CI, or the "
-           "figure's 95% interval at its n; simulated +- its Monte Carlo SE."]
+    out = textwrap.wrap(f"{trial.title}: {n_patients:,} simulated patients; 'interval' is the published 95% CI, "
+                        "or the figure's 95% interval at its n; simulated +- its Monte Carlo SE.", 100)
+    width = max(len("figure"), *(len(r.figure.label) for r in rows))
     for fitted, title in ((True, "fitted"), (False, "validation (not fitted)")):
         chosen = [r for r in rows if r.figure.fitted == fitted]
         if not chosen:
             continue
         out += [f"{title}: {sum(r.inside for r in chosen)}/{len(chosen)} inside",
-                f"  {'figure':<40} {'unit':<7} {'published':>9} {'95% interval':>15} {'simulated':>17} {'n':>5}  inside"]
+                f"  {'figure':<{width}} {'unit':<6} {'published':>9} {'95% interval':>13} {'simulated':>14} {'n':>4}  "
+                "inside"]
         for r in chosen:
             rate = r.figure.kind == "rate"
             unit, k = ("%", 100.0) if rate else (("cycles" if "cycles" in r.figure.key else "months"), 1.0)
             dp = 1 if rate else 2
             lo, hi = r.interval
             n = r.figure.n_used(r.sim)
-            out.append(f"  {r.figure.label:<40} {unit:<7} {k * r.figure.value:>9.{dp}f} "
-                       f"{f'{k * lo:.{dp}f}-{k * hi:.{dp}f}':>15} "
-                       f"{f'{k * r.sim.estimate:.{dp}f} +- {k * r.sim.se:.{dp}f}':>17} {n:>5.0f}  "
+            out.append(f"  {r.figure.label:<{width}} {unit:<6} {k * r.figure.value:>9.{dp}f} "
+                       f"{f'{k * lo:.{dp}f}-{k * hi:.{dp}f}':>13} "
+                       f"{f'{k * r.sim.estimate:.{dp}f} +- {k * r.sim.se:.{dp}f}':>14} {n:>4.0f}  "
                        f"{'yes' if r.inside else 'NO'}")
     return "\n".join(out)
 
