@@ -138,7 +138,8 @@ def answer_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: st
     rng = np.random.default_rng(0)  # jitter of the dots only
     for ax, metric in zip(axs.flat, metrics):
         r = one.sel(metric=metric)
-        k, sign = scale(str(r.unit.values)), 1.0 if str(r.better.values) == "higher" else -1.0
+        better = str(r.better.values)
+        k, sign = scale(str(r.unit.values)), 1.0 if better == "higher" else -1.0
         d = k * r.draw_difference.values
         ax.hlines(rows[0], k * r.fitted_lower, k * r.fitted_upper, color=MONTE_CARLO_COLOR, lw=3)
         ax.plot(k * r.fitted, rows[0], "|", color=MONTE_CARLO_COLOR, ms=12, mew=2)
@@ -152,16 +153,22 @@ def answer_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: st
             ax.scatter(d[mask], row + rng.uniform(-0.18, 0.18, mask.sum()), s=5, color=color, alpha=0.25, lw=0)
             ax.hlines(row, lo, hi, color=color, lw=3)
             ax.plot(mean, row, "o", color=color, ms=6, mec="white")
-            ax.text(1.04, row, f"{p:.2f}", transform=beside, va="center", fontsize=TICK_SIZE)
+            ax.text(1.04, row, _chance(p, better), transform=beside, va="center", fontsize=TICK_SIZE)
         ax.text(1.04, 1.0, P_BETTER, transform=ax.transAxes, va="bottom", fontsize=LEGEND_SIZE)
         ax.axvline(0.0, **ZERO_LINE)
-        _difference_axes(ax, metric, f"{r.better.values} is better")
+        _difference_axes(ax, metric, better)
     return _finish(fig, axs, len(metrics), rows, labels, title, note, fig_width, Path(out_dir) / f"answer_{strategy}", fmt)
 
 
-def _difference_axes(ax, metric: str, direction: str) -> None:
-    """A panel of differences of ``metric``: its title with ``direction`` (which is better), axis label, grid."""
+def _chance(p: float, better: str) -> str:
+    """P(better) as shown beside a panel: '-' where the metric has no better direction (or no value)."""
+    return f"{p:.2f}" if np.isfinite(p) and better != "none" else "-"
+
+
+def _difference_axes(ax, metric: str, better: str) -> None:
+    """A panel of differences of ``metric``: its title with which direction is ``better``, axis label, grid."""
     label = metric_label(metric, difference=True)
+    direction = f"{better} is better" if better != "none" else "no better direction"
     ax.set_title(f"{label.name}\n({direction})", fontsize=TITLE_SIZE)
     ax.set_xlabel(f"difference ({label.unit})")
     ax.grid(axis="x", alpha=0.3)
@@ -244,15 +251,13 @@ def segment_plot(answers: xr.Dataset, strategy: str, out_dir: str | Path, fmt: s
             ax.plot(k * c.posterior_mean, row, "o", color=POSTERIOR_COLOR, ms=6, mec="white")
             drivers = list(driver_means(answers.sel(segment=g), strategy, metric).values())
             ax.plot(k * np.array(drivers), np.full(len(drivers), row), "|", color=DRIVER_COLOR, ms=9, mew=1.2)
-            directed = np.isfinite(c.prob_better) and str(r.better.values) != "none"
-            chance = f"{float(c.prob_better):.2f}" if directed else "-"
-            ax.text(1.04, row, chance, transform=beside, va="center", fontsize=TICK_SIZE)
+            ax.text(1.04, row, _chance(float(c.prob_better), str(r.better.values)), transform=beside, va="center",
+                    fontsize=TICK_SIZE)
         for y in breaks:
             ax.axhline(y, color="lightgrey", lw=0.8)
         ax.text(1.04, 1.0, P_BETTER, transform=ax.transAxes, va="bottom", fontsize=LEGEND_SIZE)
         ax.axvline(0.0, **ZERO_LINE)
-        better = str(r.better.values)
-        _difference_axes(ax, metric, f"{better} is better" if better != "none" else "no better direction")
+        _difference_axes(ax, metric, str(r.better.values))
         ax.set_ylim(rows[-1] - 0.6, rows[0] + 0.6)
     return _finish(fig, axs, len(metrics), rows, labels, title, note, fig_width, Path(out_dir) / f"segments_{strategy}",
                    fmt)

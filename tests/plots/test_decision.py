@@ -52,9 +52,13 @@ def test_the_answer_shows_monte_carlo_posterior_and_nrm_drivers_with_p_better(an
     assert len(rows) == 2 + len(shown) and all(t.startswith("NRM ~ ") for t in rows[2:])
     for ax, metric in zip(fig.axes, HEADLINE):
         r = one.sel(metric=metric)
-        assert f"({r.better.values} is better)" in ax.get_title()
         column = [t.get_text() for t in ax.texts]
-        assert column[0] == f"{float(r.prob_better):.2f}" and column[-1] == "P(better)"
+        assert column[-1] == "P(better)" and len(column) == len(rows)  # a row each, but the Monte Carlo one
+        if str(r.better.values) == "none":  # e.g. the HSCT rate: neither direction is better for patients
+            assert "(no better direction)" in ax.get_title() and column[:-1] == ["-"] * (len(rows) - 1)
+        else:
+            assert f"({r.better.values} is better)" in ax.get_title()
+            assert column[0] == f"{float(r.prob_better):.2f}"
         monte_carlo = ax.collections[0].get_segments()[0][:, 0]  # the first bar: the Monte Carlo CI, in pp or months
         np.testing.assert_allclose(monte_carlo, scale(str(r.unit.values)) * np.array([r.fitted_lower, r.fitted_upper]))
     (note,) = [t.get_text().replace("\n", " ") for t in fig.texts if t.get_text().startswith("Monte Carlo:")]
