@@ -7,10 +7,15 @@ ratios by period.
 * The pivotal trials (``inosim trial experiments/trial_inovate.yaml`` and ``trial_tower.yaml``):
   the design's trials at its seed and at the next one, with the truth from the counterfactual
   patients.
+* The modules' posterior ensemble (``configs/parameters/comparators_posterior.nc``, a shipped file:
+  no Monte Carlo here): each fitted parameter's median, 95% range of the draws and free-scale SD.
 * The arms of INO-VATE (InO label vs standard chemotherapy) and TOWER (blinatumomab vs
   chemotherapy in TOWER's population) followed 3 years on the same patients: Kaplan-Meier OS at
   the milestones, the median, and the hazard ratio experimental / control within periods (deaths
   per patient-month in each arm): a ratio that moves between periods is a non-proportional hazard.
+* What the modules' parameter uncertainty adds to ``inosim compare configs/soc_inovate.yaml
+  configs/label_dosing.yaml``: the 95% posterior interval's width with the modules at their fit
+  and with their draws, at two seeds, each with its bootstrap SE over draws.
 
 The numbers are stored in ``experiments/comparators_results.json`` and the blocks between the
 ``generated`` markers of docs/comparators.md are rewritten from them (``--print`` prints them
@@ -31,6 +36,8 @@ import numpy as np
 from simulator import load_scenario, simulate
 from simulator.analysis.outcomes import kaplan_meier, km_first_below, km_survival_at
 from simulator.calibration.comparators import TRIAL_PATIENTS, TRIAL_SEED, TRIALS, trial_check
+from simulator.sensitivity.distributions import load_comparator_ensemble
+from simulator.sensitivity.strategies import LEVEL, compare_strategies
 from simulator.cli import guarded, positive_int, seed_int
 from simulator.model.config import default_config_dir
 from simulator.model.files import derive_scenario
@@ -46,6 +53,9 @@ ARM_SEEDS = (1, 2)  # the milestones' two seeds
 MILESTONES = (6.0, 12.0, 24.0)  # months
 PERIODS = ((0.0, 3.0), (3.0, 6.0), (6.0, 12.0), (12.0, 24.0))  # months
 FOLLOW_UP = {"simulation": {"follow_up_months": 36.0, "accrual_months": 0.0}}  # every patient 3 years
+WIDTH_SEEDS = (2025, 7)  # the posterior widths' two seeds
+WIDTH_METRICS = ("cr_cri", "os_24_months", "os_rmst_24_months")
+RESAMPLES = 200  # bootstrap resamples of the draws for a width's SE
 PIVOTAL = {"INO-VATE": ROOT / "experiments" / "trial_inovate.yaml",
            "TOWER": ROOT / "experiments" / "trial_tower.yaml"}
 # recalled or read in the reports, not produced by a command (docs/comparators.md says which)
@@ -98,6 +108,35 @@ def check_table(results: dict) -> list[str]:
             if not all(r["inside"]):
                 sim = f"**{sim}: outside**"
             lines.append(f"| {what} | {_value(kind, r['published'])} ({interval}) | {sim} |")
+    return lines
+
+
+# ----------------------------------------------------------------------------- the modules' ensemble
+def ensemble_results() -> list[dict]:
+    """Each fitted module parameter of the shipped ensemble: median, 95% range, SD on the free scale."""
+    ens = load_comparator_ensemble()
+    out = []
+    for prior in (p for trial in TRIALS for p in trial.fitted):
+        x = ens.parameters.sel(parameter=prior.name).values
+        lo, hi = np.quantile(x, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+        out.append({"name": prior.name, "transform": prior.transform, "median": float(np.median(x)),
+                    "range": [float(lo), float(hi)], "prior_sd": prior.prior_sd,
+                    "free_sd": float(np.std([prior.to_free(float(v)) for v in x], ddof=1))})
+    return out
+
+
+def ensemble_table(results: dict) -> list[str]:
+    lines = [f"The shipped ensemble's {len(results['ensemble'])} fitted parameters (natural scale; SD on the free "
+             "scale, log or logit where named):", "",
+             "| parameter | median | 95% of the draws | free-scale SD (prior SD) |", "| --- | --- | --- | --- |"]
+
+    def g(x: float) -> str:
+        return f"{x:.2g}" if abs(x) < 0.1 else f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+
+    for r in results["ensemble"]:
+        scale = "" if r["transform"] == "id" else r["transform"] + " "
+        lines.append(f"| `{r['name']}` | {g(r['median'])} | {g(r['range'][0])} to {g(r['range'][1])} | "
+                     f"{scale}{r['free_sd']:.2g} ({r['prior_sd']:g}) |")
     return lines
 
 
@@ -220,6 +259,48 @@ def hazards_table(results: dict) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- the modules' uncertainty in compare
+def width_results(seed: int, draws: int | None = None) -> dict:
+    """Label dosing minus standard chemotherapy (``inosim compare configs/soc_inovate.yaml
+    configs/label_dosing.yaml``): each metric's 95% posterior interval width and its bootstrap SE over
+    draws, with the modules' parameters at their fit (every draw of their ensemble the fit) and drawn."""
+    configs = default_config_dir()
+    soc, label = (load_scenario(configs / f"{n}.yaml") for n in ("soc_inovate", "label_dosing"))
+    drawn = load_comparator_ensemble()
+    at_fit = drawn.copy(data={"parameters": np.broadcast_to(soc.comparators.vector(), drawn.parameters.shape)})
+    rng = np.random.default_rng(seed)
+    out = {}
+    for mode, ensemble in (("fit", at_fit), ("drawn", drawn)):
+        ds = compare_strategies(soc, {label.name: label}, WIDTH_METRICS, comparator_ensemble=ensemble, seed=seed,
+                                draws=draws, per_structure=0)
+        d = ds.draw_difference.sel(strategy=label.name).transpose("metric", "draw").values
+        q = ((1 - LEVEL) / 2, (1 + LEVEL) / 2)
+        width = np.diff(np.quantile(d, q, axis=1), axis=0)[0]
+        boot = rng.integers(0, d.shape[1], size=(RESAMPLES, d.shape[1]))
+        se = np.diff(np.quantile(d[:, boot], q, axis=2), axis=0)[0].std(axis=1, ddof=1)
+        out[mode] = {m: [float(w), float(e)] for m, w, e in zip(WIDTH_METRICS, width, se)}
+    return {"draws": int(ds.attrs["combined_draws"]), "replicates": int(ds.attrs["replicates"]),
+            "patients": int(ds.attrs["patients"]), "seed": seed, **out}
+
+
+WIDTH_ROWS = {"cr_cri": ("CR/CRi", 100, 1, "pp"), "os_24_months": ("OS at 24 months", 100, 1, "pp"),
+              "os_rmst_24_months": ("restricted mean OS to 24 months", 1, 2, "months")}
+
+
+def widths_table(results: dict) -> list[str]:
+    runs = results["widths"]
+    first = runs[0]
+    lines = [f"Label dosing minus standard chemotherapy, {first['draws']} draws x {first['replicates']} trials of "
+             f"{first['patients']} patients; seeds {' and '.join(str(r['seed']) for r in runs)}, each width +- its "
+             "bootstrap SE over draws:", "",
+             "| difference | modules at their fit | modules drawn |", "| --- | --- | --- |"]
+    for m, (what, scale, dp, unit) in WIDTH_ROWS.items():
+        cells = [", ".join(f"{scale * r[mode][m][0]:.{dp}f} +- {scale * r[mode][m][1]:.{dp}f}" for r in runs)
+                 + f" {unit}" for mode in ("fit", "drawn")]
+        lines.append(f"| {what} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
 # ----------------------------------------------------------------------------- a sequence
 SEQUENCES = ("label_dosing", "ino_then_car_t")  # InO alone, and InO then brexucabtagene at progression
 
@@ -263,7 +344,8 @@ def sequences_table(results: dict) -> list[str]:
 def blocks(results: dict) -> list[str]:
     """The doc's generated blocks, in the page's order."""
     return ["\n".join([BEGIN, *table(results), END])
-            for table in (check_table, trials_table, milestones_table, hazards_table, sequences_table)]
+            for table in (check_table, ensemble_table, trials_table, milestones_table, hazards_table, widths_table,
+                          sequences_table)]
 
 
 def _spans(text: str) -> list[tuple[int, int]]:
@@ -284,12 +366,14 @@ def results(check_patients: int, n_trials: int | None, truth_patients: int, arm_
     """Every number of the blocks (``seed``: the pivotal trials' first seed)."""
     return {"check_patients": check_patients, "check_seeds": [TRIAL_SEED, CHECK_RESEED],
             "check": check_results(check_patients, (TRIAL_SEED, CHECK_RESEED)),
+            "ensemble": ensemble_results(),
             "truth_patients": truth_patients,
             "trials": {name: [trial_results(path, s, n_trials, truth_patients) for s in (seed, seed + 1)]
                        for name, path in PIVOTAL.items()},
             "arm_patients": arm_patients, "arm_seeds": list(ARM_SEEDS),
             "arms": [arm_results(arm_patients, s) for s in ARM_SEEDS],
-            "sequences": [sequence_results(arm_patients, s) for s in ARM_SEEDS]}
+            "sequences": [sequence_results(arm_patients, s) for s in ARM_SEEDS],
+            "widths": [width_results(s) for s in WIDTH_SEEDS]}
 
 
 def main() -> None:

@@ -227,7 +227,8 @@ def _trials_report():
 
 
 def test_shipped_designs_table_is_the_stored_results():
-    """docs/trials.md's table of the shipped designs is experiments/trials_report.py's rendering of its stored run."""
+    """docs/trials.md's table of the shipped designs and the text under it are experiments/trials_report.py's
+    rendering of its stored run."""
     import json
 
     report = _trials_report()
@@ -239,24 +240,40 @@ def test_shipped_designs_table_is_the_stored_results():
 
 
 def test_shipped_designs_stored_results_are_what_the_model_gives_now():
-    """A small rerun of each shipped design at another seed lands within Z Monte Carlo SEs of the stored run
-    (binomial SEs for rates; for means, the SE implied by the stored and new 95% CIs)."""
+    """A small rerun of each shipped design at another seed lands within Z Monte Carlo SEs of the stored run:
+    its figures (binomial SEs for rejection, stopping and selection rates; for the others, the SE implied
+    by the stored and new 95% CIs) and its truth (binomial SEs for the rates, the utilities' from the rates,
+    0.01 for hazard ratios, 0.05 months for RMST differences, sqrt(0.5 / n) for differences of rates)."""
     import json
 
     report = _trials_report()
     stored = json.loads(report.RESULTS.read_text())
-    trials = SMALL["trials"]
+    trials, n, m = SMALL["trials"], SMALL["truth_patients"], stored["truth_patients"]
     for path, runs in zip(report.DESIGNS, stored["designs"], strict=True):
         a = runs[0]
-        b = report.design_results(path, SMALL["seed"], trials, SMALL["truth_patients"])
+        b = report.design_results(path, SMALL["seed"], trials, n)
         assert a["figures"].keys() == b["figures"].keys(), path.name
         for name, (p, lo, hi) in a["figures"].items():
             q, lo2, hi2 = b["figures"][name]
-            if name in ("expected duration", "expected sample size"):
-                se = math.hypot(hi - lo, hi2 - lo2) / (2 * 1.96) + 1e-9
-            else:
+            if name.startswith(("power: ", "type I error: ", "stop at look ", "P(")):
                 se = math.sqrt(p * (1 - p) / a["trials"] + q * (1 - q) / trials) + 1e-9
+            else:
+                se = math.hypot(hi - lo, hi2 - lo2) / (2 * 1.96) + 1e-9
             _near(p, q, se, f"{path.name}: {name}")
+        for arm, rates in a["truth"]["rate"].items():
+            for endpoint, p in rates.items():
+                _near(p, b["truth"]["rate"][arm][endpoint], math.sqrt(p * (1 - p) * (1 / m + 1 / n)),
+                      f"{path.name}: true {endpoint} rate of {arm}")
+            sd = math.sqrt(rates["cr_cri"] * (1 - rates["cr_cri"])) + 2 * math.sqrt(
+                rates["sos_post_hsct"] * (1 - rates["sos_post_hsct"]))  # utility = CR/CRi - 2 post-HSCT SOS
+            _near(a["truth"]["utility"][arm], b["truth"]["utility"][arm], sd * math.sqrt(1 / m + 1 / n),
+                  f"{path.name}: true utility of {arm}")
+        for test, by_look in a["truth"]["estimate"].items():
+            se = 0.01 if test.startswith(("os_cox", "os_logrank")) else 0.05 if test.startswith("os_rmst") \
+                else math.sqrt(0.5 / n)
+            for p, q in zip(by_look, b["truth"]["estimate"][test], strict=True):
+                if math.isfinite(p):
+                    _near(p, q, se, f"{path.name}: true {test}")
 
 
 def test_cause_of_death_shares_are_what_the_script_gives_now():
