@@ -136,7 +136,7 @@ def ensemble_table(results: dict) -> list[str]:
     for r in results["ensemble"]:
         scale = "" if r["transform"] == "id" else r["transform"] + " "
         lines.append(f"| `{r['name']}` | {g(r['median'])} | {g(r['range'][0])} to {g(r['range'][1])} | "
-                     f"{scale}{r['free_sd']:.2g} ({r['prior_sd']:g}) |")
+                     f"{scale}{g(r['free_sd'])} ({r['prior_sd']:g}) |")
     return lines
 
 

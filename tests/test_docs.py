@@ -154,8 +154,9 @@ def test_performance_figures_are_the_report_of_the_stored_benchmark_run():
         "docs/performance.md was edited by hand: run .venv/bin/python benchmarks/report.py --results FILE"
 
 
-def _comparators_report():
-    spec = importlib.util.spec_from_file_location("comparators_report", ROOT / "experiments" / "comparators_report.py")
+def _experiment(name: str):
+    """The script experiments/NAME.py as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
     return report
@@ -165,13 +166,13 @@ def test_comparators_tables_are_the_stored_results():
     """docs/comparators.md's generated blocks are experiments/comparators_report.py's rendering of its stored run."""
     import json
 
-    report = _comparators_report()
+    report = _experiment("comparators_report")
     written = report.written_blocks(report.DOC.read_text())
     assert written == report.blocks(json.loads(report.RESULTS.read_text())), \
         "docs/comparators.md was edited by hand: run .venv/bin/python experiments/comparators_report.py --render"
 
 
-SMALL = {"patients": 20_000, "trials": 500, "truth_patients": 50_000, "seed": 7}
+SMALL = {"patients": 20_000, "trials": 500, "truth_patients": 50_000, "draws": 100, "seed": 7}
 Z = 4.0  # a stored number may differ from a small rerun at another seed by this many Monte Carlo SEs
 
 
@@ -181,10 +182,11 @@ def _near(stored: float, again: float, se: float, what: str) -> None:
 
 def test_comparators_stored_results_are_what_the_model_gives_now():
     """The stored run is the current model's: a small rerun at another seed lands within Z Monte Carlo SEs of
-    every stored number (SEs of both runs: binomial for rates and powers, the check's own for its figures)."""
+    every stored number (SEs of both runs: binomial for rates and powers, the check's own for its figures,
+    the bootstrap's for the posterior widths); the ensemble's summary is the shipped file's."""
     import json
 
-    report = _comparators_report()
+    report = _experiment("comparators_report")
     stored = json.loads(report.RESULTS.read_text())
     n, trials, seed = SMALL["patients"], SMALL["trials"], SMALL["seed"]
     for trial, run in zip(stored["check"], report.check_results(n, (seed, seed + 1))):
@@ -217,13 +219,11 @@ def test_comparators_stored_results_are_what_the_model_gives_now():
         _near(a["hr_median"], b["hr_median"], 0.006, f"{name} median HR estimate")  # SE of both runs' medians
         _near(a["cr_difference_true"], b["cr_difference_true"], math.sqrt(0.5 / SMALL["truth_patients"]),
               f"{name} true CR/CRi difference")
-
-
-def _trials_report():
-    spec = importlib.util.spec_from_file_location("trials_report", ROOT / "experiments" / "trials_report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
-    return report
+    assert stored["ensemble"] == report.ensemble_results(), "the modules' ensemble changed: rerun the report"
+    a, b = stored["widths"][0], report.width_results(seed, draws=SMALL["draws"])
+    for mode in ("fit", "drawn"):
+        for metric, (w, se) in a[mode].items():
+            _near(w, b[mode][metric][0], math.hypot(se, b[mode][metric][1]), f"posterior width of {metric}, {mode}")
 
 
 def test_shipped_designs_table_is_the_stored_results():
@@ -231,7 +231,7 @@ def test_shipped_designs_table_is_the_stored_results():
     rendering of its stored run."""
     import json
 
-    report = _trials_report()
+    report = _experiment("trials_report")
     text = report.DOC.read_text()
     start = text.index(report.BEGIN)
     written = text[start:text.index(report.END, start) + len(report.END)]
@@ -246,7 +246,7 @@ def test_shipped_designs_stored_results_are_what_the_model_gives_now():
     0.01 for hazard ratios, 0.05 months for RMST differences, sqrt(0.5 / n) for differences of rates)."""
     import json
 
-    report = _trials_report()
+    report = _experiment("trials_report")
     stored = json.loads(report.RESULTS.read_text())
     trials, n, m = SMALL["trials"], SMALL["truth_patients"], stored["truth_patients"]
     for path, runs in zip(report.DESIGNS, stored["designs"], strict=True):
@@ -288,3 +288,27 @@ def test_cause_of_death_shares_are_what_the_script_gives_now():
         written = text[start:text.index(report.END, start) + len(report.END)]
         assert _same_but_for_rounding(written, block), \
             f"docs/{doc.name} drifted: run .venv/bin/python experiments/causes_report.py"
+
+
+def test_calibration_figures_are_the_stored_results():
+    """docs/calibration.md's generated block is experiments/calibration_report.py's rendering of its stored run."""
+    import json
+
+    report = _experiment("calibration_report")
+    text = report.DOC.read_text()
+    start = text.index(report.BEGIN)
+    written = text[start:text.index(report.END, start) + len(report.END)]
+    assert written == report.block(json.loads(report.RESULTS.read_text())), \
+        "docs/calibration.md was edited by hand: run .venv/bin/python experiments/calibration_report.py --render"
+
+
+def test_calibration_stored_results_are_what_the_model_gives_now():
+    """The check's figures rerun on fewer patients at another seed land within Z Monte Carlo SEs (the check's own,
+    of both runs) of the stored ones; the parameters' fitted values and ranges are the shipped files'."""
+    import json
+
+    report = _experiment("calibration_report")
+    stored = json.loads(report.RESULTS.read_text())
+    for a, b in zip(stored["figures"], report.figure_results(SMALL["patients"], (SMALL["seed"],)), strict=True):
+        _near(a["simulated"][0], b["simulated"][0], math.hypot(a["se"][0], b["se"][0]) + 1e-9, a["key"])
+    assert stored["posterior"] == report.parameter_results(), "the shipped fit or posterior changed: rerun the report"
