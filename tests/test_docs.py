@@ -119,6 +119,12 @@ NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 GENERATED_TOLERANCE = 0.02  # a printed number may move by this much (two units of its last digit) between machines
 
 
+def _written(report, text: str) -> str:
+    """The first block of ``text`` between ``report``'s generated markers, markers included."""
+    start = text.index(report.BEGIN)
+    return text[start:text.index(report.END, start) + len(report.END)]
+
+
 def _same_but_for_rounding(written: str, printed: str) -> bool:
     """The same text, with every number within GENERATED_TOLERANCE of the printed one."""
     if NUMBER.split(written) != NUMBER.split(printed):
@@ -131,9 +137,7 @@ def test_sensitivity_numbers_are_what_the_commands_print(monkeypatch):
     """docs/sensitivity.md's generated block is what the tornado command and the SOS one-way print now."""
     monkeypatch.syspath_prepend(str(ROOT / "experiments"))
     report = importlib.import_module("sensitivity_report")
-    text = report.DOC.read_text()
-    start = text.index(report.BEGIN)
-    written = text[start:text.index(report.END, start) + len(report.END)]
+    written = _written(report, report.DOC.read_text())
     assert _same_but_for_rounding(written, report.block()), \
         "docs/sensitivity.md drifted: run .venv/bin/python experiments/sensitivity_report.py"
 
@@ -147,9 +151,7 @@ def test_performance_figures_are_the_report_of_the_stored_benchmark_run():
     spec = importlib.util.spec_from_file_location("benchmark_report", ROOT / "benchmarks" / "report.py")
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
-    text = report.DOC.read_text()
-    start = text.index(report.BEGIN)
-    written = text[start:text.index(report.END, start) + len(report.END)]
+    written = _written(report, report.DOC.read_text())
     assert written == report.block(json.loads(report.RESULTS.read_text())), \
         "docs/performance.md was edited by hand: run .venv/bin/python benchmarks/report.py --results FILE"
 
@@ -232,9 +234,7 @@ def test_shipped_designs_table_is_the_stored_results():
     import json
 
     report = _experiment("trials_report")
-    text = report.DOC.read_text()
-    start = text.index(report.BEGIN)
-    written = text[start:text.index(report.END, start) + len(report.END)]
+    written = _written(report, report.DOC.read_text())
     assert written == report.block(json.loads(report.RESULTS.read_text())), \
         "docs/trials.md was edited by hand: run .venv/bin/python experiments/trials_report.py --render"
 
@@ -283,9 +283,7 @@ def test_cause_of_death_shares_are_what_the_script_gives_now():
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
     for doc, block in zip(report.DOCS, (report.model_block(200_000, 1), report.evidence_block(200_000, 1))):
-        text = doc.read_text()
-        start = text.index(report.BEGIN)
-        written = text[start:text.index(report.END, start) + len(report.END)]
+        written = _written(report, doc.read_text())
         assert _same_but_for_rounding(written, block), \
             f"docs/{doc.name} drifted: run .venv/bin/python experiments/causes_report.py"
 
@@ -295,9 +293,7 @@ def test_calibration_figures_are_the_stored_results():
     import json
 
     report = _experiment("calibration_report")
-    text = report.DOC.read_text()
-    start = text.index(report.BEGIN)
-    written = text[start:text.index(report.END, start) + len(report.END)]
+    written = _written(report, report.DOC.read_text())
     assert written == report.block(json.loads(report.RESULTS.read_text())), \
         "docs/calibration.md was edited by hand: run .venv/bin/python experiments/calibration_report.py --render"
 
