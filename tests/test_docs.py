@@ -308,3 +308,53 @@ def test_calibration_stored_results_are_what_the_model_gives_now():
     for a, b in zip(stored["figures"], report.figure_results(SMALL["patients"], (SMALL["seed"],)), strict=True):
         _near(a["simulated"][0], b["simulated"][0], math.hypot(a["se"][0], b["se"][0]) + 1e-9, a["key"])
     assert stored["posterior"] == report.parameter_results(), "the shipped fit or posterior changed: rerun the report"
+
+
+def test_evidence_blocks_are_the_stored_results():
+    """docs/evidence.md's blocks of experiments/evidence_report.py are its rendering of its stored run."""
+    import json
+
+    report = _experiment("evidence_report")
+    assert report.written_blocks(report.DOC.read_text()) == report.blocks(json.loads(report.RESULTS.read_text())), \
+        "docs/evidence.md was edited by hand: run .venv/bin/python experiments/evidence_report.py --render"
+
+
+def test_evidence_stored_results_are_what_the_model_gives_now():
+    """A rerun on fewer patients at another seed lands within Z Monte Carlo SEs of every stored figure under each
+    effect: binomial SEs for shares, the Cox SEs for log hazard ratios, those implied by the 95% intervals of both
+    runs for Kaplan-Meier figures."""
+    import json
+
+    report = _experiment("evidence_report")
+    stored = json.loads(report.RESULTS.read_text())
+    n, m = SMALL["patients"], stored["patients"]
+
+    def share(a: dict, b: dict, what: str) -> None:
+        p = a["k"] / a["n"]
+        _near(p, b["k"] / b["n"], math.sqrt(p * (1 - p) * (1 / a["n"] + 1 / b["n"])) + 1e-9, what)
+
+    def hazard_ratio(a: dict, b: dict, what: str) -> None:
+        _near(math.log(a["estimate"]), math.log(b["estimate"]), math.hypot(a["log_se"], b["log_se"]), what)
+
+    def km(a: list[float], b: list[float], what: str) -> None:
+        _near(a[0], b[0], math.hypot(a[2] - a[1], b[2] - b[1]) / (2 * 1.96) + 1e-9, what)
+
+    for effect, b in report.effect_results(n, SMALL["seed"]).items():
+        a = stored["effects"][effect]
+        for key in ("responders_without_hsct", "more_cycles", "mrd_more_cycles", "mrd_fewer_cycles"):
+            share(a["continuation"][key], b["continuation"][key], f"{effect}: {key}")
+        hazard_ratio(a["continuation"]["hazard_ratio"], b["continuation"]["hazard_ratio"], f"{effect}: S7's HR")
+        hazard_ratio(a["landmark"]["hazard_ratio"], b["landmark"]["hazard_ratio"], f"{effect}: landmark HR")
+        share({"k": a["landmark"]["more"], "n": a["landmark"]["patients"]},
+              {"k": b["landmark"]["more"], "n": b["landmark"]["patients"]}, f"{effect}: landmark > 3 share")
+        pa, pb = a["pfs"], b["pfs"]
+        for kind in ("recorded", "protocol", "remission"):
+            for key, f in pa[kind].items():
+                km(f, pb[kind][key], f"{effect}: {kind} {key}")
+        for key in ("changed", "never"):
+            p = pa[key]
+            _near(p, pb[key], math.sqrt(p * (1 - p) * (1 / m + 1 / n)), f"{effect}: {key}")
+        for group, t in pa["at_12_by_group"].items():
+            p = t["share"]
+            _near(p, pb["at_12_by_group"][group]["share"], math.sqrt(p * (1 - p) * (1 / m + 1 / n)), f"{group} share")
+            km(t["at_12"], pb["at_12_by_group"][group]["at_12"], f"{effect}: {group} at 12 months")
