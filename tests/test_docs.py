@@ -19,6 +19,7 @@ import importlib.util
 import math
 import re
 import shlex
+import sys
 import warnings
 from pathlib import Path
 
@@ -157,7 +158,9 @@ def test_performance_figures_are_the_report_of_the_stored_benchmark_run():
 
 
 def _experiment(name: str):
-    """The script experiments/NAME.py as a module."""
+    """The script experiments/NAME.py as a module (with experiments/ on the path, as when it runs)."""
+    if str(ROOT / "experiments") not in sys.path:
+        sys.path.insert(0, str(ROOT / "experiments"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
@@ -169,7 +172,7 @@ def test_comparators_tables_are_the_stored_results():
     import json
 
     report = _experiment("comparators_report")
-    written = report.written_blocks(report.DOC.read_text())
+    written = _experiment("_generated").written_blocks(report.DOC.read_text(), report.BEGIN)
     assert written == report.blocks(json.loads(report.RESULTS.read_text())), \
         "docs/comparators.md was edited by hand: run .venv/bin/python experiments/comparators_report.py --render"
 
@@ -315,7 +318,8 @@ def test_evidence_blocks_are_the_stored_results():
     import json
 
     report = _experiment("evidence_report")
-    assert report.written_blocks(report.DOC.read_text()) == report.blocks(json.loads(report.RESULTS.read_text())), \
+    written = _experiment("_generated").written_blocks(report.DOC.read_text(), report.BEGIN)
+    assert written == report.blocks(json.loads(report.RESULTS.read_text())), \
         "docs/evidence.md was edited by hand: run .venv/bin/python experiments/evidence_report.py --render"
 
 
