@@ -348,6 +348,8 @@ def test_evidence_stored_results_are_what_the_model_gives_now():
         a = stored["effects"][effect]
         for key in ("responders_without_hsct", "more_cycles", "mrd_more_cycles", "mrd_fewer_cycles"):
             share(a["continuation"][key], b["continuation"][key], f"{effect}: {key}")
+        share({"k": a["continuation"]["responders_without_hsct"]["n"], "n": m},
+              {"k": b["continuation"]["responders_without_hsct"]["n"], "n": n}, f"{effect}: responders")
         hazard_ratio(a["continuation"]["hazard_ratio"], b["continuation"]["hazard_ratio"], f"{effect}: S7's HR")
         hazard_ratio(a["landmark"]["hazard_ratio"], b["landmark"]["hazard_ratio"], f"{effect}: landmark HR")
         share({"k": a["landmark"]["more"], "n": a["landmark"]["patients"]},
@@ -359,6 +361,8 @@ def test_evidence_stored_results_are_what_the_model_gives_now():
         for key in ("changed", "never"):
             p = pa[key]
             _near(p, pb[key], math.sqrt(p * (1 - p) * (1 / m + 1 / n)), f"{effect}: {key}")
+        share({"k": pa["changed_never"] * pa["changed"] * m, "n": pa["changed"] * m},
+              {"k": pb["changed_never"] * pb["changed"] * n, "n": pb["changed"] * n}, f"{effect}: changed, never")
         for group, t in pa["at_12_by_group"].items():
             p = t["share"]
             _near(p, pb["at_12_by_group"][group]["share"], math.sqrt(p * (1 - p) * (1 / m + 1 / n)), f"{group} share")
