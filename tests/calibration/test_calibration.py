@@ -80,7 +80,7 @@ def test_parameter_file_keeps_comments(tmp_path):
     assert load_parameter_file(out)[1] == ModelStructure(nrm_driver="time_to_hsct")
 
 
-TINY = R.CalibrationSize(fit_patients=3_000, starts=1, max_nfev=2, smc_patients=2_000, particles=200,
+TINY = R.CalibrationSize(fit_patients=3_000, starts=1, max_nfev=2, smc_patients=2_000, particles=64,
                          moves=1)
 
 
@@ -90,7 +90,7 @@ def test_tiny_calibration_is_reproducible(tmp_path):
     assert a["parameters"].read_text() == b["parameters"].read_text()
     ea, eb = read_netcdf(a["posterior"]), read_netcdf(b["posterior"])
     np.testing.assert_array_equal(ea.parameters.values, eb.parameters.values)
-    assert ea.sizes["draw"] == 200
+    assert ea.sizes["draw"] == 64
     fitted = [n for n, f in zip(ea.parameter.values, ea.fitted.values) if f]
     assert set(fitted) == set(FP.FIT_NAMES)
     load_parameters(a["parameters"])  # a valid parameter file

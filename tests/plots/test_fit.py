@@ -102,7 +102,7 @@ def test_trial_figures_fit(tmp_path, saved):
 
 def test_calibration_check_figure_fits(tmp_path, saved):
     """``inosim calibrate``: reported against simulated figures."""
-    from simulator.calibration import check
+    from simulator.calibration.check import check
     from simulator.model.files import load_parameters
     from simulator.plots import plot_check
 
