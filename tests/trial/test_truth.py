@@ -129,3 +129,19 @@ def test_truth_of_piecewise_arms_simulates_no_patients(tmp_path, monkeypatch):
     np.testing.assert_array_equal(truth.true_estimate.sel(look=1).values, piecewise_estimates(ta, 20.0))
     assert np.isnan(truth.true_estimate.sel(look=2)).all() and np.isnan(truth.true_utility).all()
     assert truth.attrs["method"].startswith("closed form")
+
+
+def test_trial_command_on_piecewise_arms_imports_no_plotting(tmp_path):
+    """`inosim trial --no-plots` on piecewise-exponential arms: the truth in closed form, named
+    so on screen, and neither matplotlib nor scipy.stats imported (a fresh process)."""
+    import subprocess
+    import sys
+
+    path = write_design(tmp_path, RPACT, n_trials=20)
+    code = ("import sys; from simulator.cli import main; "
+            f"code = main(['trial', {str(path)!r}, '--out', {str(tmp_path / 't.nc')!r}, '--no-plots']); "
+            "print(sorted(m for m in ('matplotlib', 'scipy.stats') if m in sys.modules)); sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "months): closed form from the arms' hazards" in proc.stdout
+    assert proc.stdout.rstrip().endswith("[]"), proc.stdout[-300:]
