@@ -5,9 +5,9 @@ survival is exp(-cumulative hazard), and each estimator's limit is an integral o
 the arms' hazards and at-risk shares (entry uniform in the design's enrolment intensity,
 exponential dropout, the look's cut), computed by Gauss-Legendre quadrature on the pieces
 where those are smooth, so to rounding. For strategy arms (the model) it comes from a large
-counterfactual run: the same ``n`` virtual patients are simulated under every arm (ids apart from every trial's,
-so they are new patients), enter as the design enrols, drop out at the design's rates and
-are cut at each look's calendar time (by default the look's mean cut over the simulated
+counterfactual run: the same ``n`` virtual patients are simulated under every arm (ids apart
+from every trial's, so they are new patients), enter as the design enrols, drop out at the
+design's rates and are cut at each look's calendar time (by default the look's mean cut over the simulated
 trials that reached it, :func:`look_cuts`). Each test's estimator applied to the control
 copy and an experimental copy gives its large-sample value at that look (for a hazard ratio
 under non-proportional hazards it depends on the follow-up, hence the design's entry,
