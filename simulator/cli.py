@@ -445,27 +445,25 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_trial(args: argparse.Namespace) -> int:
     """Simulate a trial design: operating characteristics, truth, analytic figures, plots."""
-    from simulator.plots import plot_trial
     from simulator.runtime.storage import write_netcdf
     from simulator.trial import (
         analytic,
         format_figures,
-        load_design,
+        load_trial,
         look_cuts,
         null_arrays,
         operating_characteristics,
         rejections,
         sample_size_search,
         simulate_trials,
-        trial_arrays,
         true_values,
         verdict,
     )
     from simulator.trial.truth import TRUTH_PATIENTS
 
     path = Path(args.design)
-    design = load_design(path)
-    arrays = trial_arrays(design, path.parent, path)
+    arrays = load_trial(path)  # the design and its arms' scenarios, each read once
+    design = arrays.design
     if args.ensemble is not None or args.draws is not None or design.assurance is not None:
         return _trial_over_draws(args, arrays, path)
     n_trials = args.trials or design.n_trials
@@ -485,11 +483,9 @@ def cmd_trial(args: argparse.Namespace) -> int:
             null = rejections(simulate_trials(null_arrays(arrays), n_trials=n_null, seed=seed, dask=args.dask,
                                               progress=progress))
     cuts = look_cuts(ds)
-    n_truth = args.truth_patients or TRUTH_PATIENTS
-    truth = true_values(arrays, seed, cuts, n=n_truth)
-    print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth from {n_truth:,} "
-          f"counterfactual patients per arm cut at each look's mean cut ({', '.join(f'{c:.1f}' for c in cuts)} "
-          "months)\n")
+    truth = true_values(arrays, seed, cuts, n=args.truth_patients or TRUTH_PATIENTS)
+    print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth at each look's mean cut "
+          f"({', '.join(f'{c:.1f}' for c in cuts)} months): {truth.attrs['method']}\n")
     simulated, planned = operating_characteristics(ds, truth), analytic(ds, truth)
     print("\n".join(textwrap.wrap(verdict(ds, simulated, planned, null), 100)) + "\n")
     print(format_figures(simulated + (null or []),
@@ -517,6 +513,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     else:
         search = None
     if not args.no_plots:
+        from simulator.plots import plot_trial
+
         folder = Path(args.plot_dir) if args.plot_dir else out.with_name(out.stem + "_plots")
         paths = plot_trial(ds, truth, folder, search)
         print(f"{len(paths)} figures written to {folder}")
@@ -750,8 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "is the type I error, printed beside the power (default: as many as --trials; 0: none)")
     trial.add_argument("--truth-patients", type=argument_type(int, lambda v: 1 <= v <= 1 << 20, "a whole number",
                                                           "in 1 .. 1,048,576"),
-                       help="counterfactual patients per arm (default: simulator.trial.truth.TRUTH_PATIENTS, "
-                            "10^6; the trial layer is imported only when a trial runs)")
+                       help="counterfactual patients per arm of strategy arms' truth (default: "
+                            "simulator.trial.truth.TRUTH_PATIENTS, 10^6; the trial layer is imported only when a "
+                            "trial runs); piecewise-exponential arms have theirs in closed form")
     trial.add_argument("--sizes", type=_sizes, help="sample-size search: comma-separated sizes, e.g. 200,300,400")
     trial.add_argument("--target", type=argument_type(float, lambda v: 0 < v < 1, "a number", "in (0, 1)"),
                        default=0.8, help="target power of the sample-size search (default 0.8)")

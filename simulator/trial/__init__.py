@@ -12,10 +12,10 @@ run) and :mod:`~simulator.trial.summary` (operating characteristics).
 """
 
 from simulator.trial.design import Design, load_design
-from simulator.trial.run import null_arrays, sample_size_search, simulate_trials, trial_arrays
+from simulator.trial.run import load_trial, null_arrays, sample_size_search, simulate_trials, trial_arrays
 from simulator.trial.summary import analytic, format_figures, operating_characteristics, rejections, verdict
 from simulator.trial.truth import look_cuts, true_values
 
-__all__ = ["Design", "analytic", "format_figures", "load_design", "look_cuts", "null_arrays",
+__all__ = ["Design", "analytic", "format_figures", "load_design", "load_trial", "look_cuts", "null_arrays",
            "operating_characteristics", "rejections", "sample_size_search", "simulate_trials", "trial_arrays",
            "true_values", "verdict"]

@@ -21,6 +21,7 @@ import xarray as xr
 from scipy import special
 
 from simulator.model import kernel as K
+from simulator.model.files import read_yaml
 from simulator.model.simulation import ModelArrays, model_arrays, record_columns, run_kernel_ids
 from simulator.trial import engine as E
 from simulator.trial.boundaries import GRID_R, KIND_CODES, design_bounds, dunnett_alpha, information_fractions
@@ -34,7 +35,7 @@ from simulator.trial.design import (
     Dropout,
     Test,
     arm_scenarios,
-    load_design,
+    design_from_dict,
     lower_is_better,
 )
 
@@ -232,6 +233,17 @@ def trial_arrays(design: Design, folder: str | Path = ".", source: str | Path = 
     model = tuple(None if scenarios[a.name] is None else _trial_model(model_arrays(scenarios[a.name]))
                   for a in design.arms)
     return _convert(design, model)
+
+
+def load_trial(path: str | Path, folder: str | Path | None = None) -> TrialArrays:
+    """Load a design file and convert it (:func:`trial_arrays`), reading each arm's scenario once.
+
+    The same checks and one-line errors as :func:`~simulator.trial.design.load_design`
+    followed by :func:`trial_arrays`, which would read the scenarios twice. Scenario files
+    are relative to ``folder`` (default: the design file's).
+    """
+    path = Path(path)
+    return trial_arrays(design_from_dict(read_yaml(path), path), path.parent if folder is None else folder, path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -527,8 +539,7 @@ def simulate_trials(design: TrialArrays | Design | str | Path, *, n_trials: int 
     elif isinstance(design, Design):
         ta = trial_arrays(design, folder or ".")
     else:
-        path = Path(design)
-        ta = trial_arrays(load_design(path), path.parent if folder is None else folder, path)
+        ta = load_trial(design, folder)
     seed = ta.design.seed if seed is None else int(seed)
     n_trials = ta.design.n_trials if n_trials is None else int(n_trials)
     tasks = plan_chunks(ta, seed, n_trials, chunk_trials)

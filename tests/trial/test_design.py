@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 from designs import EXPERIMENTS, RPACT, SELECTION, STRATEGIES, write_design
 
@@ -90,3 +93,25 @@ def test_pivotal_trials_on_the_virtual_patients_land_in_the_published_interval(n
     truth = true_values(ta, seed=7, cut=cut, n=50_000)
     hr = float(truth["true_estimate"].sel(test=[t for t in truth.test.values if "os_cox" in str(t)][0]).squeeze())
     assert published[0] < hr < published[1]
+
+
+def test_load_trial_reads_each_scenario_once(tmp_path, monkeypatch):
+    """The trial command's design and scenarios are read once (load_design then trial_arrays read
+    each scenario twice), converted as trial_arrays converts them, with the same one-line errors."""
+    import simulator.trial.design as design_module
+    from simulator.trial import load_trial
+
+    read = []
+    load = design_module.load_scenario
+    monkeypatch.setattr(design_module, "load_scenario", lambda path: read.append(path) or load(path))
+    path = write_design(tmp_path, STRATEGIES)
+    ta = load_trial(path)
+    assert len(read) == 1  # the base scenario; the second arm overrides it
+    expected = trial_arrays(load_design(path), tmp_path, path)
+    assert ta.design == expected.design
+    for got, want in zip(ta.model, expected.model):
+        assert all(np.array_equal(getattr(got, f.name), getattr(want, f.name)) for f in dataclasses.fields(got))
+    bad = write_design(tmp_path, STRATEGIES, name="bad.yaml",
+                       arms=[{"name": "label"}, {"name": "b", "scenario": "missing.yaml"}])
+    with pytest.raises(ConfigError, match=rf"^{bad}: trial.arms.1.scenario: "):
+        load_trial(bad)
