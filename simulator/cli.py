@@ -469,10 +469,11 @@ def cmd_trial(args: argparse.Namespace) -> int:
     n_trials = args.trials or design.n_trials
     n_null = 0 if design.null else (n_trials if args.null_trials is None else args.null_trials)
     seed = design.seed if args.seed is None else args.seed
-    print(f"Trial design '{design.name}' ({path}): {len(design.arms)} arms ({', '.join(design.experimental)} vs "
-          f"{design.control}), {design.sample_size} patients, {len(design.analyses)} look(s), "
-          f"{n_trials:,} trials, seed {seed}" + (" [null: every arm gets the control's strategy]" if design.null else
-                                                 f"; type I error from {n_null:,} null trials" if n_null else ""))
+    print(_paragraph(f"Trial design '{design.name}' ({path}): {len(design.arms)} arms "
+                     f"({', '.join(design.experimental)} vs {design.control}), {design.sample_size} patients, "
+                     f"{len(design.analyses)} look(s), {n_trials:,} trials, seed {seed}"
+                     + (" [null: every arm gets the control's strategy]" if design.null else
+                        f"; type I error from {n_null:,} null trials" if n_null else "")))
     t0 = time.perf_counter()
     with progress_bar(design.name, "chunk") as progress:
         ds = simulate_trials(arrays, n_trials=n_trials, seed=seed, dask=args.dask, progress=progress)
@@ -484,10 +485,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
                                               progress=progress))
     cuts = look_cuts(ds)
     truth = true_values(arrays, seed, cuts, n=args.truth_patients or TRUTH_PATIENTS)
-    print(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth at each look's mean cut "
-          f"({', '.join(f'{c:.1f}' for c in cuts)} months): {truth.attrs['method']}\n")
+    print(_paragraph(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth at each look's mean "
+                     f"cut ({', '.join(f'{c:.1f}' for c in cuts)} months): {truth.attrs['method']}") + "\n")
     simulated, planned = operating_characteristics(ds, truth), analytic(ds, truth)
-    print("\n".join(textwrap.wrap(verdict(ds, simulated, planned, null), 100)) + "\n")
+    print(_paragraph(verdict(ds, simulated, planned, null)) + "\n")
     print(format_figures(simulated + (null or []),
                          "Operating characteristics (simulated; 95% Monte Carlo CIs in parentheses):"))
     print()
@@ -547,19 +548,18 @@ def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
         source = args.ensemble or (str(path.parent / settings.ensemble) if settings.ensemble else None)
         draws = ensemble_draws(arrays, source, k)
     seed = design.seed if args.seed is None else args.seed
-    print("\n".join(textwrap.wrap(f"Trial design '{design.name}' ({path}) over {draws.size} draws of {draws.source} "
-                                  f"x {settings.trials_per_draw} trials each, {design.sample_size} patients, "
-                                  f"seed {seed}", 100)))
+    print(_paragraph(f"Trial design '{design.name}' ({path}) over {draws.size} draws of {draws.source} "
+                     f"x {settings.trials_per_draw} trials each, {design.sample_size} patients, seed {seed}"))
     t0 = time.perf_counter()
     with progress_bar(design.name, "draw") as progress:
         ds = simulate_assurance(arrays, draws, seed=seed, settings=settings, progress=progress)
     figures = assurance_figures(ds)
     print(f"Simulated in {time.perf_counter() - t0:.1f} s\n")
-    print("\n".join(textwrap.wrap(assurance_verdict(ds, figures), 100)) + "\n")
+    print(_paragraph(assurance_verdict(ds, figures)) + "\n")
     figures += driver_discrimination(ds)
     print(format_assurance(figures, f"Over the draws (95% Monte Carlo CIs; benefit: pp of {ds.attrs['benefit']}):"))
     value = value_of_trial(ds)
-    print("\n" + "\n".join(textwrap.wrap(format_value_of_trial(value), 100)))
+    print("\n" + _paragraph(format_value_of_trial(value)))
     stored = {"figure_estimate": ("figure", [f.estimate for f in figures]),
              "figure_lower": ("figure", [f.lower for f in figures]),
              "figure_upper": ("figure", [f.upper for f in figures])}
