@@ -20,7 +20,7 @@ The figures and the goals they are held against (issue 6):
 * the trial engine (issue 11), 10,000 trials x 400 patients end to end: piecewise-exponential
   arms with log-rank + Cox at most 0.6 s (rpact 3.3.4: 1.1 s on one thread); InOSim strategy
   arms with log-rank + Cox + RMST at most 3 s; a 3-look design with O'Brien-Fleming spending
-  and beta-spending futility at most 4 s (rpact: 2.0-2.3 s for piecewise-exponential arms);
+  and beta-spending futility at most 4 s (rpact's time on its own design is measured as a whole command);
   the boundaries of one design (3 looks, efficacy and futility) at most 10 ms.
 
 Memory figures read ``/proc/self``, so they need Linux.
@@ -81,7 +81,7 @@ GOALS = {  # (measured key, comparison, limit)
 }
 TRIAL_TRIALS = 10_000  # trial-engine workloads: 10,000 trials ...
 TRIAL_SAMPLE_SIZE = 400  # ... of 400 patients
-RPACT_SECONDS = {"fixed design": 1.1, "3 looks": 2.0}  # rpact 3.3.4, same workloads, piecewise-exponential
+RPACT_FIXED_SECONDS = 1.1  # rpact 3.3.4, the same fixed-design workload, piecewise-exponential
 BOUNDARY_REPEATS = 50  # boundary computations timed (median)
 
 
@@ -206,9 +206,11 @@ design <- getDesignGroupSequential(kMax = 3, alpha = 0.025, beta = 0.2, sided = 
                                    typeBetaSpending = "bsOF", informationRates = c(1, 2, 3) / 3)
 sim <- getSimulationSurvival(design, lambda2 = log(2) / 8, hazardRatio = 0.7, plannedEvents = c(100, 200, 300),
                              maxNumberOfSubjects = 400, accrualTime = c(0, 24), dropoutRate1 = 0.05,
-                             dropoutRate2 = 0.05, dropoutTime = 12, maxNumberOfIterations = 10000, seed = 1)
+                             dropoutRate2 = 0.05, dropoutTime = 12, directionUpper = FALSE,
+                             maxNumberOfIterations = 10000, seed = 1)
 cat(packageDescription("rpact")$Version, sum(sim$overallReject), "\\n")
-"""  # rpact's simulation of the same design as _rpact_design (10,000 trials): version, power
+"""  # rpact's simulation of the same design as _rpact_design (10,000 trials): version, power. directionUpper =
+# FALSE: H1 is a hazard ratio below 1 (rpact's default tests above 1 and stops 94% of trials for futility at look 1)
 
 
 def _rpact_design() -> dict:
@@ -757,8 +759,8 @@ def format_command_rows(r: dict[str, object]) -> list[str]:
 
     rpact = r["rpact"]
     vs = ("  rpact: not measured (no Rscript with rpact on this machine)" if rpact is None else
-          f"  rpact {rpact['version']}: {rpact['wall']:.2f} s ({rpact['cpu']:.2f} s of CPU), "
-          f"ratio {r['trial_to_rpact']:.2f}")
+          f"  rpact {rpact['version']}: {rpact['wall']:.2f} s ({rpact['cpu']:.2f} s of CPU), power "
+          f"{rpact['power']:.1%}; ratio {r['trial_to_rpact']:.2f}")
     return [
         f"whole commands, each a process (median of {COMMAND_RUNS}; wall-clock, then CPU: the machine may be shared):",
         row("  inosim run (1,000 patients)", "run_command_seconds"),
@@ -802,10 +804,10 @@ def format_report(results: dict[str, object]) -> str:
         f"peak memory per million patients {r['peak_memory_mib_per_million']:.0f} MiB"
         f"  (output arrays {r['output_mib_per_million']:.0f} MiB: {r['memory_to_output']:.2f}x)",
         f"trials, piecewise-exponential    {r['trial_piecewise_seconds']:.2f} s for {TRIAL_TRIALS:,} x "
-        f"{TRIAL_SAMPLE_SIZE}, log-rank + Cox  (rpact: {RPACT_SECONDS['fixed design']:g} s)",
+        f"{TRIAL_SAMPLE_SIZE}, log-rank + Cox  (rpact: {RPACT_FIXED_SECONDS:g} s)",
         f"trials, strategy arms            {r['trial_strategies_seconds']:.2f} s, log-rank + Cox + RMST",
         f"trials, 3 looks, spending        {r['trial_group_sequential_seconds']:.2f} s, futility by beta spending"
-        f"  (rpact, piecewise-exponential: {RPACT_SECONDS['3 looks']:g} s)",
+        "  (rpact on its own design: whole commands, below)",
         f"boundaries of one design         {1000 * r['boundaries_seconds']:.1f} ms (3 looks, futility)",
         *format_command_rows(r),
         f"trials over draws (assurance)    {r['assurance_seconds']:.1f} s (CPU {r['assurance_cpu_seconds']:.1f} s) "
