@@ -5,7 +5,8 @@ posterior ensemble with their model structure (strategy arms), or log hazard rat
 arms' normal priors (piecewise-exponential arms, classical assurance as in O'Hagan, Stevens &
 Campbell 2005), and runs ``M`` trials. Each draw's truth comes from ``n`` counterfactual patients simulated under every arm
 (:func:`simulator.trial.truth.counterfactual`): the true benefit is the difference between the
-arms' copies of those patients, with its Monte Carlo error.
+arms' copies of those patients, with its Monte Carlo error; for piecewise-exponential arms it is
+exact, from the arms' survival functions (:func:`piecewise_benefit`).
 
 Every draw has its own patients: draw ``k`` runs trials ``k M .. k M + M - 1`` (trial-scoped
 ids, so the arms of a trial, and the nested sample sizes, share patients) and its own
@@ -45,7 +46,7 @@ from simulator.trial.run import (
     trial_patients,
 )
 from simulator.trial.summary import RATIO_ESTIMANDS, Figure, format_figures
-from simulator.trial.truth import counterfactual
+from simulator.trial.truth import counterfactual, piecewise_survival
 
 BOOTSTRAP = 400  # resamples of the trial index for the Monte Carlo intervals
 BOOTSTRAP_SEED = 20251206
@@ -168,6 +169,16 @@ def true_benefit(ta: TrialArrays, cf: dict[str, np.ndarray], settings: Assurance
     return diff.mean(axis=1), diff.std(axis=1, ddof=1) / math.sqrt(diff.shape[1])
 
 
+def piecewise_benefit(ta: TrialArrays, settings: Assurance) -> np.ndarray:
+    """:func:`true_benefit` of piecewise-exponential arms in closed form: the share free of the event at
+    ``months``, S_e(m) - S_c(m); 0 for a binary endpoint (such arms have no binary outcomes)."""
+    dc = ta.constants
+    if settings.benefit.endpoint not in TIME_ENDPOINTS:
+        return np.zeros(dc.comparisons.size)
+    m = settings.benefit.months
+    return np.array([float(piecewise_survival(ta, e, m) - piecewise_survival(ta, dc.control, m)) for e in dc.comparisons])
+
+
 def first_slots(p: TrialPatients, n: int) -> TrialPatients:
     """The first ``n`` slots of every trial: exactly the patients of the design at ``n`` patients
     (entry, dropout, blocks and outcomes are the slots' own, in slot order), without selection."""
@@ -254,8 +265,11 @@ def simulate_assurance(ta: TrialArrays, draws: Draws, *, seed: int | None = None
             events[k] = parts["events"][rows, at, ta.constants.primary * ta.constants.comparisons.size]
             z[k] = parts["res"][rows, at, :, Z_STAT]
             estimate[k] = parts["res"][rows, at, :, ESTIMATE]
-            cf = counterfactual(tk, draw_seed(seed, k), settings.truth_patients)
-            benefit[k], benefit_se[k] = true_benefit(tk, cf, settings)
+            if tk.model[0] is None:  # piecewise-exponential arms: the benefit in closed form, exact
+                benefit[k], benefit_se[k] = piecewise_benefit(tk, settings), 0.0
+            else:
+                cf = counterfactual(tk, draw_seed(seed, k), settings.truth_patients)
+                benefit[k], benefit_se[k] = true_benefit(tk, cf, settings)
         if progress is not None:
             progress(k + 1, n_draws)
     labels = test_labels(design)

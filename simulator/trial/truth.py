@@ -159,6 +159,12 @@ def _cox_limit(w: np.ndarray, y0: np.ndarray, y1: np.ndarray, h0: np.ndarray, h1
     return math.nan
 
 
+def piecewise_survival(ta: TrialArrays, arm: int, t: np.ndarray | float) -> np.ndarray:
+    """Piecewise-exponential arm ``arm``'s survival S(t) = exp(-H(t)) at ``t`` months."""
+    dc = ta.constants
+    return np.exp(-_cumulative_hazard(t, dc.pe_rates[arm], dc.pe_ends[arm]))
+
+
 def piecewise_estimates(ta: TrialArrays, cut: float) -> np.ndarray:
     """Every test's large-sample estimate (test x comparison) for piecewise-exponential arms, in closed form.
 
@@ -193,7 +199,7 @@ def piecewise_estimates(ta: TrialArrays, cut: float) -> np.ndarray:
                for a in range(len(ta.model))]
 
     def survival(a: int, time: np.ndarray | float) -> np.ndarray:
-        return np.exp(-_cumulative_hazard(time, dc.pe_rates[a], dc.pe_ends[a]))
+        return piecewise_survival(ta, a, time)
 
     for ci, ex in enumerate(dc.comparisons):
         c = dc.control

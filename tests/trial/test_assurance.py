@@ -19,10 +19,12 @@ from simulator.trial.assurance import (
     parameter_draws,
     prior_draws,
     simulate_assurance,
+    true_benefit,
     under_draw,
 )
 from simulator.trial.design import Assurance
 from simulator.trial.run import model_outcomes, resized
+from simulator.trial.truth import counterfactual
 
 LAMBDA = math.log(2) / 8  # control hazard per month: median 8 months
 
@@ -79,7 +81,7 @@ def test_each_draw_runs_its_own_trials_of_the_design(tmp_path):
         mine = slice(40 * k, 40 * (k + 1))
         np.testing.assert_array_equal(ds.success.isel(sample_size=0, draw=k).values, rejected[mine])
         np.testing.assert_array_equal(ds.z.isel(draw=k).values, plain.z.isel(look=0).values[mine])
-    assert len(set(ds.true_benefit.values.ravel())) == 3  # each draw's own counterfactual patients
+    assert len(set(ds.true_benefit.values.ravel())) == 1  # the same arms in every draw: the same exact truth
 
 
 def test_parameter_draws_reach_every_arms_model(tmp_path):
@@ -98,15 +100,33 @@ def test_parameter_draws_reach_every_arms_model(tmp_path):
     assert list(ds.nrm_driver.values) == ["a", "d"]
 
 
+def test_strategy_arms_truth_comes_from_each_draws_own_counterfactual_patients(tmp_path):
+    """Two draws with the same parameters: their truths differ (own patients, independent errors) but agree
+    within 4 Monte Carlo SEs of the difference."""
+    ta = _ta(tmp_path, STRATEGIES)
+    name = "resp_intercept_cycle1"
+    own = ta.model[0].par[K.PARAMETER_NAMES.index(name)]
+    draws = parameter_draws(ta, [name], np.array([[own], [own]]), ["a-b-c", "a-b-c"], None, "test")
+    ds = simulate_assurance(ta, draws, settings=Assurance(trials_per_draw=2, truth_patients=4000))
+    b, se = ds.true_benefit.values[:, 0], ds.true_benefit_se.values[:, 0]
+    assert b[0] != b[1] and np.all(se > 0)
+    assert abs(b[0] - b[1]) < 4 * math.hypot(*se)
+
+
 def test_truth_per_draw_is_the_survival_difference_of_the_drawn_hazard_ratio(tmp_path):
     ta = _ta(tmp_path, CLASSICAL)
     draws = prior_draws(ta, 3)
-    ds = simulate_assurance(ta, draws, settings=Assurance(trials_per_draw=2, truth_patients=100_000))
+    settings = Assurance(trials_per_draw=2, truth_patients=100_000)
+    ds = simulate_assurance(ta, draws, settings=settings)
     months = 24.0
     expected = np.exp(-LAMBDA * np.exp(draws.log_hr[:, 1]) * months) - math.exp(-LAMBDA * months)
     got = ds.true_benefit.isel(experimental=0).values
-    se = ds.true_benefit_se.isel(experimental=0).values
-    assert np.all(np.abs(got - expected) < 4 * se), (got, expected, se)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)  # the closed form: exact, no Monte Carlo error
+    assert np.all(ds.true_benefit_se.values == 0.0)
+    for k in range(3):  # 100,000 counterfactual patients under each arm agree within 4 of their Monte Carlo SEs
+        tk = under_draw(ta, draws, k)
+        simulated, se = true_benefit(tk, counterfactual(tk, 11 + k, settings.truth_patients), settings)
+        assert abs(simulated[0] - got[k]) < 4 * se[0], (k, simulated, got[k], se)
 
 
 def test_figures_are_fractions_with_intervals_around_them(tmp_path):
