@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.analysis.labels import display_unit, format_value
 from simulator.analysis.outcomes import DEFAULT_CUTOFF, clopper_pearson
+from simulator.analysis.text import paragraph, table
 from simulator.model.config import ConfigError, Scenario, default_config_dir, validate
 from simulator.model.files import default_scenario_path, load_scenario, read_yaml
 
@@ -299,12 +300,14 @@ class EvidenceRow:
 
 
 def format_rows(rows: list[EvidenceRow]) -> str:
-    """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated)."""
+    """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated), each row's
+    source with a numbered note below the table on how the published interval was derived."""
     def cell(value: float, interval: tuple[float, float], unit: str) -> str:
         return f"{format_value(value, unit)} ({format_value(interval[0], unit)}-{format_value(interval[1], unit)})"
 
-    lines = [f"{'figure':<48} {'unit':<5} {'simulated (95% MC CI)':<24} {'published (95% CI)':<22} source"]
+    notes = list(dict.fromkeys(r.note for r in rows))  # each once, numbered in order
+    cells = [("figure", "unit", "simulated", "published", "source"), ("", "", "(95% MC CI)", "(95% CI)", "")]
     for r in rows:
-        lines.append(f"{r.figure:<48} {r.unit:<5} {cell(r.simulated, r.simulated_interval, r.unit):<24} "
-                     f"{cell(r.published, r.published_interval, r.unit):<22} {r.source}: {r.note}")
-    return "\n".join(lines)
+        cells.append((r.figure, r.unit, cell(r.simulated, r.simulated_interval, r.unit),
+                      cell(r.published, r.published_interval, r.unit), f"{r.source} [{notes.index(r.note) + 1}]"))
+    return "\n".join(table(cells, "<<<<<") + [paragraph(f"[{k}] {note}") for k, note in enumerate(notes, 1)])
