@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.analysis.labels import display_unit, format_value
 from simulator.analysis.outcomes import DEFAULT_CUTOFF, clopper_pearson
-from simulator.analysis.text import paragraph, table
 from simulator.model.config import ConfigError, Scenario, default_config_dir, validate
 from simulator.model.files import default_scenario_path, load_scenario, read_yaml
 
@@ -302,6 +301,8 @@ class EvidenceRow:
 def format_rows(rows: list[EvidenceRow]) -> str:
     """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated), each row's
     source with a numbered note below the table on how the published interval was derived."""
+    from simulator.analysis.text import paragraph, table  # a local: comparison_table names its panels ``table``
+
     def cell(value: float, interval: tuple[float, float], unit: str) -> str:
         return f"{format_value(value, unit)} ({format_value(interval[0], unit)}-{format_value(interval[1], unit)})"
 
