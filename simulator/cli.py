@@ -220,8 +220,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print("\n" + crn_saving_summary(paired_differences(ds)) + "\n")
     print("Mean over replicates (rates in %):")
     print(format_pooled(ds))
-    print("\n" + _paragraph(f"Every metric with its 95% Monte Carlo CI: --format csv|json, or the results file "
-                     f"{args.out}; differences from the reference: inosim compare {args.out}"))
+    print("\n" + _paragraph(f"Every metric with its 95% Monte Carlo CI: --format csv|json, or the results "
+                            f"file {args.out}; differences from the reference: inosim compare {args.out}"))
     return 0
 
 

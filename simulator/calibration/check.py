@@ -71,7 +71,7 @@ def format_check(rows: list[CheckRow], n_patients: int) -> str:
     for section, title in titles.items():
         chosen = [r for r in rows if r.section == section]
         inside = sum(r.inside for r in chosen)
-        cells = [("figure", "unit", "reported", "95% interval", "simulated", "n ", "inside")]
+        cells = [("figure", "unit", "reported", "95% interval", "simulated", "n ", "inside")]  # n: then * or blank
         for r in chosen:
             unit, k = _unit(r.figure)
             dp = 1 if unit == "%" else 2  # decimals
@@ -175,7 +175,7 @@ def check_ensemble(ensemble: xr.Dataset, draws: int = ENSEMBLE_CHECK_DRAWS, n_pa
 
 
 def format_structures(rows: list[StructureRow]) -> str:
-    """The structures as a table, heaviest first."""
+    """The structures, heaviest first, in two tables: weight and fit, then each one's NRM driver slope."""
     heaviest = sorted(rows, key=lambda r: -r.weight)
     fit = [("structure", "weight (range)", "log evid.", "-log lik", "primary", "second.")]
     slopes = [("structure", "slope", "mean (95% interval)", "log-HR")]
