@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
+from simulator.analysis.text import paragraph as _paragraph
 from simulator.model.config import ConfigError, Scenario
 from simulator.model.extrapolation import OutsideCalibrationWarning
 from simulator.model.files import default_scenario_path, load_scenario
@@ -55,11 +56,6 @@ def _sizes(text: str) -> list[int]:
     if any(s < 2 for s in sizes) or sizes != sorted(set(sizes)):
         raise argparse.ArgumentTypeError(f"sizes must be increasing whole numbers >= 2, got {text}")
     return sizes
-
-
-def _paragraph(text: str, width: int = 100) -> str:
-    """``text`` in lines of at most ``width`` columns (a path longer than that stays whole)."""
-    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False))
 
 
 @contextmanager
@@ -128,7 +124,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     shipped = default_config_dir() / "parameters"
     if args.comparators:
         path, ensemble = comparators.calibrate_comparators(out)
-        print(f"Treatment modules fitted; their parameters written to {path}, their posterior ensemble to {ensemble}")
+        print(_paragraph(f"Treatment modules fitted; their parameters written to {path}, their posterior ensemble "
+                         f"to {ensemble}"))
         return 0
     if args.structures:
         result = R.calibrate_structures(out, dask=args.dask)
@@ -160,13 +157,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             combined = C.check_ensemble(ensemble)
             primary = [r for r in combined if r.section == "primary"]
             inside = sum(r.inside for r in primary)
-            print(f"\nUnder the combined ensemble (posterior predictive check over "
-                  f"{C.ENSEMBLE_CHECK_DRAWS} draws across structures): {inside}/{len(primary)} primary "
-                  "targets inside their 95% posterior predictive intervals")
+            print("\n" + _paragraph(f"Under the combined ensemble (posterior predictive check over "
+                                    f"{C.ENSEMBLE_CHECK_DRAWS} draws across structures): {inside}/{len(primary)} "
+                                    "primary targets inside their 95% posterior predictive intervals"))
             for r in primary:
                 if not r.inside:
-                    print(f"  outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated mean "
-                          f"{r.sim.estimate:.3g}, SD over draws {r.sim.se:.3g})")
+                    print(_paragraph(f"outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated mean "
+                                     f"{r.sim.estimate:.3g}, SD over draws {r.sim.se:.3g})", indent="  "))
             primary_ok = primary_ok and inside == len(primary)
     if not args.parameters:
         for trial in comparators.TRIALS:
@@ -188,17 +185,19 @@ def _assignments(text: str) -> list[tuple[str, str]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run an experiment's grid of strategies on the same virtual patients and save it."""
+    """Run an experiment's grid of strategies on the same virtual patients and save it; print the grid
+    at a glance (``--format table``) or every metric at every grid point (``csv``, ``json``)."""
     from simulator.sweep.compare import paired_differences
     from simulator.sweep.experiment import load_experiment, partial_dir, run_sweep
-    from simulator.sweep.report import crn_saving_summary, format_pooled
+    from simulator.sweep.report import crn_saving_summary, format_pooled, pooled_frame
 
     exp = load_experiment(args.experiment, replicates=args.replicates, patients=args.patients, seed=args.seed)
     points = math.prod(exp.shape)
     patients = points * exp.replicates * exp.patients
-    print(f"Experiment '{exp.name}' ({args.experiment}): {points} grid points "
-          f"({' x '.join(f'{a.name} {len(a.labels)}' for a in exp.axes)}) x {exp.replicates} replicates "
-          f"x {exp.patients} patients = {patients:,} simulated patients, seed {exp.seed}")
+    info = sys.stdout if args.format == "table" else sys.stderr  # CSV and JSON alone on stdout
+    print(_paragraph(f"Experiment '{exp.name}' ({args.experiment}): {points} grid points "
+                     f"({' x '.join(f'{a.name} {len(a.labels)}' for a in exp.axes)}) x {exp.replicates} replicates "
+                     f"x {exp.patients} patients = {patients:,} simulated patients, seed {exp.seed}"), file=info)
     t0 = time.perf_counter()
     with progress_bar(exp.name, "chunk") as progress:
         try:
@@ -208,10 +207,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                   "with --resume to go on", file=sys.stderr)
             raise
     elapsed = time.perf_counter() - t0
-    print(f"Done in {elapsed:.1f} s ({patients / elapsed:,.0f} patients/s); results written to {args.out}\n")
-    print(crn_saving_summary(paired_differences(ds)) + "\n")
-    print("Mean over replicates +- half its 95% Monte Carlo CI (rates in %):")
+    print(f"Done in {elapsed:.1f} s ({patients / elapsed:,.0f} patients/s); results written to {args.out}",
+          file=info)
+    if args.format == "csv":
+        print(pooled_frame(ds).to_csv(index=False).rstrip("\n"))
+        return 0
+    if args.format == "json":
+        print(json.dumps({"experiment": exp.name, "seed": exp.seed, "replicates": exp.replicates,
+                          "patients": exp.patients, "pooled": json.loads(pooled_frame(ds).to_json(orient="records"))},
+                         indent=1))
+        return 0
+    print("\n" + crn_saving_summary(paired_differences(ds)) + "\n")
+    print("Mean over replicates (rates in %):")
     print(format_pooled(ds))
+    print("\n" + _paragraph(f"Every metric with its 95% Monte Carlo CI: --format csv|json, or the results "
+                            f"file {args.out}; differences from the reference: inosim compare {args.out}"))
     return 0
 
 
@@ -348,14 +358,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         strategies = {point_label(ds, dict(zip(names, p))): exp.scenario_at(p) for p in points}
         _strategy_answers(exp.scenario_at(tuple(ref[n] for n in names)), strategies, args, metrics, exp.seed,
                           exp.patients)
-    shown = metrics or (tuple(map(str, ds.metric.values)) if args.all or at is not None else HEADLINE_METRICS)
-    view = CompareView(metrics=shown, at=at, top=args.top, show_all=args.all, format=args.format)
+    view = CompareView(metrics=metrics or HEADLINE_METRICS, full_metrics=metrics or tuple(map(str, ds.metric.values)),
+                       at=at, top=args.top, show_all=args.all, format=args.format)
     contrast = None
     if args.format != "csv":
         index = resolve_point(ds, json.loads(diffs.attrs["reference"]))
         contrast = dose_contrast(exp.scenario_at(tuple(index[a.name] for a in exp.axes)), args.cutoff,
-                                 seed=exp.seed, patients=exp.patients, replicates=exp.replicates
-                                 ).sel(metric=list(shown))
+                                 seed=exp.seed, patients=exp.patients, replicates=exp.replicates)
     print(compare_report(diffs, contrast, view))
     return 0
 
@@ -425,9 +434,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     config = load_sensitivity(args.config, patients=args.patients, replicates=args.replicates, seed=args.seed,
                               dask=args.dask)
     model = config.model
-    print(f"Sensitivity analysis '{config.name}' ({args.config}): method {config.method}, scenario "
-          f"'{model.scenario.name}', {model.replicates} replicates x {model.patients} patients per parameter set, "
-          f"seed {model.seed}")
+    print(_paragraph(f"Sensitivity analysis '{config.name}' ({args.config}): method {config.method}, scenario "
+                     f"'{model.scenario.name}', {model.replicates} replicates x {model.patients} patients per "
+                     f"parameter set, seed {model.seed}"))
     t0 = time.perf_counter()
     with progress_bar(config.name, "set") as progress:
         with warnings.catch_warnings():  # format_result lists them below
@@ -638,9 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the chunks on a dask.distributed cluster: a scheduler address "
                             "(tcp://host:8786) or local:N (a LocalCluster of N single-threaded worker "
                             "processes); the results are bit-identical to a run without it")
-    sweep.set_defaults(func=cmd_sweep)
-
     from simulator.sweep.report import DEFAULT_TOP, FORMATS
+
+    sweep.add_argument("--format", choices=FORMATS, default=FORMATS[0],
+                       help="table (default): the headline metrics at every grid point; csv or json: every "
+                            "metric at every grid point with its 95%% Monte Carlo CI, alone on stdout")
+    sweep.set_defaults(func=cmd_sweep)
 
     compare = sub.add_parser("compare", help="paired differences between strategies and the observational "
                                              "vs causal dose contrast")
@@ -651,8 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--reference", type=_assignment, action="append", metavar="AXIS=VALUE",
                          help="change the reference grid point (default: the experiment's)")
     compare.add_argument("--metric", action="append",
-                         help="only these metrics (repeatable or a comma list; default: the headline metrics, "
-                              "or all with --all or --at)")
+                         help="only these metrics (repeatable or a comma list; default: the headline metrics in "
+                              "the summary, all of them in the full tables and in csv or json)")
     compare.add_argument("--at", type=_assignments, action="append", metavar="AXIS=VALUE,...",
                          help="full tables for these grid points, e.g. cumulative_cap=3.3,max_cycles=2 "
                               "(axes left out: every value)")
@@ -661,7 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"best and worst grid points shown per metric (default {DEFAULT_TOP})")
     compare.add_argument("--format", choices=FORMATS, default=FORMATS[0],
                          help="table (default); csv: the paired differences, one row per metric and grid "
-                              "point; json: those and the dose contrast")
+                              "point (every metric unless --metric); json: those and the dose contrast")
     compare.add_argument("--plot-dir", help="with scenario files (or --uncertainty): write here, per strategy, the "
                                             "answer with its three uncertainties and the value-of-information figure")
     compare.add_argument("--uncertainty", action="store_true",

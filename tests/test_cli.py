@@ -112,11 +112,20 @@ def test_calibrate_check_reports_every_structure_and_the_combined_ensemble(tmp_p
 
     code = main(["calibrate", "--check", "--patients", "50000", "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    assert "MODEL STRUCTURES" in out and "Laplace evidence" in out
+    assert max(len(line) for line in out.splitlines() if str(tmp_path) not in line) <= 100  # paths as they are
+    words = " ".join(out.split())
+    assert "MODEL STRUCTURES" in out and "Laplace evidence" in words and "NRM driver slope" in out
     for s in all_structures():
-        assert s.id in out
-    assert "posterior predictive check" in out and "primary targets inside" in out
+        assert out.count(s.id) == 2  # its weight and fit, and its NRM slope
+    assert "posterior predictive check" in words and "primary targets inside" in words
     assert "remission-duration HR, > 3 vs <= 3 cycles" in out
+    # a label too long for the room left wraps, whole: its numbers on its first line
+    lines = out.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith("median time to CR/CRi among responders"))
+    more = [line.strip() for line in lines[i + 1:i + 4] if line.startswith("  ")]
+    assert " ".join([lines[i].split("  ")[0], *more]) == ("median time to CR/CRi among responders (reported as "
+                                                          "roughly 0.8 months in both groups) [le]")
+    assert lines[i].split()[-1] in ("yes", "NO") and "months" in lines[i]
     assert code in (0, 1) and (tmp_path / "check.png").is_file()
 
 

@@ -299,12 +299,16 @@ class EvidenceRow:
 
 
 def format_rows(rows: list[EvidenceRow]) -> str:
-    """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated)."""
+    """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated), each row's
+    source with a numbered note below the table on how the published interval was derived."""
+    from simulator.analysis.text import paragraph, table  # a local: comparison_table names its panels ``table``
+
     def cell(value: float, interval: tuple[float, float], unit: str) -> str:
         return f"{format_value(value, unit)} ({format_value(interval[0], unit)}-{format_value(interval[1], unit)})"
 
-    lines = [f"{'figure':<48} {'unit':<5} {'simulated (95% MC CI)':<24} {'published (95% CI)':<22} source"]
+    notes = list(dict.fromkeys(r.note for r in rows))  # each once, numbered in order
+    cells = [("figure", "unit", "simulated", "published", "source"), ("", "", "(95% MC CI)", "(95% CI)", "")]
     for r in rows:
-        lines.append(f"{r.figure:<48} {r.unit:<5} {cell(r.simulated, r.simulated_interval, r.unit):<24} "
-                     f"{cell(r.published, r.published_interval, r.unit):<22} {r.source}: {r.note}")
-    return "\n".join(lines)
+        cells.append((r.figure, r.unit, cell(r.simulated, r.simulated_interval, r.unit),
+                      cell(r.published, r.published_interval, r.unit), f"{r.source} [{notes.index(r.note) + 1}]"))
+    return "\n".join(table(cells, "<<<<<") + [paragraph(f"[{k}] {note}") for k, note in enumerate(notes, 1)])

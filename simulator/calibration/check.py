@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis.labels import NRM_DRIVER_TITLES
+from simulator.analysis.text import paragraph, table
 from simulator.calibration.figures import Z95, Figure, Sim
 from simulator.calibration.fit import Evaluator, default_setting
 from simulator.calibration.run import structure_weights
@@ -64,24 +65,22 @@ def format_check(rows: list[CheckRow], n_patients: int) -> str:
         "secondary": "SECONDARY TARGETS (INO-VATE arm, as received; fitted)",
         "validation": "VALIDATION (not used in the fit)",
     }
-    out = [f"Calibration check: {n_patients:,} simulated patients per study; 'interval' is the "
-           "reported figure's 95% interval at its published n (derived n where none was reported); "
-           "simulated values carry their Monte Carlo standard error."]
+    out = [paragraph(f"Calibration check: {n_patients:,} simulated patients per study; 'interval' is the "
+                     "reported figure's 95% interval at its published n (derived n where none was reported); "
+                     "simulated values carry their Monte Carlo standard error.")]
     for section, title in titles.items():
         chosen = [r for r in rows if r.section == section]
         inside = sum(r.inside for r in chosen)
-        out += ["", f"{title}: {inside}/{len(chosen)} inside",
-                f"{'figure':<72} {'unit':<7} {'reported':>9} {'95% interval':>17} {'simulated':>17} {'n':>6}  inside"]
+        cells = [("figure", "unit", "reported", "95% interval", "simulated", "n ", "inside")]  # n: then * or blank
         for r in chosen:
             unit, k = _unit(r.figure)
             dp = 1 if unit == "%" else 2  # decimals
             lo, hi = r.interval
-            n = r.figure.n_used(r.sim)
-            out.append(
-                f"{r.figure.label[:72]:<72} {unit:<7} {k * r.figure.value:>9.{dp}f} "
-                f"{f'{k * lo:.{dp}f}-{k * hi:.{dp}f}':>17} "
-                f"{f'{k * r.sim.estimate:.{dp}f} +- {k * r.sim.se:.{dp}f}':>17} "
-                f"{n:>6.0f}{'' if r.figure.n is not None else '*'} {'yes' if r.inside else 'NO'}")
+            cells.append((r.figure.label, unit, f"{k * r.figure.value:.{dp}f}", f"{k * lo:.{dp}f}-{k * hi:.{dp}f}",
+                          f"{k * r.sim.estimate:.{dp}f} +- {k * r.sim.se:.{dp}f}",
+                          f"{r.figure.n_used(r.sim):.0f}{' ' if r.figure.n is not None else '*'}",
+                          "yes" if r.inside else "NO"))
+        out += ["", f"{title}: {inside}/{len(chosen)} inside", *table(cells, "<<>>>><")]
     out.append("\n* n not reported: simulated subgroup share x published group size.")
     return "\n".join(out)
 
@@ -176,19 +175,25 @@ def check_ensemble(ensemble: xr.Dataset, draws: int = ENSEMBLE_CHECK_DRAWS, n_pa
 
 
 def format_structures(rows: list[StructureRow]) -> str:
-    """The structures as a table, heaviest first."""
-    out = ["MODEL STRUCTURES (weight = posterior model probability from the Laplace evidence at each "
-           "structure's fit, equal prior weights; -log lik, primary and secondary: at its own fitted values)",
-           "; weight range: the weights of single patient seeds",
-           f"{'structure':<42} {'weight (range)':>19} {'log evid.':>9} {'-log lik':>8} {'primary':>8} {'second.':>8}  "
-           "NRM driver slope: posterior mean (95% interval)"]
-    for r in sorted(rows, key=lambda r: -r.weight):
+    """The structures, heaviest first, in two tables: weight and fit, then each one's NRM driver slope."""
+    heaviest = sorted(rows, key=lambda r: -r.weight)
+    fit = [("structure", "weight (range)", "log evid.", "-log lik", "primary", "second.")]
+    slopes = [("structure", "slope", "mean (95% interval)", "log-HR")]
+    for r in heaviest:
         name, mean, lo, hi = r.gradient
-        weight = f"{r.weight:.3f} ({r.weight_range[0]:.3f}-{r.weight_range[1]:.3f})"
-        out.append(f"{r.structure.id:<42} {weight:>19} {r.log_evidence:>9.2f} {r.neg_log_likelihood:>8.2f} "
-                   f"{f'{r.primary_inside}/{r.primary}':>8} {f'{r.secondary_inside}/{r.secondary}':>8}  "
-                   f"{name} {mean:+.2f} ({lo:+.2f}, {hi:+.2f}) log-HR {DRIVER_SLOPE_UNITS[name]}")
-    return "\n".join(out)
+        fit.append((r.structure.id, f"{r.weight:.3f} ({r.weight_range[0]:.3f}-{r.weight_range[1]:.3f})",
+                    f"{r.log_evidence:.2f}", f"{r.neg_log_likelihood:.2f}", f"{r.primary_inside}/{r.primary}",
+                    f"{r.secondary_inside}/{r.secondary}"))
+        slopes.append((r.structure.id, name, f"{mean:+.2f} ({lo:+.2f}, {hi:+.2f})", DRIVER_SLOPE_UNITS[name]))
+    return "\n".join([
+        paragraph("MODEL STRUCTURES (weight = posterior model probability from the Laplace evidence at each "
+                  "structure's fit, equal prior weights; weight range: the weights of single patient seeds; "
+                  "-log lik, primary and secondary: at its own fitted values)"),
+        *table(fit, "<>>>>>"),
+        "",
+        "NRM driver slope of each structure: posterior mean (95% interval)",
+        *table(slopes, "<<<<"),
+    ])
 
 
 def choice_weights(ensemble: xr.Dataset, choice: Callable[[ModelStructure], str]
@@ -212,7 +217,7 @@ def format_driver_totals(ensemble: xr.Dataset) -> str:
     seeds = ensemble.sizes.get("seed", 1)
     cells = [f"{NRM_DRIVER_TITLES[d]} {w:.2f} ({lo:.2f}-{hi:.2f})"
              for d, (w, lo, hi) in choice_weights(ensemble, lambda s: s.nrm_driver).items()]
-    return f"Weight by NRM driver (range over {seeds} patient seeds): " + "; ".join(cells) + "."
+    return paragraph(f"Weight by NRM driver (range over {seeds} patient seeds): " + "; ".join(cells) + ".")
 
 
 # ----------------------------------------------------------------------------- guarantee-time contrast
@@ -238,5 +243,6 @@ def check_continuation(parameters: Parameters, n_patients: int = 200_000, seed: 
     scenario = derive_scenario(base, {"parameters": values, "model": structure.model_dump()}, "continuation check",
                                warn=False)
     result = continuation_analysis(simulate(scenario, n_patients=n_patients, seed=seed))
-    return ("VALIDATION: continuing InO in remission (S7), the same guarantee-time-biased analysis on "
-            f"{n_patients:,} simulated INO-VATE patients\n" + format_rows(continuation_rows(result, load_evidence())))
+    return (paragraph("VALIDATION: continuing InO in remission (S7), the same guarantee-time-biased analysis on "
+                      f"{n_patients:,} simulated INO-VATE patients") + "\n"
+            + format_rows(continuation_rows(result, load_evidence())))

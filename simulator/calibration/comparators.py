@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis.outcomes import cumulative_incidence, km_survival_at, patient_columns
+from simulator.analysis.text import paragraph
 from simulator.calibration.check import CheckRow
 from simulator.calibration.figures import (
     Figure,
@@ -448,8 +448,8 @@ def trial_check(trial: Trial, scenario: Scenario | None = None, n_patients: int 
 
 def format_trial_check(trial: Trial, rows: list[CheckRow], n_patients: int) -> str:
     """The check as text: fitted figures first, then validation (not fitted)."""
-    out = textwrap.wrap(f"{trial.title}: {n_patients:,} simulated patients; 'interval' is the published 95% CI, "
-                        "or the figure's 95% interval at its n; simulated +- its Monte Carlo SE.", 100)
+    out = [paragraph(f"{trial.title}: {n_patients:,} simulated patients; 'interval' is the published 95% CI, "
+                     "or the figure's 95% interval at its n; simulated +- its Monte Carlo SE.")]
     width = max(len("figure"), *(len(r.figure.label) for r in rows))
     for fitted, title in ((True, "fitted"), (False, "validation (not fitted)")):
         chosen = [r for r in rows if r.figure.fitted == fitted]

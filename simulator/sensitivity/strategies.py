@@ -39,6 +39,7 @@ from simulator.analysis.labels import (
 from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
 from simulator.analysis.segments import ALL_PATIENTS
 from simulator.analysis.segments import splits as segment_splits
+from simulator.analysis.text import WIDTH
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, mc_summary, netcdf_unit
 from simulator.model import kernel as K
 from simulator.model.config import Scenario
@@ -332,7 +333,6 @@ def _pp(value: float, unit: str) -> str:
 
 
 LABEL_WIDTH = 34
-WIDTH = 100  # characters: the text fits a terminal
 
 
 def _title(name: str) -> str:

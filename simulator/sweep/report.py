@@ -2,10 +2,11 @@
 
 The text report leads with a summary a reader takes in at once: one sentence on what
 the intervals cover, the best and worst grid points per headline metric against the
-reference, and the observational-vs-causal table. Full paired-difference tables
+reference, and the observational-vs-causal tables. Full paired-difference tables
 follow only for the grid points asked for (``at``) or all of them (``show_all``).
 Names and units come from :mod:`simulator.analysis.labels`; rates are shown in %,
-their differences in percentage points (pp).
+their differences in percentage points (pp). Every text fits :data:`simulator.analysis.text.WIDTH`
+columns; what does not (every metric at every grid point) is in CSV and JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from simulator.analysis.labels import (
     strategy_title,
 )
 from simulator.analysis.outcomes import every_patient
+from simulator.analysis.text import paragraph, table
 from simulator.sweep.compare import (
     BY_ID,
     CONTRAST_COLUMNS,
@@ -41,21 +43,28 @@ from simulator.sweep.experiment import axis_labels, sweep_axes
 
 FORMATS = ("table", "csv", "json")
 DEFAULT_TOP = 1  # the summary fits a screen; --top N shows more
-LABEL_WIDTH = 46
-DIFF_WIDTH = 26
-POINT_INDENT = "  "
+INDENT = "  "
+# Column titles of the grid table of ``inosim sweep`` (its legend spells each out).
+COLUMN_TITLES = {"cr_cri": "CR/CRi", "hsct": "HSCT", "post_hsct_nrm": "NRM", "sos_any": "SOS/VOD",
+                 "os_median_months": "med. OS", "os_24_months": "OS 24m", "os_rmst_24_months": "RMST 24m"}
 
 
 @dataclass(frozen=True)
 class CompareView:
     """What a comparison report shows: metrics, grid points, how many per end, the format."""
 
-    metrics: tuple[str, ...] = HEADLINE_METRICS
+    metrics: tuple[str, ...] = HEADLINE_METRICS  # the summary and the dose contrast
+    full_metrics: tuple[str, ...] | None = None  # full tables, CSV and JSON; None: ``metrics``
     at: dict[str, int] | None = None  # select grid points: {axis: position}; None: no selection
     top: int = DEFAULT_TOP
     show_all: bool = False  # full paired-difference tables for every grid point
     format: str = "table"
     intervals: tuple[IntervalKind, ...] = (MONTE_CARLO,)
+
+    @property
+    def every_metric(self) -> tuple[str, ...]:
+        """The metrics of the full tables, CSV and JSON."""
+        return self.full_metrics or self.metrics
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -103,7 +112,8 @@ def intervals_sentence(diffs: xr.Dataset, intervals: tuple[IntervalKind, ...] = 
 
 
 def crn_saving_summary(diffs: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS) -> str:
-    """One sentence: the median variance saving of CRN over metrics and grid points, and per metric.
+    """One sentence, wrapped: the median variance saving of CRN over metrics and grid points, and per
+    metric of ``metrics`` (none: the saving of each is in the full tables).
 
     Metrics whose paired differences have no variance (identical trials) are left
     out; if none has any, the sentence says so.
@@ -115,13 +125,19 @@ def crn_saving_summary(diffs: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_ME
     overall = float(saving.median(skipna=True))
     per_metric = [(m, float(saving.sel(metric=m).median(skipna=True))) for m in metrics]
     listed = ", ".join(f"{BY_ID[m].label} {100 * v:.0f}%" for m, v in per_metric if v == v)
-    return (f"Common random numbers: paired differences have {100 * overall:.0f}% less variance than "
-            f"with independent patients per strategy (median over metrics and grid points"
-            + (f"; {listed}" if listed else "") + f"); i.e. as precise as {1 / (1 - overall):.1f}x as many "
-            "independent replicates.")
+    return paragraph(f"Common random numbers: paired differences have {100 * overall:.0f}% less variance than "
+                     f"with independent patients per strategy (median over metrics and grid points"
+                     + (f"; {listed}" if listed else "") + f"); i.e. as precise as {1 / (1 - overall):.1f}x as "
+                     "many independent replicates.")
 
 
 # ----------------------------------------------------------------------------- summary
+def _units(unit: str) -> str:
+    """The unit column of a table holding values and their differences: ``%/pp``, or ``months``."""
+    value, difference = display_unit(unit), display_unit(unit, difference=True)
+    return value if value == difference else f"{value}/{difference}"
+
+
 def format_summary(diffs: xr.Dataset, view: CompareView) -> str:
     """Best and worst grid points per metric against the reference, with their intervals.
 
@@ -131,9 +147,9 @@ def format_summary(diffs: xr.Dataset, view: CompareView) -> str:
     """
     points = _points(diffs, view.at)
     kind = view.intervals[0]
-    lines = [f"Difference from the reference ({_reference_text(diffs)}), best and worst of "
-             f"{len(points)} grid points per metric; {kind.title} CI; grid points with the same "
-             "difference are listed once:"]
+    lines = [paragraph(f"Difference from the reference ({_reference_text(diffs)}), best and worst of "
+                       f"{len(points)} grid points per metric; {kind.title} CI; grid points with the same "
+                       "difference are listed once:")]
     for m in view.metrics:
         cell = diffs.sel(metric=m)
         unit = str(cell.unit.values)
@@ -148,92 +164,99 @@ def format_summary(diffs: xr.Dataset, view: CompareView) -> str:
         ends = ("best", "worst") if m in HEADLINE else ("highest", "lowest")
         ref = format_interval(*(float(cell[v].isel(points[0])) for v in
                                 ("reference_value", "reference_lower", "reference_upper")), unit) if points else "NA"
-        lines += ["", f"{BY_ID[m].label} ({display_unit(unit)}; reference {ref}); difference in "
-                      f"{display_unit(unit, difference=True)}:"]
+        lines += ["", paragraph(f"{BY_ID[m].label} ({display_unit(unit)}; reference {ref}); difference in "
+                                f"{display_unit(unit, difference=True)}:")]
+        rows = []
         for rank, group in enumerate(shown):
             if group is None:
-                lines.append(f"{POINT_INDENT}{'...':>7}")
+                rows.append(("...", "", ""))
                 continue
             tag = ends[0] if rank == 0 else ends[1] if rank == len(shown) - 1 else ""
             more = f" (+{len(group) - 1} more)" if len(group) > 1 else ""
-            lines.append(f"{POINT_INDENT}{tag:>7}  {_diff_ci(cell.isel(points[group[0]]), kind, unit):<{DIFF_WIDTH}} "
-                         f"{point_label(diffs, points[group[0]])}{more}")
+            rows.append((tag, _diff_ci(cell.isel(points[group[0]]), kind, unit),
+                         point_label(diffs, points[group[0]]) + more))
+        lines += table(rows, "><<", indent=INDENT)
     return "\n".join(lines)
 
 
 def format_paired(diffs: xr.Dataset, view: CompareView) -> str:
-    """Full paired-difference tables: a block per grid point (those of ``view.at``, or all).
+    """Full paired-difference tables of ``view.every_metric``: a block per grid point (those of
+    ``view.at``, or all).
 
     The difference carries the first interval kind of ``view.intervals``; every
     further kind adds a column.
     """
     ref = json.loads(diffs.attrs["reference"])
     first, *more = view.intervals
-    lines = [f"Paired differences, grid point minus reference ({','.join(f'{d}={v}' for d, v in ref.items())}); "
-             "rates in %, differences in percentage points (pp)."]
+    lines = [paragraph(f"Paired differences, grid point minus reference ({','.join(f'{d}={v}' for d, v in ref.items())}); "
+                       "rates in %, differences in percentage points (pp).")]
+    head = [("metric", "unit", "reference", "this", "difference", *(f"{k.title} CI" for k in more), "CRN"),
+            ("", "", "", "", f"({first.title} CI)", *("" for _ in more), "saving")]
     for point in _points(diffs, view.at):
-        lines += ["", point_label(diffs, point),
-                  f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'reference':>9} {'this':>9}  "
-                  f"{f'difference ({first.title} CI)':<{DIFF_WIDTH + 4}} "
-                  + "".join(f"{f'{k.title} CI':<{DIFF_WIDTH}} " for k in more) + f"{'CRN saving':>10}"]
         cell = diffs.isel(point)
-        for m in view.metrics:
+        rows = []
+        for m in view.every_metric:
             r = cell.sel(metric=m)
             unit = str(r.unit.values)
             saving = float(r.crn_variance_saving)
-            extra = "".join(f"{f'({_signed(float(r[k.lower]), unit)}, {_signed(float(r[k.upper]), unit)})':<{DIFF_WIDTH}} "
-                            for k in more)
-            lines.append(
-                f"  {BY_ID[m].label:<{LABEL_WIDTH}} {display_unit(unit):<6} "
-                f"{format_value(float(r.reference_value), unit):>9} {format_value(float(r.value), unit):>9}  "
-                f"{_diff_ci(r, first, unit) + ' ' + display_unit(unit, True):<{DIFF_WIDTH + 4}} {extra}"
-                f"{'' if saving != saving else f'{100 * saving:.0f}%':>10}")
+            rows.append((BY_ID[m].label, _units(unit), format_value(float(r.reference_value), unit),
+                         format_value(float(r.value), unit), _diff_ci(r, first, unit),
+                         *(f"({_signed(float(r[k.lower]), unit)}, {_signed(float(r[k.upper]), unit)})" for k in more),
+                         "" if saving != saving else f"{100 * saving:.0f}%"))
+        lines += ["", point_label(diffs, point), *table(head + rows, "<<>><" + "<" * len(more) + ">", indent=INDENT)]
     return "\n".join(lines)
 
 
 def format_pooled(ds: xr.Dataset, metrics: tuple[str, ...] = HEADLINE_METRICS) -> str:
-    """Pooled estimates (mean over replicates +- half the 95% Monte Carlo CI) per grid point."""
+    """The grid at a glance: each grid point's mean over replicates of ``metrics`` (titled by
+    :data:`COLUMN_TITLES`), then a legend with the largest half-width of their 95% Monte Carlo CIs.
+
+    Every metric with its CI is :func:`pooled_frame`.
+    """
     dims = sweep_axes(ds)
+    labels = axis_labels(ds)
     units = {m: str(ds.unit.sel(metric=m).values) for m in metrics}
-    heads = [f"{m} ({display_unit(units[m])})" for m in metrics]
-    width = max(len(h) for h in heads) + 2
-    indices = [dict(zip(dims, map(int, i))) for i in np.ndindex(*(ds.sizes[d] for d in dims))]
-    points = [point_label(ds, index) for index in indices]
-    point_width = max(len(p) for p in points) + 2
-    lines = [f"{'grid point':<{point_width}}" + "".join(f"{h:>{width}}" for h in heads)]
-    for index, point in zip(indices, points):
-        cell = ds.isel(index)
-        row = []
-        for m in metrics:
-            r = cell.sel(metric=m)
-            half = (float(r.pooled_upper) - float(r.pooled_lower)) / 2
-            row.append(f"{format_value(float(r.pooled_estimate), units[m])} +-{format_value(half, units[m])}")
-        lines.append(f"{point:<{point_width}}" + "".join(f"{c:>{width}}" for c in row))
-    return "\n".join(lines)
+    titles = {m: COLUMN_TITLES.get(m, m) for m in metrics}
+    rows = [(*dims, *titles.values()), (*("" for _ in dims), *(display_unit(units[m]) for m in metrics))]
+    for index in np.ndindex(*(ds.sizes[d] for d in dims)):
+        cell = ds.isel(dict(zip(dims, map(int, index))))
+        rows.append((*(labels[d][i] for d, i in zip(dims, index)),
+                     *(format_value(float(cell.pooled_estimate.sel(metric=m)), units[m]) for m in metrics)))
+    half = (ds.pooled_upper - ds.pooled_lower) / 2
+    legend = "; ".join(f"{titles[m]}: {BY_ID[m].label}, +-{format_value(float(half.sel(metric=m).max()), units[m])}"
+                       for m in metrics)
+    return "\n".join(table(rows, "<" * len(dims) + ">" * len(metrics)) + [
+        "", paragraph(f"Columns, with the largest half-width of their 95% Monte Carlo CIs: {legend}.")])
+
+
+def pooled_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """Every metric at every grid point: mean over replicates and its 95% Monte Carlo CI, display units."""
+    dims = sweep_axes(ds)
+    labels = axis_labels(ds)
+    metrics = [str(m) for m in ds.metric.values]
+    stats = {s: ds[f"pooled_{s}"].transpose(*dims, "metric").values for s in ("estimate", "lower", "upper")}
+    factors = [scale(str(u)) for u in ds.unit.sel(metric=metrics).values]
+    rows = []
+    for index in np.ndindex(*(ds.sizes[d] for d in dims)):
+        point = {d: labels[d][i] for d, i in zip(dims, index)}
+        for j, m in enumerate(metrics):
+            rows.append({**point, "metric": m, "metric_name": BY_ID[m].label,
+                         "unit": display_unit(str(ds.unit.sel(metric=m).values)),
+                         **{s: factors[j] * float(v[index][j]) for s, v in stats.items()}})
+    return pd.DataFrame(rows)
 
 
 def format_dose_contrast(c: xr.Dataset) -> str:
-    """The key table: observational (grouped by realised dose) beside causal (capped) contrasts."""
+    """The key tables: observational (grouped by realised dose) beside causal (capped) contrasts.
+
+    Two tables, to fit the width: the groups, the observed contrast and the cap's effect on
+    everyone; then the observed contrast split into dose and selection.
+    """
     cut = f"{c.attrs['cutoff_mg_m2']:g}"
     share = c.attrs["share_gt"]
-    heads = (f"<={cut}", f">{cut}", f"observed <={cut} - >{cut}", f"dose: >{cut} capped - label",
-             "selection (obs. - dose)", "dose share", "everyone capped - label")
-    lines = [
-        f"Observational vs causal contrast at {cut} mg/m² (reference: {strategy_title(c.attrs['reference_scenario'])}; "
-        f"{c.attrs['replicates']} trials x {c.attrs['patients_per_replicate']} patients; the same "
-        "patients under both strategies)",
-        f"Patients above {cut} mg/m² under the reference: {format_interval(*share, PERCENT)} %. "
-        "Groups by realised cumulative dose, as the pooled analysis did. Columns:",
-        f"  observed: the published contrast;  dose: what capping the >{cut} group at {cut} changes for "
-        "those same patients (causal);",
-        "  selection: the rest of the observed contrast (who responds, is transplant-eligible, lives to get "
-        "more cycles);  dose share = dose / observed;",
-        "  everyone capped - label: the strategy's effect on the whole population.  Rates in %, differences "
-        "in percentage points (pp); 95% Monte Carlo CIs.",
-        "",
-        f"{'metric':<{LABEL_WIDTH}} {'unit':<6} {heads[0]:>7} {heads[1]:>7}  {heads[2]:<24} {heads[3]:<24} "
-        f"{heads[4]:<24} {heads[5]:>10}  {heads[6]:<24}",
-    ]
+    groups = [("metric", "unit", f"<={cut}", f">{cut}", "observed", "everyone capped"),
+              ("", "", "", "", f"<={cut} - >{cut}", "- label")]
+    split = [("metric", "unit", "dose", "selection", "dose"), ("", "", f">{cut} capped - label", "obs. - dose", "share")]
     for m in map(str, c.metric.values):
         r = c.sel(metric=m)
         unit = str(r.unit.values)
@@ -243,16 +266,31 @@ def format_dose_contrast(c: xr.Dataset) -> str:
         clear = float(obs.lower) > 0 or float(obs.upper) < 0  # the observed contrast is not ~0
         share_txt = f"{100 * float(dose.estimate) / float(obs.estimate):.0f}%" if clear else "-"
         label = BY_ID[m].label + ("" if BY_ID[m].among is every_patient else " *")
-        lines.append(
-            f"{label:<{LABEL_WIDTH}} {display_unit(unit) + '/' + display_unit(unit, True):<6} "
-            f"{format_value(float(r.estimate.sel(column='le')), unit):>7} "
-            f"{format_value(float(r.estimate.sel(column='gt')), unit):>7}  "
-            f"{cell['observational']:<24} {cell['dose']:<24} {cell['selection']:<24} {share_txt:>10}  "
-            f"{cell['everyone_capped']:<24}")
-    lines += ["", "* The denominator is chosen after baseline (responders, transplanted patients, deaths): "
-              f"the dose column compares the same >{cut} group, not the same patients within it; the rows "
-              "over all patients (e.g. 'died of NRM after HSCT') are the causal per-patient contrasts."]
-    return "\n".join(lines)
+        groups.append((label, _units(unit), format_value(float(r.estimate.sel(column="le")), unit),
+                       format_value(float(r.estimate.sel(column="gt")), unit), cell["observational"],
+                       cell["everyone_capped"]))
+        split.append((label, display_unit(unit, difference=True), cell["dose"], cell["selection"], share_txt))
+    return "\n".join([
+        paragraph(f"Observational vs causal contrast at {cut} mg/m² (reference: "
+                  f"{strategy_title(c.attrs['reference_scenario'])}; {c.attrs['replicates']} trials x "
+                  f"{c.attrs['patients_per_replicate']} patients; the same patients under both strategies). "
+                  f"Patients above {cut} mg/m² under the reference: {format_interval(*share, PERCENT)} %. Rates "
+                  "in %, differences in percentage points (pp); 95% Monte Carlo CIs."),
+        "",
+        paragraph(f"Groups by realised cumulative dose under the reference, as the pooled analysis did. observed: "
+                  f"<={cut} minus >{cut}, the published contrast; everyone capped - label: the strategy's effect on "
+                  "the whole population."),
+        *table(groups, "<<>><<"),
+        "",
+        paragraph(f"The observed contrast = dose + selection. dose: what capping the >{cut} group at {cut} "
+                  "changes for those same patients (causal); selection: the rest (who responds, is "
+                  "transplant-eligible, lives to get more cycles); dose share = dose / observed."),
+        *table(split, "<<<<>"),
+        "",
+        paragraph("* The denominator is chosen after baseline (responders, transplanted patients, deaths): "
+                  f"the dose column compares the same >{cut} group, not the same patients within it; the rows "
+                  "over all patients (e.g. 'died of NRM after HSCT') are the causal per-patient contrasts."),
+    ])
 
 
 # ----------------------------------------------------------------------------- machine-readable
@@ -262,7 +300,7 @@ def differences_frame(diffs: xr.Dataset, view: CompareView) -> pd.DataFrame:
     labels = axis_labels(diffs)
     for point in _points(diffs, view.at):
         cell = diffs.isel(point)
-        for m in view.metrics:
+        for m in view.every_metric:
             r = cell.sel(metric=m)
             unit = str(r.unit.values)
             k = scale(unit)
@@ -301,10 +339,11 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 def compare_report(diffs: xr.Dataset, contrast: xr.Dataset | None, view: CompareView) -> str:
     """The whole report of ``inosim compare`` in ``view.format``.
 
-    ``table``: the summary (intervals sentence, CRN saving, best and worst per
-    metric, the dose contrast), then full tables for ``view.at`` or with
-    ``view.show_all``. ``csv``: the paired differences as a long table. ``json``:
-    ``{reference, intervals, differences, dose_contrast}``.
+    ``table``: the summary of ``view.metrics`` (intervals sentence, CRN saving, best
+    and worst per metric, the dose contrast), then full tables of ``view.every_metric``
+    for ``view.at`` or with ``view.show_all``. ``csv``: the paired differences of
+    ``view.every_metric`` as a long table. ``json``: ``{reference, intervals,
+    differences, dose_contrast}``, of ``view.every_metric``.
     """
     if view.format == "csv":
         return differences_frame(diffs, view).to_csv(index=False).rstrip("\n")
@@ -312,14 +351,18 @@ def compare_report(diffs: xr.Dataset, contrast: xr.Dataset | None, view: Compare
         doc = {"reference": json.loads(diffs.attrs["reference"]),
                "intervals": {k.name: intervals_sentence(diffs, (k,)) for k in view.intervals},
                "differences": _records(differences_frame(diffs, view)),
-               "dose_contrast": None if contrast is None else _records(contrast_frame(contrast))}
+               "dose_contrast": None if contrast is None else _records(
+                   contrast_frame(contrast.sel(metric=list(view.every_metric))))}
         return json.dumps(doc, indent=1)
-    blocks = [intervals_sentence(diffs, view.intervals), crn_saving_summary(diffs, view.metrics), format_summary(diffs, view)]
+    full = view.at is not None or view.show_all
+    blocks = [paragraph(intervals_sentence(diffs, view.intervals)),
+              crn_saving_summary(diffs, () if full else view.metrics), format_summary(diffs, view)]
     if contrast is not None:
-        blocks.append(format_dose_contrast(contrast))
-    if view.at is not None or view.show_all:
+        blocks.append(format_dose_contrast(contrast.sel(metric=list(view.metrics))))
+    if full:
         blocks.append(format_paired(diffs, view))
     else:
-        blocks.append("Full paired-difference tables: --at AXIS=VALUE,... (some grid points) or --all; "
-                      "--format csv|json for every number; all of them are in the results file.")
+        blocks.append(paragraph("Full paired-difference tables: --at AXIS=VALUE,... (some grid points) or --all; "
+                                "--format csv|json for every metric at every grid point; all of them are in the "
+                                "results file."))
     return "\n\n".join(blocks)

@@ -117,4 +117,7 @@ def test_rows_set_simulated_beside_published(first_look):
         assert r.published_interval[0] <= r.published <= r.published_interval[1]
         assert r.source in ("S7", "S7 + S8")
     text = format_rows(rows)
-    assert len(text.splitlines()) == len(rows) + 1 and "0.35 (0.19-0.63)" in text
+    assert max(len(line) for line in text.splitlines()) <= 100 and "0.35 (0.19-0.63)" in text
+    words = " ".join(text.split())
+    for r in rows:  # each figure, and how its published interval was derived, below the table
+        assert r.figure.split(",")[0] in text and r.note in words

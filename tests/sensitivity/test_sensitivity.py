@@ -220,6 +220,7 @@ def test_cli_runs_a_sensitivity_file(tmp_path, capsys):
     assert main(["sensitivity", write_config(tmp_path), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "method one_way" in text and "sos_dual_alkylator" in text and "swing" in text
+    assert max(len(line) for line in text.splitlines() if str(tmp_path) not in line) <= 100  # paths as they are
     ds = read_netcdf(out)
     assert ds.attrs["method"] == "one_way" and ds.attrs["name"] == "test_sa"
     assert sorted(p.name for p in (tmp_path / "sa_plots").iterdir()) == [
@@ -245,6 +246,30 @@ def test_cli_config_errors_are_one_line_exit_2(tmp_path, capsys, keys, needle):
     err = capsys.readouterr().err
     assert err.startswith(f"inosim: {path}: ") and needle in err and err.count("\n") == 1, err
     assert not (tmp_path / "x.nc").exists()
+
+
+@pytest.mark.filterwarnings("ignore::simulator.sensitivity.SensitivityWarning")
+@pytest.mark.parametrize(("method", "needles"), [
+    ("one_way", ("baseline", "change at low", "(95% CI)", "swing")),
+    ("sobol", ("S1 (95% CI)", "ST at n = 32", "sum of S1")),
+    ("morris", ("mu* (95% CI)", "sigma")),
+    ("psa", ("95% of draws in", "P(> 0)", "rank correlation with the parameters")),
+])
+def test_every_method_reports_within_100_columns(label, method, needles):
+    """Every table within a terminal's width; each parameter named whole, with its own numbers."""
+    metrics = ["post_hsct_sos_any", {"metric": "os_curve", "times": [12, 24]}]
+    params = [{"name": "relapse_post_hsct_mrd_positive", "low": 0.2, "high": 1.2}, "sos_intercept_post_hsct"]
+    run = {"one_way": lambda: one_way(label, params, metrics, **SMALL),
+           "sobol": lambda: sobol(label, params, metrics, 32, **SMALL),
+           "morris": lambda: morris(label, params, metrics, 4, **SMALL),
+           "psa": lambda: psa(label, None, metrics, draws=5, **SMALL)}[method]
+    text = format_result(run())
+    assert max(len(line) for line in text.splitlines()) <= 100
+    for needle in (*needles, "SOS after HSCT, of transplanted (%)", "overall survival (KM) at 24 months (%)"):
+        assert needle in text, needle
+    if method != "psa":
+        rows = [line.split() for line in text.splitlines() if line.strip().startswith("relapse_post_hsct_mrd")]
+        assert len(rows) == 3 and all(len(r) > 3 for r in rows)  # one row per figure, the numbers on its line
 
 
 @pytest.mark.filterwarnings("ignore::simulator.sensitivity.SensitivityWarning")

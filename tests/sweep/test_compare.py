@@ -13,6 +13,7 @@ from simulator.runtime.storage import write_netcdf
 from simulator.sensitivity.distributions import load_ensemble
 from simulator.sweep.compare import (
     CONTRAST_COLUMNS,
+    HEADLINE_METRICS,
     MONTE_CARLO,
     IntervalKind,
     capped,
@@ -110,13 +111,23 @@ def test_cli_compare_leads_with_a_summary(small_sweep, tmp_path, capsys):
     path = write_netcdf(small_sweep, tmp_path / "r.nc")
     assert main(["compare", str(path), "--top", "1"]) == 0
     out = capsys.readouterr().out
-    first = out.splitlines()[0]
+    assert max(len(line) for line in out.splitlines()) <= 100  # a terminal's width
+    first = " ".join(out.split("\n\n")[0].split())  # the first paragraph
     assert "Monte Carlo" in first and "not uncertainty in the model's parameters or structure" in first
+    words = " ".join(out.split())
     for needle in ("less variance", "best", "worst", "CR/CRi rate (%; reference", "difference in pp",
                    "median OS (months; reference", "Observational vs causal contrast at 3.3 mg/m²", "selection",
-                   "--at AXIS=VALUE"):
-        assert needle in out, needle
+                   "observed: <=3.3 minus >3.3", "dose share = dose / observed", "--at AXIS=VALUE"):
+        assert needle in words, needle
     assert "Paired differences" not in out and "MRD negativity" not in out  # headline metrics, no full tables
+    assert "months/months" not in out and "%/pp" in out  # a unit column of values and differences
+    lines = out.splitlines()
+    for column in ("everyone capped", "selection"):  # the dose contrast in two tables, a row per metric each
+        head = next(i for i, line in enumerate(lines) if line.startswith("metric") and column in line)
+        rows = lines[head + 2:lines.index("", head)]  # below the two header lines
+        assert [r.split("  ")[0].rstrip(" *") for r in rows] == [
+            "CR/CRi rate", "proceeded to HSCT", "non-relapse mortality after HSCT", "SOS/VOD at any time",
+            "median OS", "overall survival at 24 months (KM)", "restricted mean OS to 24 months"]
     # best for CR/CRi is listed above worst; a lower NRM is the better one
     cr = out[out.index("CR/CRi rate (%"):out.index("proceeded to HSCT (%")]
     best, worst = (float(line.split()[1]) for line in cr.splitlines() if line.strip().startswith(("best", "worst")))
@@ -134,6 +145,13 @@ def test_cli_compare_at_selects_grid_points(small_sweep, tmp_path, capsys):
     blocks = [line for line in out.splitlines() if line.startswith("cumulative_cap=")]
     assert blocks == ["cumulative_cap=3.3,cycle1_doses=0.8/0.5/0.5", "cumulative_cap=3.3,cycle1_doses=0.6/0.3/0.3"]
     assert "proceeded to HSCT" in out and "overall survival at 24 months" in out and "CR/CRi rate" not in out
+    # without --metric: the summary of the headline metrics, full tables of every metric, all within 100 columns
+    assert main(["compare", str(path), "--at", "cumulative_cap=3.3"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    summary, tables = out.split("Paired differences")
+    assert summary.count("difference in ") == len(HEADLINE_METRICS) and "MRD negativity" not in summary
+    assert tables.count("MRD negativity, of CR/CRi") == 2 and "CRN" in tables
     # numbers, inf for no cap, a list axis' total: the same point three ways
     for at in ("cumulative_cap=none,cycle1_doses=0.6/0.3/0.3", "cumulative_cap=inf,cycle1_doses=1.2",
                "cycle1_doses=1.20,cumulative_cap=null"):
@@ -146,6 +164,10 @@ def test_cli_compare_at_selects_grid_points(small_sweep, tmp_path, capsys):
     assert values["difference_unit"] == "pp"
     assert float(values["difference"]) == pytest.approx(100 * float(cell.estimate))
     assert float(values["monte_carlo_lower"]) == pytest.approx(100 * float(cell.lower))
+    # csv without --metric: every metric at every grid point but the reference
+    assert main(["compare", str(path), "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 5 * small_sweep.sizes["metric"]
 
 
 def test_cli_compare_all_and_json(small_sweep, tmp_path, capsys):
@@ -197,11 +219,13 @@ def test_cli_compare_scenario_files(capsys):
     assert first.startswith("Cumulative cap 3.3 mg/m² vs label dosing, Overall survival at 24 months (KM):")
     assert out.index("P(better)") < out.index("At the fitted values") < out.index("fitted (MC 95% CI)")
     assert "The same by model structure" in out and "Value of information" in out
-    assert "Add --contrast." in out and "observed <=3.3 - >3.3" not in out
+    assert "Add --contrast." in out and "Observational vs causal contrast" not in out
     assert max(len(line) for line in out.splitlines()) <= 100
     assert main(["compare", *files, "--replicates", "6", "--patients", "50", "--metric", "cr_cri",
                  "--contrast"]) == 0
-    assert "observed <=3.3 - >3.3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Observational vs causal contrast" in out and "obs. - dose" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
 
 
 def test_cli_compare_one_scenario_file_says_what_is_missing(capsys):
@@ -232,4 +256,5 @@ def test_another_interval_kind_is_one_more_entry(small_sweep):
     frame = differences_frame(diffs, view)
     np.testing.assert_allclose(frame.parameter_lower, frame.monte_carlo_lower - 100)
     text = compare_report(diffs, None, view)
-    assert "Parameter intervals cover X." in text.splitlines()[0] and "Parameter CI" in text
+    assert "Parameter intervals cover X." in " ".join(text.split("\n\n")[0].split()) and "Parameter CI" in text
+    assert max(len(line) for line in text.splitlines()) <= 100

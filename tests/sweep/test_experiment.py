@@ -345,5 +345,43 @@ def test_cli_sweep_interrupt_then_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.undo()
     assert main(["sweep", str(path), "--out", str(out), "--resume"]) == 0
     text = capsys.readouterr().out
-    assert "3 grid points" in text and "less variance" in text and "max_cycles=6" in text
+    assert "3 grid points" in text and "less variance" in text
     assert load_results(out).sizes["max_cycles"] == 3
+    assert [line.split()[0] for line in text.splitlines() if line.startswith(("1 ", "2 ", "6 "))] == ["1", "2", "6"]
+
+
+def test_cli_sweep_fits_a_terminal_and_gives_every_metric_as_csv_or_json(tmp_path, capsys):
+    """The screen: the headline metrics at each grid point, within 100 columns, saying where the rest is;
+    --format csv|json: every metric at every grid point with its CI, alone on stdout."""
+    import io
+
+    import pandas as pd
+
+    path = write_experiment(tmp_path, {"regimen.cumulative_cap": [1.8, None], "regimen.max_cycles": [2, 6],
+                                       "regimen.cycle1_doses": [[0.8, 0.5, 0.5], [0.6, 0.3, 0.3]]},
+                            replicates=3, patients=30)
+    out = tmp_path / "r.nc"
+    assert main(["sweep", str(path), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert max(len(line) for line in text.splitlines() if str(tmp_path) not in line) <= 100  # paths as they are
+    head = next(line for line in text.splitlines() if line.startswith("cumulative_cap"))
+    assert head.split() == ["cumulative_cap", "max_cycles", "cycle1_doses", "CR/CRi", "HSCT", "NRM", "SOS/VOD",
+                            "med.", "OS", "OS", "24m", "RMST", "24m"]
+    assert "1.8             2           0.6/0.3/0.3" in text  # a grid point, value by value
+    words = " ".join(text.split())
+    assert "NRM: non-relapse mortality after HSCT, +-" in words and "--format csv|json" in words
+    ds = load_results(out)
+    for fmt in ("csv", "json"):
+        assert main(["sweep", str(path), "--out", str(out), "--format", fmt]) == 0
+        captured = capsys.readouterr()
+        assert "grid points" in captured.err and "grid points" not in captured.out
+        if fmt == "csv":
+            frame = pd.read_csv(io.StringIO(captured.out), dtype={"cumulative_cap": str, "max_cycles": str})
+        else:
+            frame = pd.DataFrame(json.loads(captured.out)["pooled"]).astype({"max_cycles": str})
+        assert len(frame) == 8 * ds.sizes["metric"] and set(frame.metric) == set(map(str, ds.metric.values))
+        row = frame[(frame.metric == "hsct") & (frame.cumulative_cap == "none") & (frame.max_cycles == "2")
+                    & (frame.cycle1_doses == "0.6/0.3/0.3")].iloc[0]
+        cell = ds.sel(metric="hsct", cumulative_cap=np.inf, max_cycles=2, cycle1_doses="0.6/0.3/0.3")
+        assert row.unit == "%" and row.estimate == pytest.approx(100 * float(cell.pooled_estimate))
+        assert row.lower == pytest.approx(100 * float(cell.pooled_lower))
