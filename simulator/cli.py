@@ -7,7 +7,6 @@ import json
 import math
 import os
 import sys
-import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from simulator.analysis.text import paragraph as _paragraph
+from simulator.analysis.text import paragraph
 from simulator.model.config import ConfigError, Scenario
 from simulator.model.extrapolation import OutsideCalibrationWarning
 from simulator.model.files import default_scenario_path, load_scenario
@@ -92,10 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                               progress=progress)
     elapsed = time.perf_counter() - t0
     n = summary.attrs["patients"]
-    print(_paragraph(f"InOSim {summary.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
+    print(paragraph(f"InOSim {summary.attrs['inosim_version']}: scenario '{scenario.name}' ({path}), "
                      f"{n:,} simulated patients, seed {summary.attrs['seed']}, "
                      f"{elapsed:.2f} s ({n / elapsed:,.0f} patients/s incl. compilation if any)"))
-    print(_paragraph(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m²; 95% CIs are Monte Carlo "
+    print(paragraph(f"Groups by realised cumulative dose at {args.cutoff:g} mg/m²; 95% CIs are Monte Carlo "
                      "uncertainty only (Clopper-Pearson for rates, Brookmeyer-Crowley for Kaplan-Meier medians, "
                      "order statistics for other medians), not parameter or structural uncertainty. "
                      + (absent or "'pub.' = pooled dose analysis (338 adults).")) + "\n")
@@ -124,7 +123,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     shipped = default_config_dir() / "parameters"
     if args.comparators:
         path, ensemble = comparators.calibrate_comparators(out)
-        print(_paragraph(f"Treatment modules fitted; their parameters written to {path}, their posterior ensemble "
+        print(paragraph(f"Treatment modules fitted; their parameters written to {path}, their posterior ensemble "
                          f"to {ensemble}"))
         return 0
     if args.structures:
@@ -157,12 +156,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             combined = C.check_ensemble(ensemble)
             primary = [r for r in combined if r.section == "primary"]
             inside = sum(r.inside for r in primary)
-            print("\n" + _paragraph(f"Under the combined ensemble (posterior predictive check over "
+            print("\n" + paragraph(f"Under the combined ensemble (posterior predictive check over "
                                     f"{C.ENSEMBLE_CHECK_DRAWS} draws across structures): {inside}/{len(primary)} "
                                     "primary targets inside their 95% posterior predictive intervals"))
             for r in primary:
                 if not r.inside:
-                    print(_paragraph(f"outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated mean "
+                    print(paragraph(f"outside: {r.figure.label} (reported {r.figure.value:.3g}, simulated mean "
                                      f"{r.sim.estimate:.3g}, SD over draws {r.sim.se:.3g})", indent="  "))
             primary_ok = primary_ok and inside == len(primary)
     if not args.parameters:
@@ -195,7 +194,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     points = math.prod(exp.shape)
     patients = points * exp.replicates * exp.patients
     info = sys.stdout if args.format == "table" else sys.stderr  # CSV and JSON alone on stdout
-    print(_paragraph(f"Experiment '{exp.name}' ({args.experiment}): {points} grid points "
+    print(paragraph(f"Experiment '{exp.name}' ({args.experiment}): {points} grid points "
                      f"({' x '.join(f'{a.name} {len(a.labels)}' for a in exp.axes)}) x {exp.replicates} replicates "
                      f"x {exp.patients} patients = {patients:,} simulated patients, seed {exp.seed}"), file=info)
     t0 = time.perf_counter()
@@ -220,7 +219,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print("\n" + crn_saving_summary(paired_differences(ds)) + "\n")
     print("Mean over replicates (rates in %):")
     print(format_pooled(ds))
-    print("\n" + _paragraph(f"Every metric with its 95% Monte Carlo CI: --format csv|json, or the results "
+    print("\n" + paragraph(f"Every metric with its 95% Monte Carlo CI: --format csv|json, or the results "
                             f"file {args.out}; differences from the reference: inosim compare {args.out}"))
     return 0
 
@@ -434,7 +433,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     config = load_sensitivity(args.config, patients=args.patients, replicates=args.replicates, seed=args.seed,
                               dask=args.dask)
     model = config.model
-    print(_paragraph(f"Sensitivity analysis '{config.name}' ({args.config}): method {config.method}, scenario "
+    print(paragraph(f"Sensitivity analysis '{config.name}' ({args.config}): method {config.method}, scenario "
                      f"'{model.scenario.name}', {model.replicates} replicates x {model.patients} patients per "
                      f"parameter set, seed {model.seed}"))
     t0 = time.perf_counter()
@@ -478,7 +477,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     n_trials = args.trials or design.n_trials
     n_null = 0 if design.null else (n_trials if args.null_trials is None else args.null_trials)
     seed = design.seed if args.seed is None else args.seed
-    print(_paragraph(f"Trial design '{design.name}' ({path}): {len(design.arms)} arms "
+    print(paragraph(f"Trial design '{design.name}' ({path}): {len(design.arms)} arms "
                      f"({', '.join(design.experimental)} vs {design.control}), {design.sample_size} patients, "
                      f"{len(design.analyses)} look(s), {n_trials:,} trials, seed {seed}"
                      + (" [null: every arm gets the control's strategy]" if design.null else
@@ -494,10 +493,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
                                               progress=progress))
     cuts = look_cuts(ds)
     truth = true_values(arrays, seed, cuts, n=args.truth_patients or TRUTH_PATIENTS)
-    print(_paragraph(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth at each look's mean "
+    print(paragraph(f"Simulated in {elapsed:.2f} s ({n_trials / elapsed:,.0f} trials/s); truth at each look's mean "
                      f"cut ({', '.join(f'{c:.1f}' for c in cuts)} months): {truth.attrs['method']}") + "\n")
     simulated, planned = operating_characteristics(ds, truth), analytic(ds, truth)
-    print(_paragraph(verdict(ds, simulated, planned, null)) + "\n")
+    print(paragraph(verdict(ds, simulated, planned, null)) + "\n")
     print(format_figures(simulated + (null or []),
                          "Operating characteristics (simulated; 95% Monte Carlo CIs in parentheses):"))
     print()
@@ -557,18 +556,18 @@ def _trial_over_draws(args: argparse.Namespace, arrays, path: Path) -> int:
         source = args.ensemble or (str(path.parent / settings.ensemble) if settings.ensemble else None)
         draws = ensemble_draws(arrays, source, k)
     seed = design.seed if args.seed is None else args.seed
-    print(_paragraph(f"Trial design '{design.name}' ({path}) over {draws.size} draws of {draws.source} "
+    print(paragraph(f"Trial design '{design.name}' ({path}) over {draws.size} draws of {draws.source} "
                      f"x {settings.trials_per_draw} trials each, {design.sample_size} patients, seed {seed}"))
     t0 = time.perf_counter()
     with progress_bar(design.name, "draw") as progress:
         ds = simulate_assurance(arrays, draws, seed=seed, settings=settings, progress=progress)
     figures = assurance_figures(ds)
     print(f"Simulated in {time.perf_counter() - t0:.1f} s\n")
-    print(_paragraph(assurance_verdict(ds, figures)) + "\n")
+    print(paragraph(assurance_verdict(ds, figures)) + "\n")
     figures += driver_discrimination(ds)
     print(format_assurance(figures, f"Over the draws (95% Monte Carlo CIs; benefit: pp of {ds.attrs['benefit']}):"))
     value = value_of_trial(ds)
-    print("\n" + _paragraph(format_value_of_trial(value)))
+    print("\n" + paragraph(format_value_of_trial(value)))
     stored = {"figure_estimate": ("figure", [f.estimate for f in figures]),
              "figure_lower": ("figure", [f.lower for f in figures]),
              "figure_upper": ("figure", [f.upper for f in figures])}

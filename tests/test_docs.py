@@ -314,6 +314,33 @@ def test_calibration_stored_results_are_what_the_model_gives_now():
     assert stored["posterior"] == report.parameter_results(), "the shipped fit or posterior changed: rerun the report"
 
 
+def test_sweep_blocks_are_the_stored_results():
+    """docs/experiments.md's excerpts of `inosim compare` on the dose sweep are the stored run's."""
+    import json
+
+    report = _experiment("sweep_report")
+    written = _experiment("_generated").written_blocks(report.DOC.read_text(), report.BEGIN)
+    assert written == report.blocks(json.loads(report.RESULTS.read_text())), \
+        "docs/experiments.md was edited by hand: run .venv/bin/python experiments/sweep_report.py --render"
+
+
+def test_sweep_stored_results_are_what_the_model_gives_now():
+    """The paired differences the excerpt quotes (each metric's best and worst grid points): a sweep of 24
+    replicates at another seed lands within Z Monte Carlo SEs of each (SEs from both runs' 95% CIs)."""
+    import json
+
+    report = _experiment("sweep_report")
+    stored = json.loads(report.RESULTS.read_text())
+    _, found = report.sweep_and_compare(24, SMALL["seed"])
+    axes = [k for k in stored["reference"]]
+    again = {(r["metric"], *(r[a] for a in axes)): r for r in found["differences"]}
+    for a in stored["quoted"]:
+        b = again[(a["metric"], *(a[x] for x in axes))]
+        se = math.hypot(a["monte_carlo_upper"] - a["monte_carlo_lower"],
+                        b["monte_carlo_upper"] - b["monte_carlo_lower"]) / (2 * 1.96)
+        _near(a["difference"], b["difference"], se + 1e-9, f"{a['metric']} at {[a[x] for x in axes]}")
+
+
 def test_evidence_blocks_are_the_stored_results():
     """docs/evidence.md's blocks of experiments/evidence_report.py are its rendering of its stored run."""
     import json

@@ -24,7 +24,7 @@ def test_every_example_script_is_covered():
                                          "comparators_report.py", "evidence_report.py",
                                          "psa_two_cycles_vs_label.py", "segments_report.py", "sensitivity_report.py",
                                          "sensitivity_sos.py", "strategy_answers.py", "structures_report.py",
-                                         "trials_report.py"]
+                                         "sweep_report.py", "trials_report.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

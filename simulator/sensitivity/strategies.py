@@ -19,7 +19,6 @@ structures):
 from __future__ import annotations
 
 import math
-import textwrap
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -39,7 +38,7 @@ from simulator.analysis.labels import (
 from simulator.analysis.outcomes import POOLED_ANALYSIS_PATIENTS
 from simulator.analysis.segments import ALL_PATIENTS
 from simulator.analysis.segments import splits as segment_splits
-from simulator.analysis.text import WIDTH
+from simulator.analysis.text import paragraph
 from simulator.analysis.trial_metrics import FRACTION_UNIT, TRIAL_METRICS, mc_summary, netcdf_unit
 from simulator.model import kernel as K
 from simulator.model.config import Scenario
@@ -437,7 +436,7 @@ def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
     """The comparison as text: the bottom line, why the fitted value differs, a table, the answer by structure."""
     reference = _title(ds.attrs["reference"])
     first = str(ds.metric.values[0])
-    lines = [line for s in ds.strategy.values for line in textwrap.wrap(bottom_line(ds, str(s), first), WIDTH)]
+    lines = [line for s in ds.strategy.values for line in paragraph(bottom_line(ds, str(s), first)).splitlines()]
     fitted = ds.attrs["fitted_structure"]
     own = ""
     if fitted in ds.structure.values:
@@ -449,7 +448,7 @@ def format_strategy_answers(ds: xr.Dataset, structures: bool = True) -> str:
             "finitely many patients. The posterior mean, 95% interval and P(better) cover parameter and "
             f"structural uncertainty ({ds.attrs['combined_draws']} draws shared among the structures' calibrated "
             "posteriors by how well each explains the published figures), each with its own patients.")
-    lines += [""] + textwrap.wrap(note, WIDTH) + [""]
+    lines += ["", paragraph(note), ""]
     head = (f"  {'metric':<{LABEL_WIDTH}} {'unit':<6} {'fitted (MC 95% CI)':<20} "
             f"{'posterior (95% int.)':<21} {'P(better)':>9}")
     for s in ds.strategy.values:
@@ -550,14 +549,14 @@ def format_segment_answers(ds: xr.Dataset, metrics: Sequence[str] | None = None)
         The metrics shown (default: the first).
     """
     metrics = list(metrics or ds.metric.values[:1])
-    lines = [line for s in ds.strategy.values for line in textwrap.wrap(segment_line(ds, str(s), metrics[0]), WIDTH)]
+    lines = [line for s in ds.strategy.values for line in paragraph(segment_line(ds, str(s), metrics[0])).splitlines()]
     fitted_patients = ds.attrs["fitted_replicates"] * ds.attrs["patients"]
     note = (f"Each segment is a mask on the same simulated patients (common random numbers within the segment); "
             f"'patients' are those behind the fitted answer ({fitted_patients:,} in all); under the posterior each "
             f"draw has {ds.attrs['replicates'] * ds.attrs['patients']:,} patients, of which the segment's share. "
             "Smaller segments carry more Monte Carlo error: 'MC SE' is that of the posterior mean, '+-' that of "
             "P(better).")
-    lines += [""] + textwrap.wrap(note, WIDTH) + [""]
+    lines += ["", paragraph(note), ""]
     drivers = [k for k in NRM_DRIVER_TITLES if ds.sizes["structure"]
                and any(str(s).split("-")[0] == k for s in ds.structure.values)]
     titles = {k: NRM_DRIVER_TITLES[k].removeprefix("NRM ~ ").removesuffix(" only") for k in drivers}
@@ -596,10 +595,10 @@ def format_segment_answers(ds: xr.Dataset, metrics: Sequence[str] | None = None)
                                  f"{driver_verdict(one, str(s), str(m))[0]}")
             lines.append("")
     if drivers:
-        lines += textwrap.wrap("'sign': whether the segment's sign depends on what post-HSCT NRM rises with "
-                               "(depends), is the same under every driver (same), or under some cannot be "
-                               "told from 0 (unclear); the drivers' answers are their structures' posterior "
-                               "means.", WIDTH) + [""]
+        lines += [paragraph("'sign': whether the segment's sign depends on what post-HSCT NRM rises with "
+                            "(depends), is the same under every driver (same), or under some cannot be "
+                            "told from 0 (unclear); the drivers' answers are their structures' posterior "
+                            "means."), ""]
     return "\n".join(lines)
 
 
@@ -705,7 +704,7 @@ def format_value_of_information(voi: xr.Dataset, top: int = 5) -> str:
             f"patient; parameter and structural uncertainty): all of it (EVPI) {k * float(voi.evpi):.2f}; "
             "learning first: " + "; ".join(cells)
             + ". '(flips)': the better choice changes across it; noise floor removed.")
-    return "\n".join(textwrap.wrap(text, WIDTH))
+    return paragraph(text)
 
 
 def _input_title(name: str) -> str:
