@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.analysis.labels import display_unit, format_value
 from simulator.analysis.outcomes import DEFAULT_CUTOFF, clopper_pearson
+from simulator.analysis.text import paragraph, table
 from simulator.model.config import ConfigError, Scenario, default_config_dir, validate
 from simulator.model.files import default_scenario_path, load_scenario, read_yaml
 
@@ -151,21 +152,21 @@ def comparison_table(summary: xr.Dataset, publication: Publication | None) -> st
 
     panels = [groups[:-1], groups[-1:]] if len(groups) > 1 else [groups]
     tables = [rows(panel) for panel in panels]
-    everything = [r for table in tables for r in table]
+    everything = [r for panel_rows in tables for r in panel_rows]
     label_w = max(len("figure"), *(len(r[0]) for r in everything))
     unit_w = max(len("unit"), *(len(r[1]) for r in everything))
     sim_w = max(len("simulated (95% CI)"), *(len(c[0]) for r in everything for c in r[2]))
     pub_w = max(len("pub."), *(len(c[1]) for r in everything for c in r[2])) if publication else 0
     cell_w = sim_w + (2 + pub_w if publication else 0)
     lines = []
-    for panel, table in zip(panels, tables):
+    for panel, panel_rows in zip(panels, tables):
         heads = [f"{GROUP_LABELS[g]} {cutoff:g} mg/m²" if g != "all" else "all patients" for g in panel]
         sub = f"{'simulated (95% CI)':<{sim_w}}" + (f"  {'pub.':<{pub_w}}" if publication else "")
         head = [f"{'figure':<{label_w}} {'unit':<{unit_w}} " + "  ".join(f"{h:<{cell_w}}" for h in heads),
                 f"{'':<{label_w}} {'':<{unit_w}} " + "  ".join(sub for _ in panel)]
         width = len(head[0].rstrip())
         lines += ([""] if lines else []) + [h.rstrip() for h in head]
-        for label, unit, cells in table:
+        for label, unit, cells in panel_rows:
             if not cells:
                 lines.append("-" * width)
                 continue
@@ -301,8 +302,6 @@ class EvidenceRow:
 def format_rows(rows: list[EvidenceRow]) -> str:
     """The rows as a text table (shares in %; intervals are 95%: Monte Carlo for simulated), each row's
     source with a numbered note below the table on how the published interval was derived."""
-    from simulator.analysis.text import paragraph, table  # a local: comparison_table names its panels ``table``
-
     def cell(value: float, interval: tuple[float, float], unit: str) -> str:
         return f"{format_value(value, unit)} ({format_value(interval[0], unit)}-{format_value(interval[1], unit)})"
 
