@@ -845,6 +845,17 @@ def _refractory_end(pt, t_progression):
     return math.inf, CAUSE_NONE, t_progression
 
 
+@njit(cache=True, inline="always")
+def _cut_short(t_first, t_fatal, t_other, t_disease, exposure, remission, harms):
+    """The course of another treatment ended inside its treatment window by its first event ``t_first``:
+    death from toxicity, death from other causes, or progression (relapse) of the disease."""
+    if t_first == t_fatal:
+        return Course(t_first, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf, math.inf)
+    if t_first == t_other:
+        return Course(t_first, exposure, remission, harms, t_other, CAUSE_OTHER, math.inf, math.inf)
+    return Course(t_first, exposure, remission, harms, math.inf, CAUSE_NONE, t_disease, math.inf)
+
+
 @njit(cache=True)
 def chemo_induction(key, pt, tpar, par):
     """Standard salvage chemotherapy from day 0: one induction course (FLAG, mitoxantrone with
@@ -882,11 +893,7 @@ def chemo_induction(key, pt, tpar, par):
     remission = Remission(False, False, 0, math.inf, 0.0, 0.0)
     t_first = min(pt.t_other, t_progression, t_fatal)
     if t_first < end:
-        if t_first == t_fatal:
-            return Course(t_first, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf, math.inf)
-        if t_first == pt.t_other:
-            return Course(t_first, exposure, remission, harms, pt.t_other, CAUSE_OTHER, math.inf, math.inf)
-        return Course(t_first, exposure, remission, harms, math.inf, CAUSE_NONE, t_progression, math.inf)
+        return _cut_short(t_first, t_fatal, pt.t_other, t_progression, exposure, remission, harms)
     if not responds:
         death, cause, progression = _refractory_end(pt, t_progression)
         return Course(end, exposure, remission, harms, death, cause, progression, math.inf)
@@ -955,11 +962,7 @@ def blina_induction(key, pt, tpar, par):
         t_disease = t_relapse if remission.in_cr else t_progression
         t_first = min(pt.t_other, t_disease, t_fatal)
         if t_first < end:
-            if t_first == t_fatal:
-                return Course(t_first, exposure, remission, harms, t_fatal, CAUSE_TOXICITY, math.inf, math.inf)
-            if t_first == pt.t_other:
-                return Course(t_first, exposure, remission, harms, pt.t_other, CAUSE_OTHER, math.inf, math.inf)
-            return Course(t_first, exposure, remission, harms, math.inf, CAUSE_NONE, t_disease, math.inf)
+            return _cut_short(t_first, t_fatal, pt.t_other, t_disease, exposure, remission, harms)
         if not remission.in_cr:
             if draw(key, _blina_stream(c, BL_RESPONSE)) < p_response:
                 mrd_neg = draw(key, BL_MRD) < _expit(tpar[B_MRD_INT])

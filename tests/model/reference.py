@@ -194,6 +194,17 @@ class Patient:
                   grade=max(st["grade"], st2["sos_post_grade"]), sos=int(st["sos"] or st2["sos_post"]),
                   then_start=start, then_cr=st2["in_cr"] and st2["resp_day"] <= line.censor)
 
+    @staticmethod
+    def ended_by(st, first, t_fatal, t_other, t_disease):
+        """Treatment cut short by its first event ``first``: death from toxicity or other causes, or
+        progression (relapse) of the disease."""
+        if first == t_fatal:
+            st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
+        elif first == t_other:
+            st["death"], st["cause"] = t_other, K.CAUSE_OTHER
+        else:
+            st["prog"] = t_disease
+
     def ino(self, st, resp_lp, sos_lp, t_pd, t_other):
         """InO cycles from day 0; returns the day treatment ended."""
         p, a, k = self.p, self.a, self.k
@@ -260,12 +271,7 @@ class Patient:
             first = min(t_other, t_disease, t_fatal)
             if first < end:
                 t_end = first
-                if first == t_fatal:
-                    st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
-                elif first == t_other:
-                    st["death"], st["cause"] = t_other, K.CAUSE_OTHER
-                else:
-                    st["prog"] = t_disease
+                self.ended_by(st, first, t_fatal, t_other, t_disease)
                 break
             if st["in_cr"]:
                 st["rel_h"] += self.relapse_hazard(rate_on, start, end, st["resp_day"])
@@ -317,12 +323,7 @@ class Patient:
         st.update(cycles=1, last_dose=-math.inf, sae=fatal)
         first = min(t_other, t_prog, t_fatal)
         if first < end:
-            if first == t_fatal:
-                st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
-            elif first == t_other:
-                st["death"], st["cause"] = t_other, K.CAUSE_OTHER
-            else:
-                st["prog"] = t_prog
+            self.ended_by(st, first, t_fatal, t_other, t_prog)
             return first, t_prog
         if responds:
             st.update(in_cr=True, resp_cycle=1, resp_day=end)
@@ -359,12 +360,7 @@ class Patient:
             t_disease = t_rel if st["in_cr"] else t_prog
             first = min(t_other, t_disease, t_fatal)
             if first < end:
-                if first == t_fatal:
-                    st["death"], st["cause"] = t_fatal, K.CAUSE_TOXICITY
-                elif first == t_other:
-                    st["death"], st["cause"] = t_other, K.CAUSE_OTHER
-                else:
-                    st["prog"] = t_disease
+                self.ended_by(st, first, t_fatal, t_other, t_disease)
                 return first, t_prog
             if not st["in_cr"]:
                 if uc(c, K.BL_RESPONSE) < p_resp:
